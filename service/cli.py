@@ -1,0 +1,25 @@
+"""The `autoresolve` command: thin commands over the packages, one module per group."""
+
+from __future__ import annotations
+
+import typer
+
+from service import cli_model, cli_rules, cli_serve, cli_sim
+
+app = typer.Typer(
+    name="autoresolve",
+    help="Rules-plus-ML exception handler: resolve what is known, certify what is learned, "
+    "defer the rest and learn from it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+cli_model.register(app)
+cli_serve.register(app)
+cli_rules.register(app)
+cli_sim.register(app)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
