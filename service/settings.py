@@ -1,0 +1,83 @@
+"""Settings from the environment (prefix AUTORESOLVE_), read once per process at start-up.
+
+Unsafe defaults (no API keys, the SQLite file store) are fine on a laptop and refused elsewhere:
+outside `AUTORESOLVE_ENV=development` a deployment must say which keys protect its write endpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(ValueError):
+    """A setting that is missing or unsafe for the environment it runs in."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTORESOLVE_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "production"
+    home: Path = Field(default=ROOT / "var", description="state folder: store, MLflow, artifacts")
+    domain: Path = Field(default=ROOT / "data" / "crm", description="the domain folder served")
+    database_url: str | None = Field(default=None, description="decision store (SQLAlchemy URL)")
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking/registry URI; MLFLOW_TRACKING_URI is honoured"
+    )
+    api_keys: str = Field(default="", description="comma-separated keys for write/admin endpoints")
+    max_body_bytes: int = 1_000_000
+    max_batch_records: int = 10_000
+    reload_interval_s: float = 10.0
+
+    @field_validator("home", "domain", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.env != "development" and not self.keys:
+            raise SettingsError(
+                "AUTORESOLVE_API_KEYS is empty: write and admin endpoints would be open. "
+                "Set AUTORESOLVE_API_KEYS=key1,key2 (or AUTORESOLVE_ENV=development on a laptop)."
+            )
+        if self.env == "production" and any(len(k) < 16 for k in self.keys):
+            raise SettingsError(
+                "an API key in AUTORESOLVE_API_KEYS is shorter than 16 characters; "
+                "use long random keys in production (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`)."
+            )
+        return self
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'autoresolve.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        """Explicit setting, else MLFLOW_TRACKING_URI, else the embedded SQLite store under home."""
+        return (
+            self.mlflow_tracking_uri
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{self.home / 'mlflow.db'}"
+        )
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.home / "mlartifacts"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags) winning."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)
