@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## create .venv and install autoresolve with its dev extras
 
 serve: $(STAMP) ## train the demo domain if no champion exists, then serve it on $(HOST):$(PORT)
-	AUTORESOLVE_ENV=$${AUTORESOLVE_ENV:-development} $(BIN)/autoresolve serve --domain $(DOMAIN) --host $(HOST) --port $(PORT) --train-if-missing
+	AUTORESOLVE_ENV=$${AUTORESOLVE_ENV:-development} AUTORESOLVE_API_KEYS=$${AUTORESOLVE_API_KEYS:-dev-key} \
+	  $(BIN)/autoresolve serve --domain $(DOMAIN) --host $(HOST) --port $(PORT) --train-if-missing
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check .
