@@ -1,0 +1,601 @@
+"""MLflow tracking and model registry: the only module that imports mlflow.
+
+A registered model (name = domain name) is the whole policy, logged as a `pyfunc` so that the
+service, `mlflow models serve` and `mlflow.pyfunc.spark_udf` all run the same `Policy.decide_frame`.
+
+Trust: a policy is a pickle, and unpickling runs code. We therefore load policies only from our own
+registry, and only after the sha256 of the pickled bytes matches the hash recorded in the registry
+(a model-version tag, which lives in the tracking database, not next to the artifact). A corrupt or
+tampered artifact is refused before it is unpickled. The pyfunc wrapper, which mlflow loads in
+`models serve` and Spark, checks the same hash from its own model config: that catches corruption,
+while `load_policy` (the service's path) also catches an artifact swapped in the artifact store.
+
+Pyfunc output: one row per input row with the columns of `model.decision.DECISION_COLUMNS`; the
+`candidates` column is a JSON string (`[{"resolution": ..., "probability": ...}, ...]`) so the frame
+is flat and survives JSON (`models serve`) and Spark (`spark_udf` with `SPARK_RESULT_TYPE`). Pass
+`params={"now": "<ISO-8601>"}` to pin `decided_at`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import pickle
+import socket
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from model.decision import DECISION_COLUMNS
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+POLICY_FILE = "policy.pkl"
+SHA_TAG = "policy_sha256"
+TAG_PREFIX = "autoresolve."
+CONNECT_TIMEOUT_S = 3.0
+
+# Spark DDL for spark_udf(result_type=...): every decision field, candidates as a JSON string.
+SPARK_RESULT_TYPE = (
+    "record_id string, outcome string, resolution string, source string, rule_id string, "
+    "confidence double, threshold double, defer_reason string, candidates string, "
+    "policy_version string, decided_at string"
+)
+_FLOAT_COLUMNS = ("confidence", "threshold")
+
+
+class RegistryError(RuntimeError):
+    """The registry cannot do what was asked: unreachable store, missing version, bad artifact."""
+
+
+@dataclass
+class _Config:
+    tracking_uri: str | None = None
+    artifact_root: Path | str | None = None
+
+
+_config = _Config()
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: str
+    aliases: tuple[str, ...]
+    run_id: str | None
+    created_at: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "aliases": list(self.aliases),
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+            "tags": dict(self.tags),
+        }
+
+
+# ---------------------------------------------------------------------------- configuration
+
+
+def _check_reachable(uri: str) -> None:
+    """Fail fast: mlflow's own clients retry an unreachable database or server for minutes."""
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme == "sqlite":
+        raw = uri.split(":///", 1)[1] if ":///" in uri else ""
+        if raw in ("", ":memory:"):
+            return
+        path = Path(raw)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            probe = path.parent / f".write-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise RegistryError(
+                f"MLflow store {uri} is not writable ({exc.strerror or exc}). Point "
+                "MLFLOW_TRACKING_URI or AUTORESOLVE_HOME at a writable folder."
+            ) from exc
+        return
+    if scheme in ("", "file"):
+        path = Path(parsed.path if scheme else uri)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RegistryError(f"MLflow store {uri} is not writable ({exc}).") from exc
+        return
+    if scheme in ("databricks", "databricks-uc", "uc"):
+        return
+    default_ports = {"postgresql": 5432, "mysql": 3306, "mssql": 1433, "http": 80, "https": 443}
+    host = parsed.hostname or "localhost"
+    try:
+        port = parsed.port or default_ports.get(scheme)
+    except ValueError as exc:
+        raise RegistryError(f"MLflow tracking URI {uri!r} has a bad port: {exc}.") from exc
+    if port is None:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        shown = uri.replace(parsed.password or "\0", "***") if parsed.password else uri
+        raise RegistryError(
+            f"MLflow store {shown} is unreachable ({host}:{port}: {exc.strerror or exc}). "
+            "Start it, or unset MLFLOW_TRACKING_URI to use the embedded SQLite store."
+        ) from exc
+
+
+def configure(tracking_uri: str, artifact_root: str | Path | None = None) -> None:
+    """Point tracking and registry at one store; check it is reachable before anything waits."""
+    _check_reachable(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    _config.tracking_uri = tracking_uri
+    _config.artifact_root = artifact_root
+
+
+def _client() -> MlflowClient:
+    if _config.tracking_uri is None:
+        raise RegistryError("registry not configured: call model.registry.configure(uri) first.")
+    return MlflowClient(tracking_uri=_config.tracking_uri, registry_uri=_config.tracking_uri)
+
+
+@contextlib.contextmanager
+def _store_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except RegistryError:
+        raise
+    except MlflowException as exc:
+        raise RegistryError(f"{what}: {exc.message}") from exc
+    except OSError as exc:
+        raise RegistryError(f"{what}: {exc}") from exc
+
+
+def _experiment_id(name: str) -> str:
+    exp_name = f"autoresolve-{name}"
+    client = _client()
+    exp = client.get_experiment_by_name(exp_name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    root = _config.artifact_root
+    if root is not None:
+        root_s = str(root)
+        if "://" in root_s:
+            location = root_s.rstrip("/") + "/" + exp_name
+        else:
+            path = Path(root_s).expanduser().resolve() / exp_name
+            path.mkdir(parents=True, exist_ok=True)
+            location = path.as_uri()
+    return client.create_experiment(exp_name, artifact_location=location)
+
+
+# ---------------------------------------------------------------------------- serialization
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _unpickle_verified(data: bytes, expected: str | None, where: str) -> Any:
+    if not expected:
+        raise RegistryError(
+            f"{where} has no recorded sha256; refusing to unpickle an unverified policy. "
+            "Retrain with `autoresolve train` to register a verifiable version."
+        )
+    actual = _sha256(data)
+    if actual != expected:
+        raise RegistryError(
+            f"{where}: policy artifact is corrupt or was tampered with (sha256 {actual[:12]}… "
+            f"!= recorded {expected[:12]}…); refusing to load it. Promote another version "
+            "(`autoresolve retrain` or registry.promote) or retrain with `autoresolve train`."
+        )
+    return pickle.loads(data)  # noqa: S301 - bytes verified against our registry's hash
+
+
+def _set_version(policy: Any, version: str) -> Any:
+    with_version = getattr(policy, "with_version", None)
+    if callable(with_version):
+        return with_version(version)
+    try:
+        policy.version = version
+    except AttributeError:
+        object.__setattr__(policy, "version", version)
+    return policy
+
+
+def pyfunc_frame(decisions: pd.DataFrame) -> pd.DataFrame:
+    """A flat, JSON- and Spark-friendly decision table (candidates as a JSON string)."""
+    out = pd.DataFrame(index=range(len(decisions)))
+    for col in DECISION_COLUMNS:
+        values = decisions[col].tolist() if col in decisions else [None] * len(decisions)
+        if col == "candidates":
+            out[col] = [_candidates_json(v) for v in values]
+        elif col in _FLOAT_COLUMNS:
+            out[col] = pd.Series(
+                [None if _missing(v) else float(v) for v in values], dtype="float64"
+            )
+        else:
+            out[col] = pd.Series([None if _missing(v) else str(v) for v in values], dtype=object)
+    return out
+
+
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    return v is pd.NA or v is pd.NaT
+
+
+def _candidates_json(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    items = []
+    for c in value if value is not None and not _missing(value) else ():
+        if isinstance(c, Mapping):
+            items.append(
+                {"resolution": str(c["resolution"]), "probability": float(c["probability"])}
+            )
+        else:
+            items.append({"resolution": str(c.resolution), "probability": float(c.probability)})
+    return json.dumps(items, separators=(",", ":"))
+
+
+class PolicyModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc face of a Policy: predict(records) -> decision table (see module doc)."""
+
+    def load_context(self, context: Any) -> None:
+        path = Path(context.artifacts["policy"])
+        expected = (context.model_config or {}).get(SHA_TAG)
+        self._policy = _unpickle_verified(path.read_bytes(), expected, f"pyfunc artifact {path}")
+
+    def predict(
+        self, context, model_input, params=None
+    ):  # no hints: mlflow infers schemas from them
+        df = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        now = (params or {}).get("now")
+        return pyfunc_frame(self._policy.decide_frame(df.reset_index(drop=True), now=now))
+
+
+def _pip_requirements() -> list[str]:
+    reqs = []
+    for dist in (
+        "numpy",
+        "pandas",
+        "scipy",
+        "scikit-learn",
+        "lightgbm",
+        "mapie",
+        "pyyaml",
+        "google-re2",
+        "pyarrow",
+        "mlflow",
+    ):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            reqs.append(f"{dist}=={metadata.version(dist)}")
+    return reqs
+
+
+# ---------------------------------------------------------------------------- logging
+
+
+def _flat_numbers(prefix: str, value: Any, out: dict[str, float]) -> None:
+    if isinstance(value, bool):
+        out[prefix] = float(value)
+    elif isinstance(value, int | float):
+        if math.isfinite(float(value)):
+            out[prefix] = float(value)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            _flat_numbers(_metric_name(key), v, out)
+
+
+def _metric_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in name)
+
+
+def _figure_png(fig: Any) -> bytes:
+    if isinstance(fig, bytes | bytearray):
+        return bytes(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    with contextlib.suppress(Exception):
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if hasattr(o, "__dict__"):
+        return vars(o)
+    return str(o)
+
+
+def _describe(policy: Any) -> dict[str, Any]:
+    try:
+        return dict(policy.describe())
+    except Exception:  # describe is informative only; never block registration on it
+        return {}
+
+
+def _next_version(client: MlflowClient, name: str) -> int:
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return 1
+    return max((int(v.version) for v in versions), default=0) + 1
+
+
+def log_policy(
+    policy: Any,
+    report: Any = None,
+    *,
+    run_name: str | None = None,
+    data_summary: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """Log a trained policy (pyfunc, metrics, figures, certificate, domain files) and register it.
+
+    Returns the registered version number as a string. The first version of a name becomes
+    `@champion`; later ones wait for `promote` (the retrain gates decide). The policy object is
+    stamped `version = "<name>:<n>"` before pickling, so decisions from every path carry it.
+    """
+    domain = policy.domain
+    name = domain.name
+    client = _client()
+    with _store_errors(f"registering policy '{name}' in {_config.tracking_uri}"):
+        experiment_id = _experiment_id(name)
+        number = _next_version(client, name)
+        policy = _set_version(policy, f"{name}:{number}")
+        blob = pickle.dumps(policy, protocol=5)
+        sha = _sha256(blob)
+        described = _describe(policy)
+        metrics: dict[str, float] = {}
+        _flat_numbers("", dict(getattr(report, "metrics", None) or {}), metrics)
+        cert = described.get("certificate") or getattr(report, "certificate", None) or {}
+        if not isinstance(cert, Mapping):
+            cert = vars(cert) if hasattr(cert, "__dict__") else {"value": str(cert)}
+        _flat_numbers("certificate", dict(cert), metrics)
+        fingerprint = str(
+            getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
+        )
+        rules_version = str(getattr(getattr(policy, "rules", None), "version", "") or "")
+        trained_at = datetime.now(UTC).isoformat(timespec="seconds")
+        all_tags = {
+            SHA_TAG: sha,
+            f"{TAG_PREFIX}domain": name,
+            f"{TAG_PREFIX}data_fingerprint": fingerprint,
+            f"{TAG_PREFIX}rules_version": rules_version,
+            f"{TAG_PREFIX}trained_at": trained_at,
+            **dict(tags or {}),
+        }
+        all_params: dict[str, Any] = {
+            "domain": name,
+            "target_precision": domain.policy.target_precision,
+            "confidence": domain.policy.confidence,
+            "rules_version": rules_version,
+        }
+        all_params.update(dict(getattr(report, "params", None) or {}))
+        all_params.update(dict(params or {}))
+        with tempfile.TemporaryDirectory(prefix="autoresolve-log-") as tmp:
+            tmpdir = Path(tmp)
+            pkl = tmpdir / POLICY_FILE
+            pkl.write_bytes(blob)
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+                mlflow.log_params({k: str(v)[:500] for k, v in all_params.items()})
+                if metrics:
+                    mlflow.log_metrics(metrics)
+                mlflow.set_tags(all_tags)
+                mlflow.log_text(
+                    json.dumps(dict(cert), indent=2, default=_json_default), "certificate.json"
+                )
+                mlflow.log_text(
+                    json.dumps(described, indent=2, default=_json_default), "policy.json"
+                )
+                if data_summary is not None:
+                    mlflow.log_text(
+                        json.dumps(data_summary, default=_json_default), "data_summary.json"
+                    )
+                for fname, fig in dict(getattr(report, "figures", None) or {}).items():
+                    png = tmpdir / (Path(str(fname)).stem + ".png")
+                    png.write_bytes(_figure_png(fig))
+                    mlflow.log_artifact(str(png), artifact_path="figures")
+                if domain.directory is not None:
+                    for fname in ("domain.yaml", "rules.yaml"):
+                        src = Path(domain.directory) / fname
+                        if src.is_file():
+                            mlflow.log_artifact(str(src), artifact_path="domain")
+                info = mlflow.pyfunc.log_model(
+                    name="policy",
+                    python_model=PolicyModel(),
+                    artifacts={"policy": str(pkl)},
+                    model_config={SHA_TAG: sha},
+                    pip_requirements=_pip_requirements(),
+                )
+            mv = mlflow.register_model(info.model_uri, name, tags=all_tags)
+        if int(mv.version) != number:
+            log.warning(
+                "registered %s as version %s but stamped %s:%s (concurrent registration); "
+                "load_policy reports the registered number",
+                name,
+                mv.version,
+                name,
+                number,
+            )
+        with contextlib.suppress(MlflowException):
+            client.set_model_version_tag(name, mv.version, "run_id", run.info.run_id)
+        if champion_version(name) is None:
+            client.set_registered_model_alias(name, CHAMPION, mv.version)
+            client.set_model_version_tag(name, mv.version, f"{TAG_PREFIX}promoted", "first")
+        return str(mv.version)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _model_version(name: str, version_or_alias: str | int) -> Any:
+    client = _client()
+    ref = str(version_or_alias)
+    where = f"'{name}' {'version ' + ref if ref.isdigit() else '@' + ref}"
+    try:
+        if ref.isdigit():
+            return client.get_model_version(name, ref)
+        return client.get_model_version_by_alias(name, ref)
+    except MlflowException as exc:
+        raise RegistryError(
+            f"no registered policy {where} in {_config.tracking_uri} ({exc.error_code}). "
+            f"Train one with `autoresolve train --domain data/{name}`, or check the version "
+            "with `list_versions`."
+        ) from exc
+
+
+def champion_version(name: str) -> str | None:
+    """The version behind `@champion`, or None when the name or the alias does not exist."""
+    client = _client()
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise RegistryError(f"reading @champion of '{name}': {exc.message}") from exc
+
+
+def version_info(name: str, version_or_alias: str | int = CHAMPION) -> VersionInfo:
+    mv = _model_version(name, version_or_alias)
+    return _info(mv)
+
+
+def _info(mv: Any) -> VersionInfo:
+    created = datetime.fromtimestamp((mv.creation_timestamp or 0) / 1000, UTC)
+    return VersionInfo(
+        name=mv.name,
+        version=str(mv.version),
+        aliases=tuple(getattr(mv, "aliases", ()) or ()),
+        run_id=mv.run_id or mv.tags.get("run_id"),
+        created_at=created.isoformat(timespec="seconds"),
+        tags=dict(mv.tags or {}),
+    )
+
+
+def list_versions(name: str) -> list[VersionInfo]:
+    """Every registered version of a policy, oldest first."""
+    with _store_errors(f"listing versions of '{name}'"):
+        found = _client().search_model_versions(f"name = '{name}'")
+        champion = champion_version(name)
+        infos = []
+        for mv in found:
+            info = _info(mv)
+            if champion == info.version and CHAMPION not in info.aliases:
+                info = VersionInfo(**{**info.__dict__, "aliases": (*info.aliases, CHAMPION)})
+            infos.append(info)
+        return sorted(infos, key=lambda v: int(v.version))
+
+
+def load_policy(name: str, version_or_alias: str | int = CHAMPION) -> Any:
+    """Load a policy from our registry after checking its bytes against the recorded sha256."""
+    mv = _model_version(name, version_or_alias)
+    where = f"policy '{name}' version {mv.version}"
+    with (
+        _store_errors(f"downloading {where}"),
+        tempfile.TemporaryDirectory(prefix="autoresolve-load-") as tmp,
+    ):
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{mv.version}", dst_path=tmp
+            )
+        )
+        pkl = local / "artifacts" / POLICY_FILE
+        if not pkl.is_file():
+            raise RegistryError(
+                f"{where}: the model has no artifacts/{POLICY_FILE}; it was not logged by "
+                "autoresolve. Retrain with `autoresolve train`."
+            )
+        data = pkl.read_bytes()
+    policy = _unpickle_verified(data, (mv.tags or {}).get(SHA_TAG), where)
+    return _set_version(policy, f"{name}:{mv.version}")
+
+
+def load_artifact_text(name: str, version_or_alias: str | int, path: str) -> str | None:
+    """A text artifact of the run behind a version (e.g. data_summary.json), or None."""
+    mv = _model_version(name, version_or_alias)
+    run_id = mv.run_id or (mv.tags or {}).get("run_id")
+    if not run_id:
+        return None
+    with tempfile.TemporaryDirectory(prefix="autoresolve-art-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=path, dst_path=tmp
+            )
+        except (MlflowException, OSError):
+            return None
+        return Path(local).read_text(encoding="utf-8")
+
+
+def promote(name: str, version: str | int, reason: str) -> None:
+    """Point `@champion` at a version and record why on it."""
+    mv = _model_version(name, version)
+    client = _client()
+    with _store_errors(f"promoting '{name}' version {mv.version}"):
+        client.set_registered_model_alias(name, CHAMPION, mv.version)
+        client.set_model_version_tag(name, mv.version, f"{TAG_PREFIX}promoted", reason[:5000])
+        client.set_model_version_tag(
+            name,
+            mv.version,
+            f"{TAG_PREFIX}promoted_at",
+            datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+
+
+def tag_version(name: str, version: str | int, key: str, value: str) -> None:
+    with _store_errors(f"tagging '{name}' version {version}"):
+        _client().set_model_version_tag(name, str(version), f"{TAG_PREFIX}{key}", value[:5000])
+
+
+def model_uri(name: str, version_or_alias: str | int = CHAMPION) -> str:
+    ref = str(version_or_alias)
+    return f"models:/{name}/{ref}" if ref.isdigit() else f"models:/{name}@{ref}"
+
+
+def spark_udf(spark: Any, name: str, version_or_alias: str | int = CHAMPION) -> Any:
+    """A Spark pandas UDF deciding records with a registered policy (struct of decision fields).
+
+    The pyfunc wrapper checks the pickled policy against the hash in its model config before
+    unpickling; we also check it against the registry here once, on the driver.
+    """
+    load_policy(name, version_or_alias)
+    with _store_errors(f"building the Spark UDF for '{name}'"):
+        return mlflow.pyfunc.spark_udf(
+            spark,
+            model_uri(name, version_or_alias),
+            result_type=SPARK_RESULT_TYPE,
+            env_manager="local",
+        )

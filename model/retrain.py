@@ -1,0 +1,281 @@
+"""Promotion gates and the `--if-needed` trigger: pure decisions, no IO.
+
+A challenger replaces the champion only when, on the same recent window of labelled records that the
+challenger never trained on:
+
+1. **certificate** — it holds a certified threshold (its own calibration split produced one), and
+   its realised precision on the window is not significantly below the target: the one-sided
+   Clopper–Pearson *upper* bound of the precision of its model-resolved window records, at the
+   domain's confidence, is ≥ `target_precision` (with no model-resolved records there is no evidence
+   against it, and the gate rests on the certificate alone);
+2. **coverage** — its coverage (share of window records resolved automatically, rules and model
+   together) is at least the champion's coverage on the same window minus `tolerance`.
+
+The window (chosen by the caller, see `split_recent_window`) is the newest labelled records, by
+time of labelling, that are held out of the challenger's training data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import beta
+
+DEFAULT_TOLERANCE = 0.02
+MIN_WINDOW = 100
+WINDOW_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """How one policy did on the window."""
+
+    records: int
+    resolved: int
+    coverage: float
+    model_resolved: int
+    model_correct: int
+    model_precision: float | None
+    model_precision_upper: float | None
+    precision: float | None  # of all automatic resolutions (rules and model)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    reasons: tuple[str, ...]
+    challenger: WindowStats
+    champion: WindowStats | None
+    tolerance: float
+    target_precision: float
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reasons"] = list(self.reasons)
+        return d
+
+
+@dataclass(frozen=True)
+class RetrainNeed:
+    needed: bool
+    reasons: tuple[str, ...]
+    new_labels: int
+    drifted: dict[str, float]
+    rules_changed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reasons"] = list(self.reasons)
+        return d
+
+
+def precision_upper(correct: int, n: int, confidence: float) -> float:
+    """One-sided Clopper–Pearson upper bound of a success rate (1.0 when n = 0)."""
+    if n <= 0 or correct >= n:
+        return 1.0
+    return float(beta.ppf(confidence, correct + 1, n - correct))
+
+
+def window_stats(decisions: pd.DataFrame, truth: pd.Series, confidence: float) -> WindowStats:
+    """Coverage and realised precision of one policy's decisions against the true labels."""
+    truth = pd.Series(truth).reset_index(drop=True).astype(object)
+    d = decisions.reset_index(drop=True)
+    n = len(d)
+    resolved = (d["outcome"] == "resolved").to_numpy()
+    correct = (d["resolution"].astype(object).to_numpy() == truth.to_numpy()) & resolved
+    model = resolved & (d["source"] == "model").to_numpy()
+    k_model = int(model.sum())
+    c_model = int((correct & model).sum())
+    k = int(resolved.sum())
+    return WindowStats(
+        records=n,
+        resolved=k,
+        coverage=k / n if n else 0.0,
+        model_resolved=k_model,
+        model_correct=c_model,
+        model_precision=c_model / k_model if k_model else None,
+        model_precision_upper=precision_upper(c_model, k_model, confidence) if k_model else None,
+        precision=int(correct.sum()) / k if k else None,
+    )
+
+
+def _certificate(policy: Any) -> Mapping[str, Any]:
+    cert = getattr(policy, "certificate", None)
+    if cert is None:
+        try:
+            cert = policy.describe().get("certificate")
+        except Exception:
+            cert = None
+    if cert is None:
+        return {}
+    if isinstance(cert, Mapping):
+        return cert
+    return vars(cert) if hasattr(cert, "__dict__") else {}
+
+
+def certified_threshold(policy: Any) -> tuple[float | None, str]:
+    """The policy's certified threshold (or the lowest per-class one) and the certificate reason."""
+    cert = _certificate(policy)
+    reason = str(cert.get("reason", "") or "")
+    thr = cert.get("threshold")
+    if thr is None:
+        per_class = cert.get("thresholds") or cert.get("per_class") or {}
+        values = [
+            v.get("threshold") if isinstance(v, Mapping) else v
+            for v in (per_class.values() if isinstance(per_class, Mapping) else [])
+        ]
+        finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+        thr = min(finite) if finite else None
+    if thr is not None and not math.isfinite(float(thr)):
+        thr = None
+    return (float(thr) if thr is not None else None), reason
+
+
+def evaluate_gates(
+    challenger: Any,
+    champion: Any | None,
+    window: pd.DataFrame,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: Any = None,
+) -> GateResult:
+    """Decide the window with both policies and apply the gates (see the module doc)."""
+    domain = challenger.domain
+    label = domain.label
+    target = float(domain.policy.target_precision)
+    conf = float(domain.policy.confidence)
+    truth = window[label]
+    records = window.drop(columns=[label]).reset_index(drop=True)
+    ch = window_stats(challenger.decide_frame(records, now=now), truth, conf)
+    cp = (
+        window_stats(champion.decide_frame(records, now=now), truth, conf)
+        if champion is not None
+        else None
+    )
+    reasons: list[str] = []
+    passed = True
+
+    thr, why = certified_threshold(challenger)
+    if thr is None:
+        passed = False
+        reasons.append(
+            "certificate: the challenger has no certified threshold"
+            + (f" ({why})" if why else "")
+            + "."
+        )
+    else:
+        reasons.append(f"certificate: the challenger holds a certified threshold λ={thr:.4f}.")
+    if ch.model_resolved and ch.model_precision_upper is not None:
+        line = (
+            f"window precision: the challenger's model resolved {ch.model_resolved} of "
+            f"{ch.records} window records at precision {ch.model_precision:.3f} "
+            f"(upper bound {ch.model_precision_upper:.3f} at confidence {conf:g}; "
+            f"target {target:g})"
+        )
+        if ch.model_precision_upper < target:
+            passed = False
+            reasons.append(line + ": significantly below the target.")
+        else:
+            reasons.append(line + ": consistent with the target.")
+    else:
+        reasons.append(
+            f"window precision: the challenger's model resolved none of the {ch.records} "
+            "window records; no evidence against its certificate."
+        )
+    if cp is not None:
+        bar = cp.coverage - tolerance
+        line = (
+            f"coverage: challenger {ch.coverage:.3f} vs champion {cp.coverage:.3f} on the same "
+            f"{ch.records} window records (tolerance {tolerance:g})"
+        )
+        if ch.coverage + 1e-12 < bar:
+            passed = False
+            reasons.append(line + f": below the bar {bar:.3f}.")
+        else:
+            reasons.append(line + ": at or above the bar.")
+    else:
+        reasons.append("coverage: no champion to compare with.")
+    return GateResult(
+        passed=passed,
+        reasons=tuple(reasons),
+        challenger=ch,
+        champion=cp,
+        tolerance=float(tolerance),
+        target_precision=target,
+        confidence=conf,
+    )
+
+
+def split_recent_window(
+    labelled: pd.DataFrame,
+    *,
+    order_by: str | list[str],
+    fraction: float = WINDOW_FRACTION,
+    min_records: int = MIN_WINDOW,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(older, window): the window is the newest max(min_records, ⌈fraction·n⌉) rows by `order_by`.
+
+    Ties keep input order (stable sort). When the table has fewer than 2·min_records rows, the
+    window is its newer half, so both parts keep some data.
+    """
+    n = len(labelled)
+    if n == 0:
+        return labelled, labelled
+    keys = [order_by] if isinstance(order_by, str) else list(order_by)
+    ordered = labelled.sort_values(keys, kind="stable", na_position="first")
+    size = max(min_records, math.ceil(fraction * n))
+    if n < 2 * min_records:
+        size = n // 2
+    size = int(np.clip(size, 0, n))
+    return ordered.iloc[: n - size], ordered.iloc[n - size :]
+
+
+def retrain_needed(
+    *,
+    new_labels: int,
+    min_new_labels: int,
+    drift_scores: Mapping[str, float],
+    psi_bar: float,
+    champion_rules_version: str | None,
+    rules_version: str | None,
+) -> RetrainNeed:
+    """Whether `retrain --if-needed` should act: enough new labels, drift, or a changed rule set."""
+    reasons: list[str] = []
+    drifted = dict(
+        sorted(((k, float(v)) for k, v in drift_scores.items() if v > psi_bar), key=lambda x: -x[1])
+    )
+    rules_changed = bool(
+        champion_rules_version and rules_version and champion_rules_version != rules_version
+    )
+    if new_labels >= min_new_labels:
+        reasons.append(
+            f"{new_labels} new labels since the champion was trained (threshold {min_new_labels})."
+        )
+    if drifted:
+        shown = ", ".join(f"{k} (PSI {v:.2f})" for k, v in list(drifted.items())[:5])
+        reasons.append(f"drift above PSI {psi_bar:g} in {shown}.")
+    if rules_changed:
+        reasons.append(
+            f"the rule set changed ({champion_rules_version[:12]} → {rules_version[:12]})."
+        )
+    needed = bool(reasons)
+    if not needed:
+        top = max(drift_scores.items(), key=lambda kv: kv[1], default=None)
+        drift_note = f"largest PSI {top[1]:.2f} ({top[0]})" if top else "no recent traffic"
+        reasons.append(
+            f"nothing to do: {new_labels} new labels (< {min_new_labels}), "
+            f"no drift above PSI {psi_bar:g} ({drift_note}), rule set unchanged."
+        )
+    return RetrainNeed(
+        needed=needed,
+        reasons=tuple(reasons),
+        new_labels=int(new_labels),
+        drifted=drifted,
+        rules_changed=rules_changed,
+    )
