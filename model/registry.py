@@ -28,6 +28,7 @@ import os
 import pickle
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ import mlflow.pyfunc
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ParamSchema, ParamSpec
 
 from model.decision import DECISION_COLUMNS
 
@@ -434,13 +437,20 @@ def log_policy(
                         src = Path(domain.directory) / fname
                         if src.is_file():
                             mlflow.log_artifact(str(src), artifact_path="domain")
-                info = mlflow.pyfunc.log_model(
-                    name="policy",
-                    python_model=PolicyModel(),
-                    artifacts={"policy": str(pkl)},
-                    model_config={SHA_TAG: sha},
-                    pip_requirements=_pip_requirements(),
-                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # no input example: by design
+                    info = mlflow.pyfunc.log_model(
+                        name="policy",
+                        python_model=PolicyModel(),
+                        artifacts={"policy": str(pkl)},
+                        model_config={SHA_TAG: sha},
+                        pip_requirements=_pip_requirements(),
+                        signature=ModelSignature(
+                            inputs=None,
+                            outputs=None,
+                            params=ParamSchema([ParamSpec("now", "string", None)]),
+                        ),
+                    )
             mv = mlflow.register_model(info.model_uri, name, tags=all_tags)
         if int(mv.version) != number:
             log.warning(
