@@ -1,0 +1,510 @@
+"""What an operator needs to see to trust a deployment that runs itself, computed from tables.
+
+Pure: every function takes DataFrames (the decision log, labels, training data, recent traffic) and
+returns DataFrames or a `DeploymentReport`; the CLI does the reading (store, registry) and the
+writing (terminal, HTML). Plots are PNG bytes made with matplotlib's Agg canvas, so nothing here
+touches a display or global plotting state, and the HTML embeds them (base64) to stay one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from model.domain import Domain
+
+# ---------------------------------------------------------------- statistics
+
+
+def binomial_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Clopper–Pearson interval: exact, never narrower than the data allow, (nan, nan) when n=0.
+
+    Exact rather than Wilson because the interesting cases are near 100 % precision with small
+    audit samples, where the normal-approximation intervals are too narrow.
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    alpha = 1.0 - confidence
+    lo = 0.0 if successes == 0 else float(stats.beta.ppf(alpha / 2, successes, n - successes + 1))
+    hi = (
+        1.0
+        if successes == n
+        else float(stats.beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    )
+    return (lo, hi)
+
+
+def precision_summary(correct: np.ndarray, confidence: float = 0.95) -> dict[str, Any]:
+    """Point estimate, interval and sample size of a boolean 'was it right' vector."""
+    correct = np.asarray(correct, dtype=bool)
+    n = int(correct.size)
+    k = int(correct.sum())
+    lo, hi = binomial_interval(k, n, confidence)
+    return {
+        "precision": (k / n) if n else None,
+        "low": None if n == 0 else lo,
+        "high": None if n == 0 else hi,
+        "n": n,
+    }
+
+
+# ---------------------------------------------------------------- autonomy from the decision log
+
+
+def autonomy_over_time(decisions: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
+    """Per time bucket of `decided_at`: records, autonomy, deferrals per 1,000, by source."""
+    cols = ["period", "records", "autonomy", "rule", "model", "deferred", "deferred_per_1000"]
+    if decisions.empty:
+        return pd.DataFrame(columns=cols)
+    when = pd.to_datetime(decisions["decided_at"], utc=True, errors="coerce", format="ISO8601")
+    bucket = when.dt.tz_convert(None).dt.to_period(freq).astype(str)
+    resolved = decisions["outcome"].eq("resolved")
+    frame = pd.DataFrame(
+        {
+            "period": bucket,
+            "resolved": resolved,
+            "rule": resolved & decisions["source"].eq("rule"),
+            "model": resolved & decisions["source"].eq("model"),
+            "deferred": ~resolved,
+        }
+    )
+    g = frame.groupby("period", sort=True)
+    out = pd.DataFrame(
+        {
+            "records": g.size(),
+            "autonomy": g["resolved"].mean(),
+            "rule": g["rule"].sum(),
+            "model": g["model"].sum(),
+            "deferred": g["deferred"].sum(),
+        }
+    ).reset_index()
+    out["deferred_per_1000"] = 1000.0 * out["deferred"] / out["records"]
+    return out[cols]
+
+
+def audited_precision(
+    decisions: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    label_column: str = "resolution",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Realised precision of automatic resolutions per source, from the labels that exist.
+
+    Labels of resolved records come from audits (or from the source system later); the interval
+    says how much that sample can tell. Deferred records' labels do not count: they measure
+    nothing about automatic precision.
+    """
+    rows = []
+    lab = labels[["record_id", label_column]].rename(columns={label_column: "_truth"})
+    lab = lab.drop_duplicates("record_id", keep="last")
+    resolved = decisions[decisions["outcome"].eq("resolved")]
+    joined = resolved.merge(lab, on="record_id", how="inner")
+    for source in ("rule", "model"):
+        part = joined[joined["source"].eq(source)]
+        summary = precision_summary(
+            (part["resolution"].astype(str) == part["_truth"].astype(str)).to_numpy(), confidence
+        )
+        rows.append(
+            {
+                "source": source,
+                "resolved": int(resolved["source"].eq(source).sum()),
+                "audited": summary["n"],
+                "precision": summary["precision"],
+                "low": summary["low"],
+                "high": summary["high"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- clusters of deferred records
+
+
+def _concentration(values: pd.Series) -> float:
+    """1 − normalised entropy: 1 when one value dominates, 0 when spread evenly."""
+    p = values.value_counts(normalize=True, dropna=False).to_numpy()
+    if p.size <= 1:
+        return 0.0  # a constant column tells nothing about which records belong together
+    h = float(-(p * np.log(p)).sum())
+    return 1.0 - h / math.log(p.size)
+
+
+def _grouping_fields(df: pd.DataFrame, domain: Domain, max_fields: int, max_values: int) -> list:
+    """The categorical/boolean fields whose values most concentrate the deferred records.
+
+    Concentrated fields are where a rule could draw a line ("error_code = X and country is null");
+    near-unique fields (ids, e-mail domains with hundreds of values) make singleton clusters.
+    """
+    scored = []
+    for name in domain.fields_of("category") + domain.fields_of("boolean"):
+        if name not in df.columns:
+            continue
+        col = df[name].astype("string").fillna("<missing>")
+        nunique = col.nunique()
+        if nunique < 2 or nunique > max(max_values * 4, 40):
+            continue
+        scored.append((_concentration(col), name))
+    scored.sort(key=lambda t: (-t[0], t[1]))
+    return [name for _, name in scored[:max_fields]]
+
+
+def deferred_clusters(
+    deferred: pd.DataFrame,
+    domain: Domain,
+    *,
+    labels: pd.DataFrame | None = None,
+    label_column: str | None = None,
+    max_fields: int = 3,
+    max_values: int = 8,
+    top: int = 10,
+    common_share: float = 0.8,
+) -> pd.DataFrame:
+    """Largest groups of similar deferred records: candidates for a new rule.
+
+    Records are grouped on the few categorical fields that concentrate them most (each field's
+    rare values folded into `<other>`), like one pass of k-modes with the modes fixed to the
+    frequent value combinations. Each group lists the field values shared by ≥ `common_share` of
+    its records (all fields, not only the grouping ones) and, where labels exist, the majority
+    label and how pure it is.
+    """
+    cols = ["cluster", "size", "share", "common", "labelled", "majority_label", "purity"]
+    if deferred.empty:
+        return pd.DataFrame(columns=cols)
+    label_column = label_column or domain.label
+    fields = _grouping_fields(deferred, domain, max_fields, max_values)
+    keyed = pd.DataFrame(index=deferred.index)
+    for name in fields:
+        col = deferred[name].astype("string").fillna("<missing>")
+        keep = col.value_counts().index[:max_values]
+        keyed[name] = col.where(col.isin(keep), "<other>")
+    truth = None
+    if labels is not None and not labels.empty and label_column in labels.columns:
+        lab = labels.drop_duplicates(domain.id, keep="last").set_index(domain.id)[label_column]
+        truth = deferred[domain.id].map(lab)
+    if not fields:
+        groups = {(): deferred.index}
+    else:
+        groups = keyed.groupby(fields, sort=False, dropna=False).groups
+    candidates = [
+        c for c in domain.fields_of("category") + domain.fields_of("boolean") if c in deferred
+    ]
+    rows = []
+    for key, idx in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:top]:
+        part = deferred.loc[idx]
+        common = {}
+        for name in candidates:
+            vc = part[name].astype("string").fillna("<missing>").value_counts(normalize=True)
+            if not vc.empty and vc.iloc[0] >= common_share:
+                common[name] = str(vc.index[0])
+        labelled, majority, purity = 0, None, None
+        if truth is not None:
+            t = truth.loc[idx].dropna()
+            labelled = int(t.size)
+            if labelled:
+                vc = t.astype(str).value_counts()
+                majority, purity = str(vc.index[0]), float(vc.iloc[0] / labelled)
+        rows.append(
+            {
+                "cluster": " & ".join(
+                    f"{f}={v}"
+                    for f, v in zip(fields, key if isinstance(key, tuple) else (key,), strict=False)
+                )
+                or "all",
+                "size": len(idx),
+                "share": len(idx) / len(deferred),
+                "common": common,
+                "labelled": labelled,
+                "majority_label": majority,
+                "purity": purity,
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _png(fig: Any) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _figure(width: float = 7.0, height: float = 3.6) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def line_plot_png(
+    x: Sequence[Any],
+    series: Mapping[str, Sequence[float]],
+    *,
+    title: str,
+    ylabel: str,
+    ylim: tuple[float, float] | None = (0.0, 1.0),
+    bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    hline: tuple[float, str] | None = None,
+    xlabel: str = "period",
+) -> bytes:
+    """Several named series over the same x; optional shaded intervals and a target line."""
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    xs = [str(v) for v in x]
+    pos = np.arange(len(xs))
+    for name, ys in series.items():
+        ax.plot(pos, np.asarray(ys, dtype=float), marker="o", ms=3, label=name)
+        if bands and name in bands:
+            lo, hi = bands[name]
+            ax.fill_between(
+                pos, np.asarray(lo, dtype=float), np.asarray(hi, dtype=float), alpha=0.2
+            )
+    if hline is not None:
+        ax.axhline(hline[0], ls="--", color="grey", lw=1, label=hline[1])
+    ax.set_xticks(pos)
+    step = max(1, len(xs) // 12)
+    ax.set_xticklabels([s if i % step == 0 else "" for i, s in enumerate(xs)], rotation=45)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _png(fig)
+
+
+def bar_plot_png(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    xlabel: str,
+    threshold: float | None = None,
+) -> bytes:
+    """Horizontal bars (e.g. drift per field), with an optional alarm line."""
+    fig = _figure(7.0, max(2.0, 0.3 * len(labels) + 1))
+    ax = fig.add_subplot(1, 1, 1)
+    pos = np.arange(len(labels))
+    vals = np.asarray(values, dtype=float)
+    colors = ["tab:red" if threshold is not None and v >= threshold else "tab:blue" for v in vals]
+    ax.barh(pos, vals, color=colors)
+    ax.set_yticks(pos)
+    ax.set_yticklabels(list(labels))
+    ax.invert_yaxis()
+    if threshold is not None:
+        ax.axvline(threshold, ls="--", color="grey", lw=1)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    return _png(fig)
+
+
+# ---------------------------------------------------------------- the report and its HTML
+
+
+@dataclass
+class DeploymentReport:
+    """Everything `autoresolve report` shows; tables are DataFrames, plots PNG bytes."""
+
+    domain: str
+    policy: dict[str, Any] = field(default_factory=dict)
+    autonomy: pd.DataFrame = field(default_factory=pd.DataFrame)
+    precision: pd.DataFrame = field(default_factory=pd.DataFrame)
+    drift: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rule_health: pd.DataFrame = field(default_factory=pd.DataFrame)
+    queue_depth: int = 0
+    clusters: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+    plots: dict[str, bytes] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "policy": self.policy,
+            "autonomy": _records(self.autonomy),
+            "precision": _records(self.precision),
+            "drift": _records(self.drift),
+            "rule_health": _records(self.rule_health),
+            "queue_depth": self.queue_depth,
+            "clusters": _records(self.clusters),
+            "notes": list(self.notes),
+        }
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, np.generic):
+        return _clean(v.item())
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if v is pd.NA or v is pd.NaT:
+        return None
+    return v
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    if df is None or df.empty:
+        return []
+    return [_clean(r) for r in df.to_dict(orient="records")]
+
+
+def build_report(
+    domain: Domain,
+    *,
+    decisions: pd.DataFrame,
+    labels: pd.DataFrame | None = None,
+    deferred: pd.DataFrame | None = None,
+    drift: pd.DataFrame | None = None,
+    rule_health: pd.DataFrame | None = None,
+    queue_depth: int | None = None,
+    policy: Mapping[str, Any] | None = None,
+    freq: str = "D",
+    confidence: float = 0.95,
+    drift_alarm: float = 0.2,
+) -> DeploymentReport:
+    """Assemble the report from tables the CLI has already read; add plots."""
+    labels = labels if labels is not None else pd.DataFrame(columns=["record_id", domain.label])
+    rep = DeploymentReport(domain=domain.name, policy=dict(policy or {}))
+    rep.autonomy = autonomy_over_time(decisions, freq)
+    label_col = domain.label if domain.label in labels.columns else "resolution"
+    rep.precision = audited_precision(
+        decisions, labels, label_column=label_col, confidence=confidence
+    )
+    rep.drift = drift if drift is not None else pd.DataFrame()
+    rep.rule_health = rule_health if rule_health is not None else pd.DataFrame()
+    deferred = deferred if deferred is not None else pd.DataFrame()
+    rep.queue_depth = int(queue_depth if queue_depth is not None else len(deferred))
+    if not deferred.empty:
+        rep.clusters = deferred_clusters(
+            deferred,
+            domain,
+            labels=labels.rename(columns={"record_id": domain.id}),
+            label_column=label_col,
+        )
+    target = domain.policy.target_precision
+    for row in rep.precision.itertuples():
+        if row.high is not None and not pd.isna(row.high) and row.high < target:
+            rep.notes.append(
+                f"{row.source} precision from audits is below the target {target:.0%} "
+                f"even at the top of its interval ({row.high:.1%}); review the "
+                f"{'rules' if row.source == 'rule' else 'certificate'}."
+            )
+        if row.audited == 0 and row.resolved > 0:
+            rep.notes.append(
+                f"no audit labels for {row.resolved} {row.source}-resolved records: their "
+                "precision is unmeasured. Label a random sample (autoresolve label)."
+            )
+    if not rep.drift.empty and "psi" in rep.drift.columns:
+        hot = rep.drift[rep.drift["psi"] >= drift_alarm]
+        if not hot.empty:
+            rep.notes.append(
+                "drift above PSI "
+                f"{drift_alarm}: {', '.join(map(str, hot['field']))}; "
+                "`autoresolve retrain --if-needed` will retrain."
+            )
+    if not rep.autonomy.empty:
+        a = rep.autonomy
+        rep.plots["autonomy"] = line_plot_png(
+            a["period"],
+            {"autonomy": a["autonomy"]},
+            title="Autonomy over time",
+            ylabel="share resolved without deferral",
+        )
+    if not rep.drift.empty and "psi" in rep.drift.columns:
+        d = rep.drift.sort_values("psi", ascending=False)
+        rep.plots["drift"] = bar_plot_png(
+            [str(f) for f in d["field"]],
+            d["psi"].tolist(),
+            title="Drift per field (training → recent)",
+            xlabel="PSI",
+            threshold=drift_alarm,
+        )
+    return rep
+
+
+def _cell(v: Any) -> str:
+    v = _clean(v)
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={x}" for k, x in v.items()) or "—"
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def table_html(df: pd.DataFrame) -> str:
+    if df is None or df.empty:
+        return "<p class='empty'>nothing to show</p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+        for row in df.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def img_html(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.9em}
+th{background:#f3f3f3} .empty{color:#888} .note{background:#fff6d6;padding:.4em .8em}
+img{max-width:100%}
+"""
+
+
+def render_html(rep: DeploymentReport, title: str | None = None) -> str:
+    """One self-contained HTML page: inline CSS, PNGs as data URIs, no external links."""
+    title = title or f"autoresolve report — {rep.domain}"
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    if rep.policy:
+        pol = pd.DataFrame([{"key": k, "value": _cell(v)} for k, v in rep.policy.items()])
+        parts += ["<h2>Policy</h2>", table_html(pol)]
+    if rep.notes:
+        parts += ["<h2>Attention</h2>"] + [
+            f"<p class='note'>{html.escape(n)}</p>" for n in rep.notes
+        ]
+    parts += ["<h2>Autonomy over time</h2>"]
+    if "autonomy" in rep.plots:
+        parts.append(img_html(rep.plots["autonomy"], "autonomy over time"))
+    parts += [table_html(rep.autonomy)]
+    parts += ["<h2>Realised precision (audit labels)</h2>", table_html(rep.precision)]
+    parts += ["<h2>Drift per field</h2>"]
+    if "drift" in rep.plots:
+        parts.append(img_html(rep.plots["drift"], "drift per field"))
+    parts += [table_html(rep.drift)]
+    parts += ["<h2>Rule health</h2>", table_html(rep.rule_health)]
+    parts += [
+        f"<h2>Deferred queue: {rep.queue_depth} records</h2>",
+        "<p>Largest groups of similar deferred records — candidates for a new rule.</p>",
+        table_html(rep.clusters),
+        "</body></html>",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,553 @@
+"""Replay history to measure whether the loop runs itself: the autonomy curve.
+
+A time-ordered dataset is cut into N periods. Period 1 trains the first policy (its labels are the
+history a deployment starts from). Each later period the champion decides the period's records;
+only the labels a deployment would really get are revealed — those of deferred records (a person
+resolved them) and of a small random audit sample of automatic decisions — and then the retraining
+job runs exactly as `autoresolve retrain --if-needed` would: its triggers decide whether to train,
+the challenger learns from every label revealed so far, and it replaces the champion only if the
+real promotion gates of `model.retrain` pass.
+
+Periods are **equal spans of time** between the first and last timestamp (so a 12-month dataset in
+12 periods is 12 months, and the record count per period shows the traffic's own seasonality);
+a domain without a time field falls back to equal record counts in file order. `split="count"`
+asks for equal counts by time order instead (useful when the traffic is very uneven in time).
+
+The simulation knows every label, so realised precision is measured on ALL of a period's automatic
+decisions; it also reports what an operator would see from the audit sample alone. Pure: no
+MLflow, no store; champion, challengers and labels live in memory.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.domain import Domain
+from model.drift import drift, summarize
+from model.report import line_plot_png, precision_summary
+from model.retrain import (
+    DEFAULT_TOLERANCE,
+    evaluate_gates,
+    retrain_needed,
+    split_recent_window,
+)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """When the replay retrains, mirroring `retrain --if-needed` (see model.retrain)."""
+
+    mode: str = "if_needed"  # if_needed | always | never
+    min_new_labels: int = 200
+    drift_psi: float = 0.2
+    coverage_tolerance: float | None = None  # None: model.retrain's default
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("if_needed", "always", "never"):
+            raise ValueError(f"retrain mode {self.mode!r} is not one of if_needed, always, never.")
+
+
+@dataclass
+class SimulationResult:
+    """Per-period figures, the baselines of the same run, and the labels revealed each period."""
+
+    domain: str
+    target_precision: float
+    confidence: float
+    audit_rate: float
+    seed: int
+    split: str
+    periods: list[dict[str, Any]] = field(default_factory=list)
+    baselines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    new_kinds: dict[str, Any] = field(default_factory=dict)
+    revealed: dict[int, np.ndarray] = field(default_factory=dict)  # period → record ids
+    audited: dict[int, np.ndarray] = field(default_factory=dict)
+    deferred_ids: dict[int, np.ndarray] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "domain": self.domain,
+                "target_precision": self.target_precision,
+                "confidence": self.confidence,
+                "audit_rate": self.audit_rate,
+                "seed": self.seed,
+                "split": self.split,
+                "periods": self.periods,
+                "baselines": self.baselines,
+                "new_kinds": self.new_kinds,
+                "summary": self.summary(),
+                "seconds": round(self.seconds, 2),
+            }
+        )
+
+    def summary(self) -> dict[str, Any]:
+        live = [p for p in self.periods if p.get("role") == "replay"]
+        if not live:
+            return {}
+        target = self.target_precision
+        below = [
+            p["period"]
+            for p in live
+            if p["model_precision"]["n"] and (p["model_precision"]["high"] or 0) < target
+        ]
+        point_below = [
+            p["period"]
+            for p in live
+            if p["model_precision"]["n"] and (p["model_precision"]["precision"] or 0) < target
+        ]
+        return {
+            "first_autonomy": live[0]["autonomy"],
+            "last_autonomy": live[-1]["autonomy"],
+            "promotions": sum(1 for p in live if p["promoted"]),
+            "retrains": sum(1 for p in live if p["retrain"]["trained"]),
+            "model_precision_interval_below_target": below,
+            "model_precision_point_below_target": point_below,
+            "rules_only_last_autonomy": self.baselines.get("rules_only", [{}])[-1].get("autonomy"),
+            "first_model_last_autonomy": self.baselines.get("first_model", [{}])[-1].get(
+                "autonomy"
+            ),
+        }
+
+    def plot_png(self) -> bytes:
+        return autonomy_plot_png(self)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+# ---------------------------------------------------------------- periods
+
+
+def assign_periods(
+    df: pd.DataFrame, domain: Domain, periods: int, split: str = "time"
+) -> np.ndarray:
+    """Period number (1..N) per row of `df`, which must already be in time order."""
+    if periods < 2:
+        raise ValueError(
+            f"periods must be at least 2 (one to train, one to replay); got {periods}."
+        )
+    n = len(df)
+    if n < periods:
+        raise ValueError(f"{n} records cannot fill {periods} periods; use fewer periods.")
+    if split not in ("time", "count"):
+        raise ValueError(f"split {split!r} is not one of time, count.")
+    if split == "time" and domain.time and domain.time in df.columns:
+        t = pd.to_datetime(df[domain.time], utc=True, errors="coerce", format="mixed")
+        if t.notna().all():
+            ns = t.astype("int64").to_numpy()
+            lo, hi = ns.min(), ns.max()
+            if hi > lo:
+                edges = np.linspace(lo, hi, periods + 1)
+                idx = np.searchsorted(edges[1:-1], ns, side="right") + 1
+                return idx.astype(int)
+    return (np.arange(n) * periods // n + 1).astype(int)
+
+
+def _period_span(df: pd.DataFrame, domain: Domain) -> tuple[str | None, str | None]:
+    if not domain.time or domain.time not in df.columns or df.empty:
+        return None, None
+    t = pd.to_datetime(df[domain.time], utc=True, errors="coerce", format="mixed")
+    return (str(t.min().date()), str(t.max().date()))
+
+
+# ---------------------------------------------------------------- one period's figures
+
+
+def _figures(
+    dec: pd.DataFrame, truth: np.ndarray, audit: np.ndarray | None, confidence: float
+) -> dict[str, Any]:
+    outcome = dec["outcome"].to_numpy()
+    source = dec["source"].to_numpy()
+    resolution = dec["resolution"].astype(object).to_numpy()
+    n = len(dec)
+    resolved = outcome == "resolved"
+    by_rule = resolved & (source == "rule")
+    by_model = resolved & (source == "model")
+    right = resolution == truth
+    reasons = dec.loc[~resolved, "defer_reason"].fillna("unknown").value_counts()
+    out: dict[str, Any] = {
+        "records": n,
+        "autonomy": float(resolved.mean()) if n else None,
+        "rule_resolved": int(by_rule.sum()),
+        "model_resolved": int(by_model.sum()),
+        "deferred": int((~resolved).sum()),
+        "deferred_per_1000": 1000.0 * float((~resolved).mean()) if n else None,
+        "deferral_reasons": {str(k): int(v) for k, v in reasons.items()},
+        "rule_precision": precision_summary(right[by_rule], confidence),
+        "model_precision": precision_summary(right[by_model], confidence),
+        "precision": precision_summary(right[resolved], confidence),
+    }
+    if audit is not None:
+        out["audit"] = {
+            "labels": int(audit.sum()),
+            "rule_precision": precision_summary(right[by_rule & audit], confidence),
+            "model_precision": precision_summary(right[by_model & audit], confidence),
+        }
+    return out
+
+
+# ---------------------------------------------------------------- the hooks into other modules
+
+
+def _default_train(domain: Domain, df: pd.DataFrame, seed: int, rules: Any) -> Any:
+    from model.train import train_policy
+
+    policy, _report = train_policy(domain, df, seed=seed, rules=rules)
+    return policy
+
+
+def _decide(policy: Any, df: pd.DataFrame) -> pd.DataFrame:
+    return policy.decide_frame(df).reset_index(drop=True)
+
+
+def _time_order(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
+    try:
+        from model.datasets import time_order
+    except ImportError:  # pragma: no cover - before model.datasets lands
+        time_order = None
+    if time_order is not None:
+        return time_order(df, domain)
+    if domain.time and domain.time in df.columns:
+        t = pd.to_datetime(df[domain.time], utc=True, errors="coerce", format="mixed")
+        return df.iloc[np.argsort(t.to_numpy(), kind="stable")]
+    return df
+
+
+def _retrain_need(
+    rp: RetrainPolicy, new_labels: int, reference: Mapping[str, Any], recent: pd.DataFrame
+) -> tuple[bool, list[str], dict[str, Any]]:
+    """retrain --if-needed's decision (model.retrain); the rule set never changes in a replay."""
+    if rp.mode == "never":
+        return False, ["retraining disabled"], {}
+    scores = drift(reference, recent)
+    need = retrain_needed(
+        new_labels=new_labels,
+        min_new_labels=rp.min_new_labels,
+        drift_scores=scores,
+        psi_bar=rp.drift_psi,
+        champion_rules_version=None,
+        rules_version=None,
+    )
+    detail: dict[str, Any] = {"new_labels": new_labels}
+    if scores:
+        worst = max(scores, key=lambda f: scores[f])
+        detail["max_psi"] = round(float(scores[worst]), 4)
+        detail["max_psi_field"] = worst
+    if rp.mode == "always":
+        return True, ["retrain every period (mode=always)", *need.reasons], detail
+    return need.needed, list(need.reasons), detail
+
+
+# ---------------------------------------------------------------- the replay
+
+
+def simulate(
+    domain: Domain,
+    df: pd.DataFrame,
+    periods: int = 12,
+    *,
+    audit_rate: float = 0.02,
+    seed: int = 0,
+    retrain_policy: RetrainPolicy | None = None,
+    progress: Progress | None = None,
+    kinds: pd.Series | Sequence[Any] | None = None,
+    new_kinds: Sequence[str] | None = None,
+    split: str = "time",
+    rules: Any = None,
+    train: Callable[[Domain, pd.DataFrame, int, Any], Any] | None = None,
+    confidence: float = 0.95,
+) -> SimulationResult:
+    """Replay labelled `df` in `periods` periods; see the module docstring for the protocol.
+
+    `kinds` (aligned with `df`'s rows) names each record's kind of case; the per-period deferral
+    rate is reported for each of `new_kinds` (e.g. the CRM demo's two late-arriving kinds), with
+    how many of its labels had been revealed before each period. `train` replaces
+    `train_policy` (tests use it to stay fast): (domain, labelled frame, seed, rules) → policy.
+    `confidence` is that of the reported precision intervals (two-sided Clopper–Pearson).
+    """
+    t_start = time.perf_counter()
+    if not 0.0 <= audit_rate <= 1.0:
+        raise ValueError(f"audit_rate must be within [0, 1]; got {audit_rate}.")
+    if domain.label not in df.columns:
+        raise ValueError(
+            f"the replay needs the true '{domain.label}' of every record; the data has no "
+            "such column."
+        )
+    rp = retrain_policy or RetrainPolicy()
+    train = train or _default_train
+    report = progress or (lambda _msg, _done, _total: None)
+
+    if kinds is not None:
+        df = df.assign(_kind=np.asarray(kinds, dtype=object))
+    frame = _time_order(df, domain).reset_index(drop=True)
+    kind_arr = frame.pop("_kind").to_numpy() if kinds is not None else None
+    period_of = assign_periods(frame, domain, periods, split)
+    ids = frame[domain.id].astype(str).to_numpy()
+    truth_all = frame[domain.label].astype(object).to_numpy()
+    features = frame.drop(columns=[domain.label])
+    rng = np.random.default_rng(seed)
+    used_split = split if (split == "count" or (domain.time and domain.time in frame)) else "count"
+
+    result = SimulationResult(
+        domain=domain.name,
+        target_precision=domain.policy.target_precision,
+        confidence=domain.policy.confidence,
+        audit_rate=audit_rate,
+        seed=seed,
+        split=used_split,
+    )
+    result.baselines = {"rules_only": [], "first_model": []}
+    for kind in new_kinds or []:
+        result.new_kinds[str(kind)] = []
+
+    report("training the first policy on period 1", 0, periods)
+    revealed_in = np.zeros(len(frame), dtype=np.int64)  # 0: label not (yet) revealed
+    revealed_in[period_of == 1] = 1
+    champion = train(domain, frame[period_of == 1], seed, rules)
+    first_model = champion
+    reference = summarize(domain.field_types, features[period_of == 1])
+    labels_since_training = 0
+    start, end = _period_span(frame[period_of == 1], domain)
+    n1 = int((period_of == 1).sum())
+    result.periods.append(
+        {
+            "period": 1,
+            "role": "train",
+            "start": start,
+            "end": end,
+            "records": n1,
+            "autonomy": None,
+            "labels_revealed": n1,
+            "labels_total": n1,
+            "policy_version": getattr(champion, "version", None),
+            "promoted": False,
+            "retrain": {"trained": True, "reasons": ["the first policy, trained on period 1"]},
+        }
+    )
+    result.revealed[1] = ids[period_of == 1]
+
+    for k in range(2, periods + 1):
+        mask = period_of == k
+        n = int(mask.sum())
+        report(f"period {k}/{periods}: deciding {n} records", k - 1, periods)
+        start, end = _period_span(frame[mask], domain)
+        row: dict[str, Any] = {"period": k, "role": "replay", "start": start, "end": end}
+        if n == 0:
+            empty = precision_summary(np.array([], dtype=bool), confidence)
+            row.update(
+                records=0,
+                autonomy=None,
+                model_precision=empty,
+                rule_precision=empty,
+                deferred=0,
+                promoted=False,
+                retrain={"trained": False, "reasons": []},
+            )
+            result.periods.append(row)
+            continue
+        part = features[mask]
+        truth = truth_all[mask]
+        dec = _decide(champion, part)
+        resolved = dec["outcome"].to_numpy() == "resolved"
+        audit = resolved & (rng.random(n) < audit_rate)
+        revealed = (~resolved) | audit
+        row.update(_figures(dec, truth, audit, confidence))
+        row["policy_version"] = str(dec["policy_version"].iloc[0])
+
+        # Baselines on the same records: the rule layer alone, the first model never retrained.
+        by_rule = resolved & (dec["source"].to_numpy() == "rule")
+        rule_right = dec["resolution"].astype(object).to_numpy()[by_rule] == truth[by_rule]
+        result.baselines["rules_only"].append(
+            {
+                "period": k,
+                "records": n,
+                "autonomy": float(by_rule.mean()),
+                "deferred": int(n - by_rule.sum()),
+                "rule_precision": precision_summary(rule_right, confidence),
+            }
+        )
+        first = (
+            row
+            if champion is first_model
+            else _figures(_decide(first_model, part), truth, None, confidence)
+        )
+        result.baselines["first_model"].append(
+            {
+                "period": k,
+                "records": n,
+                "autonomy": first["autonomy"],
+                "deferred": first["deferred"],
+                "model_precision": first["model_precision"],
+                "precision": first["precision"],
+            }
+        )
+
+        if kind_arr is not None and new_kinds:
+            here = kind_arr[mask]
+            before = kind_arr[revealed_in > 0]
+            row["new_kinds"] = {}
+            for kind in new_kinds:
+                sel = here == kind
+                m = int(sel.sum())
+                entry = {
+                    "period": k,
+                    "records": m,
+                    "deferred_rate": float((~resolved[sel]).mean()) if m else None,
+                    "labels_seen_before": int((before == kind).sum()),
+                }
+                result.new_kinds[str(kind)].append(entry)
+                row["new_kinds"][str(kind)] = {
+                    "records": m,
+                    "deferred_rate": entry["deferred_rate"],
+                }
+
+        # What a deployment learns from this period, then the retraining job as it would run.
+        revealed_in[np.flatnonzero(mask)[revealed]] = k
+        labels_since_training += int(revealed.sum())
+        result.revealed[k] = ids[mask][revealed]
+        result.audited[k] = ids[mask][audit]
+        result.deferred_ids[k] = ids[mask][~resolved]
+        row["labels_revealed"] = int(revealed.sum())
+        row["labels_total"] = int((revealed_in > 0).sum())
+
+        needed, reasons, detail = _retrain_need(rp, labels_since_training, reference, part)
+        info: dict[str, Any] = {"trained": False, "needed": needed, "reasons": reasons, **detail}
+        promoted = False
+        if needed and k == periods:
+            info["skipped"] = "last period: a new champion would decide nothing in this replay"
+        elif needed:
+            report(f"period {k}/{periods}: training a challenger", k - 1, periods)
+            champion, promoted, gate_info = _challenge(
+                domain, frame, revealed_in, champion, seed + k, rules, train, rp
+            )
+            info.update(gate_info)
+            info["trained"] = True
+            labels_since_training = 0
+            if promoted:
+                reference = summarize(domain.field_types, features[gate_info["_train_mask"]])
+            del info["_train_mask"]
+        row["promoted"] = promoted
+        row["retrain"] = info
+        result.periods.append(row)
+
+    for kind, rows in list(result.new_kinds.items()):
+        result.new_kinds[kind] = {"periods": rows, "settled": _settled(rows)}
+    report("done", periods, periods)
+    result.seconds = time.perf_counter() - t_start
+    return result
+
+
+def _challenge(
+    domain: Domain,
+    frame: pd.DataFrame,
+    revealed_in: np.ndarray,
+    champion: Any,
+    seed: int,
+    rules: Any,
+    train: Callable[[Domain, pd.DataFrame, int, Any], Any],
+    rp: RetrainPolicy,
+) -> tuple[Any, bool, dict[str, Any]]:
+    """Train on the older revealed labels, gate on the newest ones (model.retrain's window)."""
+    labelled_idx = np.flatnonzero(revealed_in > 0)
+    keyed = pd.DataFrame({"_revealed": revealed_in[labelled_idx], "_pos": labelled_idx})
+    older, window = split_recent_window(keyed, order_by=["_revealed", "_pos"])
+    train_mask = np.zeros(len(frame), dtype=bool)
+    train_mask[older["_pos"].to_numpy()] = True
+    challenger = train(domain, frame[train_mask], seed, rules)
+    tolerance = DEFAULT_TOLERANCE if rp.coverage_tolerance is None else rp.coverage_tolerance
+    gate = evaluate_gates(
+        challenger, champion, frame.iloc[window["_pos"].to_numpy()], tolerance=tolerance
+    )
+    info = {
+        "labels_trained": int(train_mask.sum()),
+        "window": len(window),
+        "challenger_version": getattr(challenger, "version", None),
+        "gates_passed": bool(gate.passed),
+        "gate_reasons": list(gate.reasons),
+        "challenger_coverage": gate.challenger.coverage,
+        "champion_coverage": gate.champion.coverage if gate.champion else None,
+        "_train_mask": train_mask,
+    }
+    return (challenger if gate.passed else champion), bool(gate.passed), info
+
+
+def _settled(rows: list[dict[str, Any]], below: float = 0.5) -> dict[str, Any] | None:
+    """First period from which the kind's deferral rate stays below `below`, and labels it took."""
+    seen = [r for r in rows if r["records"]]
+    for i, r in enumerate(seen):
+        if all((s["deferred_rate"] or 0) < below for s in seen[i:]):
+            return {
+                "period": r["period"],
+                "labels_before": r["labels_seen_before"],
+                "deferral_below": below,
+            }
+    return None
+
+
+# ---------------------------------------------------------------- plot
+
+
+def autonomy_plot_png(result: SimulationResult) -> bytes:
+    """Autonomy per period with the two baselines of the same run."""
+    live = [p for p in result.periods if p.get("role") == "replay"]
+    x = [p["period"] for p in live]
+    series = {
+        "autonomy (retrained)": [p["autonomy"] for p in live],
+        "first model, never retrained": [b["autonomy"] for b in result.baselines["first_model"]],
+        "rules only": [b["autonomy"] for b in result.baselines["rules_only"]],
+    }
+    for kind, info in result.new_kinds.items():
+        rows = info["periods"] if isinstance(info, Mapping) else info
+        series[f"deferral rate: {kind}"] = [
+            (r["deferred_rate"] if r["deferred_rate"] is not None else np.nan) for r in rows
+        ]
+    return line_plot_png(
+        x,
+        series,
+        title=f"Autonomy per period — {result.domain}",
+        ylabel="share of records",
+    )
+
+
+def precision_plot_png(result: SimulationResult) -> bytes:
+    live = [p for p in result.periods if p.get("role") == "replay"]
+    x = [p["period"] for p in live]
+
+    def col(key: str, part: str) -> list[float]:
+        return [np.nan if p[key][part] is None else p[key][part] for p in live]
+
+    return line_plot_png(
+        x,
+        {
+            "model precision": col("model_precision", "precision"),
+            "rule precision": col("rule_precision", "precision"),
+        },
+        bands={
+            "model precision": (col("model_precision", "low"), col("model_precision", "high")),
+            "rule precision": (col("rule_precision", "low"), col("rule_precision", "high")),
+        },
+        hline=(result.target_precision, "target"),
+        title=f"Realised precision per period — {result.domain}",
+        ylabel="precision",
+        ylim=(max(0.0, min([0.8, *[v for v in col("model_precision", "low") if v == v]])), 1.0),
+    )
