@@ -1,0 +1,141 @@
+"""Certify the confidence threshold with MAPIE's Learn-then-Test risk control.
+
+The multiclass decision is reduced to a binary one: a record is *accepted* (resolved by the model)
+when its top calibrated probability ≥ λ, and the acceptance is *correct* when the top class is the
+true label. MAPIE's BinaryClassificationController with the precision risk then finds the λ for
+which precision among accepted records ≥ target with probability ≥ confidence, testing candidate
+λ from the strictest down (fixed-sequence testing, so no Bonferroni penalty on a long grid).
+
+The candidate grid comes from a *different* sample (the temperature-calibration slice) than the
+one the certificate is computed on, so the hypotheses are fixed before the certification labels
+are looked at. Only records no rule resolves enter: that is the population the model acts on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import mapie
+import numpy as np
+from mapie.risk_control import BinaryClassificationController, precision
+from scipy.stats import beta
+
+METHOD = (
+    f"Learn-then-Test via MAPIE {mapie.__version__} (precision risk, split fixed-sequence FWER)"
+)
+
+
+def clopper_pearson_upper(errors: int, n: int, confidence: float) -> float:
+    """One-sided upper confidence bound on an error rate (errors out of n)."""
+    if n <= 0:
+        return 1.0
+    if errors >= n:
+        return 1.0
+    return float(beta.ppf(confidence, errors + 1, n - errors))
+
+
+def candidate_grid(
+    reference_scores: np.ndarray, n_certify: int, *, min_accepted: int = 60, size: int = 40
+) -> np.ndarray:
+    """Thresholds from strictest to loosest, as quantiles of scores from another sample.
+
+    The strictest candidate keeps about `min_accepted` records of a certification sample of
+    `n_certify` (fewer could never reach a useful p-value, and fixed-sequence testing stops at
+    the first failure).
+    """
+    s = np.asarray(reference_scores, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if len(s) == 0 or n_certify <= 0:
+        return np.array([])
+    top_level = min(1.0 - min(min_accepted / n_certify, 1.0), 0.999)
+    levels = np.linspace(top_level, 0.0, size)
+    grid = np.unique(np.round(np.quantile(s, levels), 6))[::-1]
+    return grid
+
+
+def certify_threshold(
+    scores: np.ndarray,
+    correct: np.ndarray,
+    *,
+    target_precision: float,
+    confidence: float,
+    candidates: np.ndarray,
+    learn: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """The certificate for one threshold on `scores` (top calibrated probabilities).
+
+    `learn` = (scores, correct) of an independent labelled sample that orders the candidates;
+    without it, candidates are tested strictest first (plain fixed sequence).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.int64)
+    candidates = np.asarray(candidates, dtype=np.float64)
+    cert: dict[str, Any] = {
+        "target_precision": float(target_precision),
+        "confidence": float(confidence),
+        "n_calibration": len(scores),
+        "threshold": None,
+        "accepted": 0,
+        "observed_precision": None,
+        "error_upper_bound": None,
+        "method": METHOD,
+        "candidates_tested": [float(c) for c in candidates],
+        "reason": "",
+    }
+    if len(scores) == 0:
+        cert["reason"] = "no calibration records outside the rules: nothing to certify on."
+        return cert
+    if len(candidates) == 0:
+        cert["reason"] = "no candidate thresholds (empty reference sample)."
+        return cert
+    controller = BinaryClassificationController(
+        predict_function=lambda s: np.column_stack([1.0 - s, s]),
+        risk=precision,
+        target_level=target_precision,
+        confidence_level=confidence,
+        list_predict_params=candidates,
+        fwer_method="split_fixed_sequence" if learn is not None else "fixed_sequence",
+    )
+    with warnings.catch_warnings():
+        # MAPIE warns when observed precision is not monotone in λ; fixed-sequence testing stays
+        # valid (it only loses power), so the warning is noise here.
+        warnings.simplefilter("ignore", UserWarning)
+        if learn is not None:
+            controller.learn_fixed_sequence_order(
+                np.asarray(learn[0], dtype=np.float64), np.asarray(learn[1], dtype=np.int64)
+            )
+            order = getattr(controller, "_learned_fixed_sequence", None)
+            cert["test_order"] = [float(v) for v in order] if order is not None else None
+        controller.calibrate(scores, correct)
+    cert["p_values"] = [float(p) for p in np.ravel(controller.p_values)]
+    best = controller.best_predict_param
+    if best is None:
+        top = float(candidates[0])
+        acc = scores >= top
+        k = int(acc.sum())
+        prec = float(correct[acc].mean()) if k else float("nan")
+        cert["reason"] = (
+            f"no candidate threshold holds precision ≥ {target_precision:g} at confidence "
+            f"{confidence:g} (strictest candidate λ={top:.4f} accepts {k} of {len(scores)} "
+            f"calibration records with observed precision {prec:.3f}). More labelled data or a "
+            "better model is needed; the model resolves nothing meanwhile."
+        )
+        return cert
+    thr = float(best)
+    acc = scores >= thr
+    k = int(acc.sum())
+    errors = int(k - correct[acc].sum())
+    cert.update(
+        threshold=thr,
+        accepted=k,
+        observed_precision=float(correct[acc].mean()) if k else None,
+        error_upper_bound=clopper_pearson_upper(errors, k, confidence),
+        coverage=k / len(scores),
+        reason=(
+            f"λ={thr:.4f} is the loosest candidate whose precision ≥ {target_precision:g} "
+            f"holds at confidence {confidence:g} ({k} of {len(scores)} calibration records "
+            f"accepted, {errors} wrong)."
+        ),
+    )
+    return cert

@@ -1,0 +1,192 @@
+"""The two model families: LightGBM on native categoricals, and a linear baseline.
+
+Both take the FeaturePipeline's matrix and return class probabilities (n × K) through numpy
+only, so one record costs a booster call (LightGBM) or a few lookups and a dot product (linear).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import lightgbm as lgb
+import numpy as np
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class LightGBMModel:
+    """Multiclass gradient boosting with early stopping on a later slice of the training period."""
+
+    name = "lightgbm"
+
+    def __init__(
+        self,
+        *,
+        num_boost_round: int = 400,
+        early_stopping_rounds: int = 30,
+        learning_rate: float = 0.08,
+        num_leaves: int = 31,
+        min_data_in_leaf: int = 20,
+        seed: int = 0,
+        num_threads: int = 1,
+    ):
+        self.num_boost_round = num_boost_round
+        self.early_stopping_rounds = early_stopping_rounds
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_data_in_leaf = min_data_in_leaf
+        self.seed = seed
+        self.num_threads = num_threads
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        n_classes: int,
+        categorical: Sequence[int] = (),
+        X_valid: np.ndarray | None = None,
+        y_valid: np.ndarray | None = None,
+        **_: object,
+    ) -> LightGBMModel:
+        params = {
+            "objective": "multiclass",
+            "num_class": n_classes,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": 0.9,
+            "lambda_l2": 1.0,
+            "max_cat_to_onehot": 8,
+            "cat_smooth": 10.0,
+            "min_data_per_group": 20,
+            "max_bin": 127,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": self.num_threads,
+            "verbose": -1,
+        }
+        train = lgb.Dataset(X, label=y, categorical_feature=list(categorical), free_raw_data=True)
+        valid_sets, callbacks = [], []
+        if X_valid is not None and y_valid is not None and len(y_valid) > 0:
+            valid_sets = [lgb.Dataset(X_valid, label=y_valid, reference=train)]
+            callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+        self.booster_ = lgb.train(
+            params, train, self.num_boost_round, valid_sets=valid_sets, callbacks=callbacks
+        )
+        best = self.booster_.best_iteration
+        self.n_iterations_ = int(best) if best and best > 0 else self.booster_.current_iteration()
+        self.n_classes_ = n_classes
+        return self
+
+    def predict_proba(self, X: np.ndarray, *, num_threads: int = 1) -> np.ndarray:
+        p = self.booster_.predict(
+            X, num_iteration=self.n_iterations_, num_threads=num_threads, validate_features=False
+        )
+        return np.asarray(p, dtype=np.float64).reshape(len(X), self.n_classes_)
+
+    def describe(self) -> dict:
+        return {"family": self.name, "trees_per_class": self.n_iterations_}
+
+
+class LinearModel:
+    """Multinomial logistic regression on one-hot categoricals and standardised numbers.
+
+    The encoding is a fixed layout over the pipeline's matrix (a categorical column's code picks a
+    weight row; a number is median-imputed, standardised and clipped, with a missing flag), so
+    prediction is an index gather plus a small dot product in numpy.
+    """
+
+    name = "linear"
+
+    def __init__(self, *, C: float = 1.0, max_iter: int = 300, seed: int = 0):
+        self.C = C
+        self.max_iter = max_iter
+        self.seed = seed
+
+    def _layout(self, X: np.ndarray, categorical: Sequence[int], sizes: dict[int, int]) -> None:
+        cat = [int(c) for c in categorical]
+        self.cat_cols_ = np.array(cat, dtype=np.int64)
+        self.num_cols_ = np.array([j for j in range(X.shape[1]) if j not in set(cat)], np.int64)
+        offsets, start = [], 0
+        for c in cat:
+            offsets.append(start)
+            start += sizes[c] + 1  # codes 0..size-1 plus a missing slot
+        self.cat_offsets_ = np.array(offsets, dtype=np.int64)
+        self.cat_missing_ = np.array([sizes[c] for c in cat], dtype=np.int64)
+        self.n_onehot_ = start
+        num = X[:, self.num_cols_]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns: median NaN
+            med = np.nanmedian(num, axis=0) if num.size else np.zeros(0)
+        med = np.where(np.isfinite(med), med, 0.0)
+        filled = np.where(np.isnan(num), med, num)
+        std = filled.std(axis=0) if num.size else np.zeros(0)
+        self.num_median_ = med
+        self.num_mean_ = filled.mean(axis=0) if num.size else np.zeros(0)
+        self.num_scale_ = np.where(std > 1e-12, std, 1.0)
+
+    def _cat_index(self, X: np.ndarray) -> np.ndarray:
+        codes = X[:, self.cat_cols_]
+        codes = np.where(np.isnan(codes), self.cat_missing_, codes).astype(np.int64)
+        return codes + self.cat_offsets_
+
+    def _num_block(self, X: np.ndarray) -> np.ndarray:
+        num = X[:, self.num_cols_]
+        miss = np.isnan(num)
+        z = (np.where(miss, self.num_median_, num) - self.num_mean_) / self.num_scale_
+        return np.hstack([np.clip(z, -5.0, 5.0), miss.astype(np.float64)])
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        n_classes: int,
+        categorical: Sequence[int] = (),
+        category_sizes: dict[int, int] | None = None,
+        **_: object,
+    ) -> LinearModel:
+        self._layout(X, categorical, category_sizes or {})
+        n = len(X)
+        idx = self._cat_index(X)
+        onehot = sparse.csr_matrix(
+            (np.ones(idx.size), (np.repeat(np.arange(n), idx.shape[1]), idx.ravel())),
+            shape=(n, self.n_onehot_),
+        )
+        design = sparse.hstack([onehot, sparse.csr_matrix(self._num_block(X))]).tocsr()
+        present = np.unique(y)
+        clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
+        clf.fit(design, y)
+        coef = np.zeros((n_classes, design.shape[1]))
+        bias = np.full(n_classes, -30.0)  # classes absent from training get ~zero probability
+        if len(present) == 2 and clf.coef_.shape[0] == 1:
+            coef[present[1]] = clf.coef_[0]
+            bias[present[1]] = clf.intercept_[0]
+            bias[present[0]] = 0.0
+        else:
+            coef[present] = clf.coef_
+            bias[present] = clf.intercept_
+        self.w_cat_ = np.ascontiguousarray(coef[:, : self.n_onehot_].T)  # (n_onehot, K)
+        self.w_num_ = np.ascontiguousarray(coef[:, self.n_onehot_ :].T)  # (2·n_num, K)
+        self.bias_ = bias
+        self.n_classes_ = n_classes
+        self.converged_ = bool(np.all(clf.n_iter_ < self.max_iter))
+        return self
+
+    def predict_proba(self, X: np.ndarray, **_: object) -> np.ndarray:
+        logits = self._num_block(X) @ self.w_num_ + self.bias_
+        if len(self.cat_cols_):
+            logits = logits + self.w_cat_[self._cat_index(X)].sum(axis=1)
+        return softmax(logits)
+
+    def describe(self) -> dict:
+        return {"family": self.name, "C": self.C, "converged": self.converged_}

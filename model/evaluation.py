@@ -1,0 +1,236 @@
+"""Measure a policy on held-out labelled records, and draw what the measurements mean.
+
+`evaluate_policy` runs the real decision path (`Policy.decide_frame`) on the test slice and
+reports coverage and realised precision (with a Clopper–Pearson interval), per-class precision,
+calibration error, novelty's effect, and the same-run baselines: rules only, the uncalibrated
+model's argmax on everything the rules leave, and a fixed 0.8 cut on raw probability.
+`figures` turns the kept arrays into PNGs (matplotlib is imported only there).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import beta
+
+if TYPE_CHECKING:
+    from model.policy import Policy
+
+
+def interval(k: int, n: int, level: float = 0.90) -> tuple[float | None, float | None]:
+    """Two-sided Clopper–Pearson interval for k successes out of n."""
+    if n == 0:
+        return None, None
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi
+
+
+def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    if len(conf) == 0:
+        return float("nan")
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
+    return float(ece)
+
+
+def _precision(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    n = int(mask.sum())
+    k = int((pred[mask] == truth[mask]).sum()) if n else 0
+    lo, hi = interval(k, n)
+    return {"n": n, "correct": k, "precision": k / n if n else None, "ci90": [lo, hi]}
+
+
+def evaluate_policy(
+    policy: Policy, test_df: pd.DataFrame, *, X_test: np.ndarray | None = None
+) -> dict[str, Any]:
+    domain = policy.domain
+    target = domain.policy.target_precision
+    truth = test_df[domain.label].astype(str).to_numpy(dtype=object)
+    n = len(truth)
+    dec = policy.decide_frame(test_df)
+    res = dec["resolution"].to_numpy(dtype=object)
+    by_model = (dec["source"] == "model").to_numpy()
+    by_rule = (dec["source"] == "rule").to_numpy() & (dec["outcome"] == "resolved").to_numpy()
+    free = dec["rule_id"].isna().to_numpy()
+
+    X = X_test if X_test is not None else policy.pipeline.transform(test_df)
+    Xf = X[free]
+    raw = policy.estimator.predict_proba(Xf, num_threads=policy.batch_threads)
+    cal = policy.calibrator.apply(raw)
+    classes = np.array(policy.classes, dtype=object)
+    truth_f = truth[free]
+    pred_f = classes[cal.argmax(axis=1)] if len(Xf) else np.array([], dtype=object)
+    correct_f = (pred_f == truth_f).astype(float)
+    conf_f = cal.max(axis=1) if len(Xf) else np.array([])
+    raw_conf = raw.max(axis=1) if len(Xf) else np.array([])
+    n_free = int(free.sum())
+
+    model = _precision(res, truth, by_model)
+    rule = _precision(res, truth, by_rule)
+    per_class = {}
+    for c in policy.classes:
+        m = by_model & (res == c)
+        if m.any():
+            per_class[c] = _precision(res, truth, m)
+    reasons = dec["defer_reason"].value_counts().to_dict()
+
+    flags = policy.novelty.flags(Xf) if policy.novelty is not None and len(Xf) else None
+    novelty = {}
+    if flags is not None:
+        nov = flags["novel"]
+        novelty = {
+            "test_novel_share": float(nov.mean()),
+            "test_accuracy_novel": float(correct_f[nov].mean()) if nov.any() else None,
+            "test_accuracy_familiar": float(correct_f[~nov].mean()) if (~nov).any() else None,
+            "test_novel_count": int(nov.sum()),
+            **{f"test_{k}_count": int(v.sum()) for k, v in flags.items() if k != "novel"},
+        }
+
+    def baseline(accept: np.ndarray) -> dict[str, Any]:
+        k = int((pred_f[accept] == truth_f[accept]).sum())
+        rule_ok = int((res[by_rule] == truth[by_rule]).sum())
+        m = int(accept.sum())
+        tot = m + int(by_rule.sum())
+        return {
+            "model_coverage": m / n_free if n_free else 0.0,
+            "model_precision": k / m if m else None,
+            "autonomy": tot / n if n else 0.0,
+            "precision": (k + rule_ok) / tot if tot else None,
+            "target_held": (k / m >= target) if m else True,
+        }
+
+    raw_pred = classes[raw.argmax(axis=1)] if len(Xf) else pred_f
+    raw_correct = raw_pred == truth_f
+    baselines = {
+        "rules_only": baseline(np.zeros(n_free, dtype=bool)),
+        "argmax_uncalibrated": {
+            **baseline(np.ones(n_free, dtype=bool)),
+            "model_precision": float(raw_correct.mean()) if n_free else None,
+        },
+        "raw_cut_0.8": baseline(raw_conf >= 0.8),
+    }
+    # raw-probability baselines judge the raw argmax (temperature scaling keeps the argmax)
+    overall_ok = int((res[by_model | by_rule] == truth[by_model | by_rule]).sum())
+    n_auto = int((by_model | by_rule).sum())
+    metrics = {
+        "test_records": n,
+        "test_rule_free": n_free,
+        "autonomy": n_auto / n if n else 0.0,
+        "coverage": model["n"] / n_free if n_free else 0.0,
+        "realised_precision": model["precision"],
+        "realised_precision_ci90": model["ci90"],
+        "target_precision": target,
+        "target_held": (model["precision"] >= target) if model["n"] else True,
+        "overall_precision": overall_ok / n_auto if n_auto else None,
+        "rule_precision": rule["precision"],
+        "rule_resolved": rule["n"],
+        "model_resolved": model["n"],
+        "ece": expected_calibration_error(conf_f, correct_f),
+        "ece_uncalibrated": expected_calibration_error(raw_conf, raw_correct.astype(float)),
+        "accuracy_rule_free": float(correct_f.mean()) if n_free else None,
+        "deferred_by_reason": {str(k): int(v) for k, v in reasons.items()},
+    }
+    labels_cm = list(policy.classes)
+    cm = pd.crosstab(
+        pd.Categorical(truth_f, categories=sorted(set(truth_f) | set(labels_cm))),
+        pd.Categorical(pred_f, categories=labels_cm),
+        dropna=False,
+    )
+    return {
+        "metrics": metrics,
+        "model": model,
+        "rule": rule,
+        "per_class_precision": per_class,
+        "baselines": baselines,
+        "novelty": novelty,
+        "threshold": policy.threshold,
+        "target": target,
+        "confidence_free": conf_f,
+        "correct_free": correct_f,
+        "confusion": cm,
+    }
+
+
+def coverage_precision_curve(conf: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, ...]:
+    order = np.argsort(-conf, kind="stable")
+    c = correct[order]
+    k = np.arange(1, len(c) + 1)
+    return k / len(c), np.cumsum(c) / k, conf[order]
+
+
+def figures(evaluation: dict[str, Any]) -> dict[str, bytes]:
+    """PNG bytes keyed by file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conf = evaluation["confidence_free"]
+    correct = evaluation["correct_free"]
+    out: dict[str, bytes] = {}
+
+    def png(fig) -> bytes:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        return buf.getvalue()
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    edges = np.linspace(0, 1, 11)
+    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, 9)
+    xs, ys, ns = [], [], []
+    for b in range(10):
+        m = idx == b
+        if m.any():
+            xs.append(conf[m].mean())
+            ys.append(correct[m].mean())
+            ns.append(int(m.sum()))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
+    ax.plot(xs, ys, "o-", label="calibrated model")
+    for x, yv, k in zip(xs, ys, ns, strict=True):
+        ax.annotate(str(k), (x, yv), fontsize=7, xytext=(3, -9), textcoords="offset points")
+    ax.set(
+        xlabel="top calibrated probability",
+        ylabel="accuracy",
+        title=f"Reliability (test, rule-free); ECE {evaluation['metrics']['ece']:.3f}",
+    )
+    ax.legend(loc="upper left")
+    out["reliability.png"] = png(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if len(conf):
+        cov, prec, _ = coverage_precision_curve(conf, correct)
+        ax.plot(cov, prec, label="model (test, rule-free)")
+        thr = evaluation["threshold"]
+        if thr is not None:
+            m = conf >= thr
+            if m.any():
+                ax.plot(m.mean(), correct[m].mean(), "r*", ms=12, label=f"certified λ={thr:.3f}")
+    ax.axhline(evaluation["target"], color="grey", ls="--", label="target precision")
+    ax.set(xlabel="coverage", ylabel="precision", title="Coverage vs precision", ylim=(0, 1.01))
+    ax.legend(loc="lower left")
+    out["coverage_precision.png"] = png(fig)
+
+    cm = evaluation["confusion"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.5 * cm.shape[1], 1.0 + 0.45 * cm.shape[0]))
+    ax.imshow(cm.to_numpy(), cmap="Blues")
+    ax.set_xticks(range(cm.shape[1]), [str(c) for c in cm.columns], rotation=60, ha="right")
+    ax.set_yticks(range(cm.shape[0]), [str(c) for c in cm.index])
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            v = int(cm.iat[i, j])
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
+    ax.set(xlabel="predicted (argmax)", ylabel="true", title="Confusion (test, rule-free)")
+    out["confusion_matrix.png"] = png(fig)
+    return out

@@ -1,0 +1,350 @@
+"""The one feature pipeline: domain fields → a float64 matrix, for training, batch and one record.
+
+Training, batch scoring and single-record serving all call this object, so preprocessing cannot
+drift between them. Every value goes through the same scalar converters (`to_number`,
+`to_category`, `to_flag`, `tokens`, `time_parts`) in both paths; the table path only takes
+vectorised shortcuts where the column's dtype makes them provably equal (numeric or datetime
+dtypes), and `transform_record` is property-tested to be exactly `transform` on a one-row frame.
+
+Layout of the output, field by field in domain order:
+  category → one code column: 0..k-1 frequent values, k = rare (seen but infrequent),
+             k+1 = unseen in training, NaN = missing (LightGBM reads it as a native categorical);
+  number   → the value (NaN when missing or not finite);
+  boolean  → 1.0 / 0.0 / NaN;
+  text     → token count (NaN when missing) + one 0/1 column per vocabulary token;
+  datetime → hour and weekday of the value's own wall clock (absolute time cannot extrapolate).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.domain import Domain
+
+NAN = float("nan")
+_TOKEN = re.compile(r"[a-z0-9]+")
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
+_NUMERIC_KINDS = "iuf"
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float | np.floating) and math.isnan(value)
+
+
+def to_number(value: Any) -> float:
+    """A finite float, or NaN for missing / unparsable / infinite values."""
+    if value is None:
+        return NAN
+    try:
+        if isinstance(value, str):
+            f = float(value.strip())
+        elif isinstance(value, bool | np.bool_ | int | float | np.integer | np.floating):
+            f = float(value)
+        else:
+            return NAN
+    except (ValueError, OverflowError):
+        return NAN
+    return f if math.isfinite(f) else NAN
+
+
+def to_category(value: Any) -> str | None:
+    """The category key of a value; integral numbers drop '.0' so 158, 158.0 and '158' agree."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, str):
+        s = value.strip()
+        return s or None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        if not math.isfinite(f):
+            return None
+        return str(int(f)) if f.is_integer() and abs(f) < 1e15 else repr(f)
+    return str(value)
+
+
+def to_flag(value: Any) -> float:
+    """1.0 / 0.0 for recognisable booleans, NaN otherwise."""
+    if _is_missing(value):
+        return NAN
+    if isinstance(value, bool | np.bool_):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float | np.integer | np.floating):
+        return 1.0 if value == 1 else 0.0 if value == 0 else NAN
+    if isinstance(value, str):
+        s = value.strip().lower()
+        return 1.0 if s in _TRUE else 0.0 if s in _FALSE else NAN
+    return NAN
+
+
+def tokens(value: Any) -> list[str] | None:
+    """Lower-case alphanumeric words of two or more characters; None when the text is missing."""
+    if _is_missing(value):
+        return None
+    s = value if isinstance(value, str) else str(value)
+    return [t for t in _TOKEN.findall(s.lower()) if len(t) > 1]
+
+
+def time_parts(value: Any) -> tuple[float, float]:
+    """(hour, weekday) on the value's own wall clock; NaNs when missing or unparsable."""
+    if _is_missing(value):
+        return NAN, NAN
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+        if value is pd.NaT:
+            return NAN, NAN
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return NAN, NAN
+    if isinstance(value, datetime):
+        return float(value.hour), float(value.weekday())
+    if isinstance(value, date):
+        return NAN, float(value.weekday())
+    return NAN, NAN
+
+
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    if name in df.columns:
+        return df[name]
+    return pd.Series([None] * len(df), index=df.index, dtype=object)
+
+
+def _objects(col: pd.Series) -> np.ndarray:
+    return col.to_numpy(dtype=object, na_value=None)
+
+
+class FeaturePipeline:
+    """Fitted encoder from a domain's fields to a float64 matrix (scikit-learn conventions).
+
+    max_categories / min_frequency bound a categorical field's vocabulary (the rest share the
+    `rare` code); max_tokens / min_token_count bound a text field's vocabulary, chosen at fit
+    by how much a token's presence shifts the label distribution (chi-square), or by frequency
+    when no labels are given.
+    """
+
+    def __init__(
+        self,
+        domain: Domain,
+        *,
+        max_categories: int = 200,
+        min_frequency: int = 3,
+        max_tokens: int = 60,
+        min_token_count: int = 5,
+    ):
+        self.domain = domain
+        self.max_categories = max_categories
+        self.min_frequency = min_frequency
+        self.max_tokens = max_tokens
+        self.min_token_count = min_token_count
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, df: pd.DataFrame, y: Sequence[Any] | np.ndarray | None = None) -> FeaturePipeline:
+        if self.max_categories < 1 or self.min_frequency < 1:
+            raise ValueError(
+                f"max_categories ({self.max_categories}) and min_frequency "
+                f"({self.min_frequency}) must be ≥ 1."
+            )
+        if len(df) == 0:
+            raise ValueError("cannot fit the feature pipeline on an empty table.")
+        labels = None if y is None else np.asarray(y)
+        if labels is not None and len(labels) != len(df):
+            raise ValueError(f"y has {len(labels)} values for {len(df)} rows.")
+        self.fields_ = list(self.domain.field_types.items())
+        self.categories_: dict[str, dict[str, int]] = {}
+        self.seen_: dict[str, frozenset[str]] = {}
+        self.vocabulary_: dict[str, dict[str, int]] = {}
+        names: list[str] = []
+        kinds: list[str] = []
+        self.slots_: list[tuple[str, str, int]] = []  # (field, type, first column)
+        for name, ftype in self.fields_:
+            start = len(names)
+            col = _column(df, name)
+            if ftype == "category":
+                counts = Counter(v for v in map(to_category, _objects(col)) if v is not None)
+                frequent = sorted(
+                    (v for v, c in counts.items() if c >= self.min_frequency),
+                    key=lambda v: (-counts[v], v),
+                )[: self.max_categories]
+                self.categories_[name] = {v: i for i, v in enumerate(frequent)}
+                self.seen_[name] = frozenset(counts)
+                names.append(name)
+                kinds.append("category")
+            elif ftype in ("number", "boolean"):
+                names.append(name)
+                kinds.append(ftype)
+            elif ftype == "text":
+                self.vocabulary_[name] = self._fit_vocabulary(_objects(col), labels)
+                names.append(f"{name}__n_tokens")
+                kinds.append("number")
+                names.extend(f"{name}__has_{t}" for t in self.vocabulary_[name])
+                kinds.extend(["token"] * len(self.vocabulary_[name]))
+            elif ftype == "datetime":
+                names.extend([f"{name}__hour", f"{name}__weekday"])
+                kinds.extend(["cycle", "cycle"])
+            else:  # pragma: no cover - the domain loader refuses other types
+                raise ValueError(f"field '{name}': unsupported type {ftype!r}.")
+            self.slots_.append((name, ftype, start))
+        self.feature_names_out_ = np.array(names, dtype=object)
+        self.feature_kinds_ = tuple(kinds)
+        self.n_features_out_ = len(names)
+        self.categorical_columns_ = tuple(i for i, k in enumerate(kinds) if k == "category")
+        self.category_sizes_ = {
+            self.slots_[i][2]: len(self.categories_[self.slots_[i][0]]) + 2
+            for i in range(len(self.slots_))
+            if self.slots_[i][1] == "category"
+        }
+        return self
+
+    def _fit_vocabulary(self, values: np.ndarray, labels: np.ndarray | None) -> dict[str, int]:
+        docs = [tokens(v) for v in values]
+        df_counts: Counter[str] = Counter()
+        for d in docs:
+            if d:
+                df_counts.update(set(d))
+        n = len(docs)
+        eligible = [t for t, c in df_counts.items() if c >= self.min_token_count and c <= 0.9 * n]
+        if not eligible:
+            return {}
+        if labels is None:
+            ranked = sorted(eligible, key=lambda t: (-df_counts[t], t))
+        else:
+            classes, y_idx = np.unique(labels.astype(str), return_inverse=True)
+            prior = np.bincount(y_idx, minlength=len(classes)) / n
+            per_class: dict[str, np.ndarray] = {t: np.zeros(len(classes)) for t in eligible}
+            for d, c in zip(docs, y_idx, strict=True):
+                if d:
+                    for t in set(d):
+                        if t in per_class:
+                            per_class[t][c] += 1
+            score = {}
+            for t, obs in per_class.items():
+                expected = obs.sum() * prior
+                score[t] = float(np.sum((obs - expected) ** 2 / np.maximum(expected, 1e-9)))
+            ranked = sorted(eligible, key=lambda t: (-score[t], t))
+        return {t: i for i, t in enumerate(sorted(ranked[: self.max_tokens]))}
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "slots_"):
+            raise RuntimeError("FeaturePipeline is not fitted yet; call fit(df) first.")
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        self._check_fitted()
+        return self.feature_names_out_.copy()
+
+    # ---------------------------------------------------------------- table path
+    def _category_code(self, name: str, key: str | None) -> float:
+        if key is None:
+            return NAN
+        code = self.categories_[name].get(key)
+        if code is not None:
+            return float(code)
+        k = len(self.categories_[name])
+        return float(k) if key in self.seen_[name] else float(k + 1)
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        self._check_fitted()
+        n = len(df)
+        out = np.full((n, self.n_features_out_), NAN, dtype=np.float64)
+        for name, ftype, j in self.slots_:
+            col = _column(df, name)
+            kind = col.dtype.kind
+            if ftype == "category":
+                if isinstance(col.dtype, pd.StringDtype) or kind in _NUMERIC_KINDS:
+                    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+                    lut = np.array(
+                        [self._category_code(name, to_category(u)) for u in uniques] + [NAN]
+                    )
+                    out[:, j] = lut[codes]
+                else:
+                    out[:, j] = [self._category_code(name, to_category(v)) for v in _objects(col)]
+            elif ftype == "number":
+                if kind in _NUMERIC_KINDS:
+                    x = col.to_numpy(dtype=np.float64, na_value=NAN)
+                    x = np.where(np.isfinite(x), x, NAN)
+                    out[:, j] = x
+                else:
+                    out[:, j] = np.fromiter(map(to_number, _objects(col)), np.float64, n)
+            elif ftype == "boolean":
+                if kind == "b":
+                    out[:, j] = col.to_numpy(dtype=np.float64)
+                else:
+                    out[:, j] = np.fromiter(map(to_flag, _objects(col)), np.float64, n)
+            elif ftype == "text":
+                vocab = self.vocabulary_[name]
+                block = out[:, j : j + 1 + len(vocab)]
+                block[:, 1:] = 0.0
+                for i, v in enumerate(_objects(col)):
+                    toks = tokens(v)
+                    if toks is None:
+                        continue
+                    block[i, 0] = len(toks)
+                    for t in toks:
+                        c = vocab.get(t)
+                        if c is not None:
+                            block[i, 1 + c] = 1.0
+            elif ftype == "datetime":
+                if kind == "M":
+                    dt = col.dt
+                    out[:, j] = dt.hour.to_numpy(dtype=np.float64, na_value=NAN)
+                    out[:, j + 1] = dt.weekday.to_numpy(dtype=np.float64, na_value=NAN)
+                else:
+                    parts = [time_parts(v) for v in _objects(col)]
+                    if parts:
+                        out[:, j : j + 2] = np.array(parts, dtype=np.float64)
+        return out
+
+    def fit_transform(self, df: pd.DataFrame, y: Any = None) -> np.ndarray:
+        return self.fit(df, y).transform(df)
+
+    # ---------------------------------------------------------------- one record
+    def transform_record(self, record: Mapping[str, Any]) -> np.ndarray:
+        """One record → a 1 × n_features row, equal to `transform` of a one-row frame."""
+        self._check_fitted()
+        row = [NAN] * self.n_features_out_
+        get = record.get
+        for name, ftype, j in self.slots_:
+            v = get(name)
+            if ftype == "category":
+                row[j] = self._category_code(name, to_category(v))
+            elif ftype == "number":
+                row[j] = to_number(v)
+            elif ftype == "boolean":
+                row[j] = to_flag(v)
+            elif ftype == "text":
+                vocab = self.vocabulary_[name]
+                for c in range(len(vocab)):
+                    row[j + 1 + c] = 0.0
+                toks = tokens(v)
+                if toks is not None:
+                    row[j] = float(len(toks))
+                    for t in toks:
+                        c = vocab.get(t)
+                        if c is not None:
+                            row[j + 1 + c] = 1.0
+            elif ftype == "datetime":
+                h, w = time_parts(v)
+                row[j] = h
+                row[j + 1] = w
+        return np.array(row, dtype=np.float64).reshape(1, -1)
+
+    # ---------------------------------------------------------------- metadata for other parts
+    def category_code_of(self, column: int) -> tuple[int, int]:
+        """(rare code, unseen code) of a categorical output column."""
+        size = self.category_sizes_[column]
+        return size - 2, size - 1

@@ -1,0 +1,338 @@
+"""The policy: rules + feature pipeline + estimator + calibration + certified threshold + novelty.
+
+One object decides, for a table (`decide_frame`) or for one record (`decide_record`), following
+DESIGN.md's flow: rules first (first hit; a `defer` rule defers with reason `rule`), then the model
+for records no rule covers — novel → deferred `novel`; no certified threshold → deferred
+`no_model`; top calibrated probability ≥ threshold → resolved by the model; else deferred
+`low_confidence`. Both paths share every component, so they agree exactly (property-tested).
+
+A Policy is immutable in use: changing anything (rules, version) returns a new object, so a server
+can swap one reference atomically.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from model.calibration import TemperatureScaler
+from model.certify import certify_threshold
+from model.decision import DECISION_COLUMNS, Candidate, Decision
+from model.domain import Domain
+from model.features import FeaturePipeline
+from model.novelty import NoveltyDetector
+
+TOP_K = 3
+
+
+class RuleLike(Protocol):
+    id: str
+    then: str
+
+
+class RuleSetLike(Protocol):
+    version: str
+    rules: Any
+
+    def match_frame(self, df: pd.DataFrame) -> np.ndarray: ...
+
+    def match_record(self, record: Mapping[str, Any]) -> RuleLike | None: ...
+
+
+class NoRules:
+    """The empty rule set: for domains without rules.yaml (every record goes to the model)."""
+
+    version = "none"
+    rules: tuple = ()
+
+    def match_frame(self, df: pd.DataFrame) -> np.ndarray:
+        return np.full(len(df), -1, dtype=np.int64)
+
+    def match_record(self, record: Mapping[str, Any]) -> None:
+        return None
+
+
+def _coercers():
+    """model.records' coercion, when that module exists (it validates types and names fields)."""
+    try:
+        from model import records
+    except ImportError:  # pragma: no cover - only while records.py is being written
+        return None, None
+    return getattr(records, "coerce_frame", None), getattr(records, "coerce_record", None)
+
+
+def iso_utc(now: datetime | None) -> str:
+    t = now if now is not None else datetime.now(UTC)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Policy:
+    """Everything that decides, versioned as one object."""
+
+    def __init__(
+        self,
+        *,
+        domain: Domain,
+        rules: RuleSetLike | None,
+        pipeline: FeaturePipeline,
+        estimator: Any,
+        calibrator: TemperatureScaler,
+        certificate: dict[str, Any],
+        novelty: NoveltyDetector | None,
+        classes: tuple[str, ...],
+        fingerprint: dict[str, Any],
+        trained_at: str,
+        candidate_grid: tuple[float, ...] = (),
+        metrics: dict[str, Any] | None = None,
+        version: str | None = None,
+        batch_threads: int = 1,
+    ):
+        self.domain = domain
+        self.rules = rules if rules is not None else NoRules()
+        self.pipeline = pipeline
+        self.estimator = estimator
+        self.calibrator = calibrator
+        self.certificate = certificate
+        self.novelty = novelty
+        self.classes = tuple(classes)
+        self.fingerprint = fingerprint
+        self.trained_at = trained_at
+        self.candidate_grid = tuple(candidate_grid)
+        self.metrics = metrics or {}
+        self.batch_threads = batch_threads
+        t = certificate.get("threshold")
+        self.threshold: float | None = None if t is None else float(t)
+        self._classes_arr = np.array(self.classes, dtype=object)
+        self.version = version or self.content_version()
+
+    # ---------------------------------------------------------------- identity
+    def content_version(self) -> str:
+        payload = json.dumps(
+            {
+                "fingerprint": self.fingerprint,
+                "rules": self.rules.version,
+                "threshold": self.threshold,
+                "classes": self.classes,
+                "estimator": self.estimator.describe(),
+                "temperature": self.calibrator.temperature_,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        return "unregistered-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def with_version(self, version: str) -> Policy:
+        new = copy.copy(self)
+        new.version = version
+        return new
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain.name,
+            "version": self.version,
+            "rules_version": self.rules.version,
+            "n_rules": len(getattr(self.rules, "rules", ()) or ()),
+            "threshold": self.threshold,
+            "thresholds": {"global": self.threshold},
+            "certificate": self.certificate,
+            "classes": list(self.classes),
+            "estimator": self.estimator.describe(),
+            "calibration": self.calibrator.describe(),
+            "novelty": self.novelty.describe() if self.novelty is not None else None,
+            "fingerprint": self.fingerprint,
+            "trained_at": self.trained_at,
+            "features": int(self.pipeline.n_features_out_),
+            "metrics": {
+                k: v for k, v in self.metrics.items() if isinstance(v, int | float | str | bool)
+            },
+        }
+
+    # ---------------------------------------------------------------- probabilities
+    def _proba(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
+        return self.calibrator.apply(self.estimator.predict_proba(X, num_threads=threads))
+
+    def predict_proba_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Calibrated class probabilities for every row (rules ignored), columns = classes."""
+        df = self._coerce_frame(df)
+        P = self._proba(self.pipeline.transform(df), self.batch_threads)
+        return pd.DataFrame(P, columns=list(self.classes), index=df.index)
+
+    # ---------------------------------------------------------------- deciding
+    def _coerce_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        coerce_frame, _ = _coercers()
+        return coerce_frame(self.domain, df) if coerce_frame is not None else df
+
+    def decide_frame(self, df: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
+        df = self._coerce_frame(df)
+        n = len(df)
+        ids = [str(v) for v in df[self.domain.id].to_numpy(dtype=object)]
+        hit = np.asarray(self.rules.match_frame(df), dtype=np.int64)
+        outcome = np.full(n, "deferred", dtype=object)
+        resolution = np.full(n, None, dtype=object)
+        source = np.full(n, None, dtype=object)
+        rule_id = np.full(n, None, dtype=object)
+        reason = np.full(n, None, dtype=object)
+        confidence = np.full(n, np.nan)
+        threshold = np.full(n, np.nan)
+        candidates: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+
+        ruled = np.flatnonzero(hit >= 0)
+        if len(ruled):
+            rule_list = list(self.rules.rules)
+            ids_of = np.array([r.id for r in rule_list], dtype=object)
+            then_of = np.array([r.then for r in rule_list], dtype=object)
+            rid = ids_of[hit[ruled]]
+            then = then_of[hit[ruled]]
+            defer = then == "defer"
+            rule_id[ruled] = rid
+            source[ruled] = "rule"
+            outcome[ruled] = np.where(defer, "deferred", "resolved")
+            resolution[ruled] = np.where(defer, None, then)
+            reason[ruled] = np.where(defer, "rule", None)
+
+        rest = np.flatnonzero(hit < 0)
+        if len(rest):
+            sub = df.iloc[rest] if len(rest) < n else df
+            X = self.pipeline.transform(sub)
+            P = self._proba(X, self.batch_threads)
+            order = np.argsort(-P, axis=1, kind="stable")[:, :TOP_K]
+            top_p = np.take_along_axis(P, order, axis=1)
+            novel = (
+                self.novelty.is_novel(X)
+                if self.novelty is not None
+                else np.zeros(len(rest), dtype=bool)
+            )
+            conf = top_p[:, 0]
+            confidence[rest] = conf
+            names = self._classes_arr[order]
+            for i, r in enumerate(rest):
+                candidates[r] = [
+                    {"resolution": names[i, k], "probability": float(top_p[i, k])}
+                    for k in range(order.shape[1])
+                ]
+            thr = self.threshold
+            if thr is None:
+                why = np.where(novel, "novel", "no_model")
+                ok = np.zeros(len(rest), dtype=bool)
+            else:
+                threshold[rest] = thr
+                ok = ~novel & (conf >= thr)
+                why = np.where(novel, "novel", np.where(ok, None, "low_confidence"))
+            reason[rest] = why
+            outcome[rest] = np.where(ok, "resolved", "deferred")
+            source[rest] = np.where(ok, "model", None)
+            resolution[rest] = np.where(ok, names[:, 0], None)
+
+        out = pd.DataFrame(
+            {
+                "record_id": ids,
+                "outcome": outcome,
+                "resolution": resolution,
+                "source": source,
+                "rule_id": rule_id,
+                "confidence": confidence,
+                "threshold": threshold,
+                "defer_reason": reason,
+                "candidates": candidates,
+                "policy_version": self.version,
+                "decided_at": iso_utc(now),
+            },
+            columns=list(DECISION_COLUMNS),
+        )
+        return out
+
+    def decide_record(self, record: Mapping[str, Any], now: datetime | None = None) -> Decision:
+        _, coerce_record = _coercers()
+        if coerce_record is not None:
+            record = coerce_record(self.domain, record)
+        rid = str(record.get(self.domain.id))
+        stamp = iso_utc(now)
+        rule = self.rules.match_record(record)
+        if rule is not None:
+            defer = rule.then == "defer"
+            return Decision(
+                record_id=rid,
+                outcome="deferred" if defer else "resolved",
+                resolution=None if defer else rule.then,
+                source="rule",
+                rule_id=rule.id,
+                confidence=None,
+                threshold=None,
+                defer_reason="rule" if defer else None,
+                candidates=(),
+                policy_version=self.version,
+                decided_at=stamp,
+            )
+        x = self.pipeline.transform_record(record)
+        p = self._proba(x, 1)[0]
+        order = np.argsort(-p, kind="stable")[:TOP_K]
+        cands = tuple(Candidate(self.classes[k], float(p[k])) for k in order)
+        conf = float(p[order[0]])
+        novel = bool(self.novelty.is_novel(x)[0]) if self.novelty is not None else False
+        thr = self.threshold
+        if novel:
+            reason = "novel"
+        elif thr is None:
+            reason = "no_model"
+        elif conf >= thr:
+            reason = None
+        else:
+            reason = "low_confidence"
+        resolved = reason is None
+        return Decision(
+            record_id=rid,
+            outcome="resolved" if resolved else "deferred",
+            resolution=cands[0].resolution if resolved else None,
+            source="model" if resolved else None,
+            rule_id=None,
+            confidence=conf,
+            threshold=thr,
+            defer_reason=reason,
+            candidates=cands,
+            policy_version=self.version,
+            decided_at=stamp,
+        )
+
+    # ---------------------------------------------------------------- re-certification
+    def with_rules(self, rules: RuleSetLike, calibration_df: pd.DataFrame) -> Policy:
+        """The same model re-certified for a new rule set (no refit): a new policy version.
+
+        `calibration_df` must be labelled records the model never trained on (e.g. the recent
+        window); the certificate is recomputed on those no new rule resolves.
+        """
+        df = self._coerce_frame(calibration_df)
+        label = self.domain.label
+        if label not in df.columns:
+            raise ValueError(f"calibration data needs the label column '{label}' to re-certify.")
+        df = df[df[label].notna()]
+        free = np.asarray(rules.match_frame(df)) < 0
+        sub = df.iloc[np.flatnonzero(free)]
+        P = self._proba(self.pipeline.transform(sub), self.batch_threads)
+        top = P.max(axis=1)
+        pred = self._classes_arr[P.argmax(axis=1)]
+        correct = (pred == sub[label].astype(str).to_numpy(dtype=object)).astype(int)
+        grid = np.array(self.candidate_grid)
+        cert = certify_threshold(
+            top,
+            correct,
+            target_precision=self.domain.policy.target_precision,
+            confidence=self.domain.policy.confidence,
+            candidates=grid,
+        )
+        cert["recertified_for_rules"] = rules.version
+        new = copy.copy(self)
+        new.rules = rules
+        new.certificate = cert
+        t = cert.get("threshold")
+        new.threshold = None if t is None else float(t)
+        new.version = new.content_version()
+        return new

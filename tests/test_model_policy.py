@@ -1,0 +1,261 @@
+"""Train → certify → decide on a small synthetic domain; single-record and batch paths agree."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from model.decision import DECISION_COLUMNS
+from model.domain import parse_domain
+from model.train import TrainError, train_policy
+
+SYNTH = {
+    "name": "synth",
+    "id": "rid",
+    "label": "res",
+    "time": "ts",
+    "resolutions": ["a", "b", "c", "d", "never"],
+    "fields": {
+        "cat": "category",
+        "big": {"type": "category", "novelty": False},
+        "num": "number",
+        "flag": "boolean",
+        "note": "text",
+        "empty": "number",
+        "const": "category",
+    },
+    "policy": {"target_precision": 0.9, "confidence": 0.9},
+}
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def make_synth(n: int = 3000, seed: int = 0, **policy):
+    """A learnable domain: the label follows cat, num and a text cue, with 5% label noise."""
+    raw = {**SYNTH, "policy": {**SYNTH["policy"], **policy}}
+    rng = np.random.default_rng(seed)
+    cat = rng.choice(["x", "y", "z", "w"], n)
+    big = np.array([f"v{int(v)}" for v in rng.zipf(1.5, n) % 500])
+    num = rng.normal(0, 1, n)
+    flag = rng.random(n) < 0.3
+    words = np.array(["refund please", "urgent outage", "hello there", "invoice copy", ""])
+    note = words[rng.integers(0, 5, n)]
+    score = np.where(cat == "x", 0, np.where(cat == "y", 1, 2)) + (num > 1)
+    res = np.array(["a", "b", "c", "d"])[np.clip(score, 0, 3)]
+    res = np.where(note == "refund please", "d", res)
+    res = np.where(rng.random(n) < 0.05, rng.choice(["a", "b", "c", "d"], n), res)
+    secs = np.sort(rng.integers(0, 365 * 24 * 3600, n))
+    ts = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(secs, unit="s")
+    df = pd.DataFrame(
+        {
+            "rid": [f"r{i}" for i in range(n)],
+            "ts": ts,
+            "cat": cat,
+            "big": big,
+            "num": np.where(rng.random(n) < 0.1, np.nan, num),
+            "flag": flag,
+            "note": np.where(note == "", None, note),
+            "empty": np.nan,
+            "const": "k",
+            "res": res,
+        }
+    )
+    return parse_domain(raw), df
+
+
+@pytest.fixture(scope="module")
+def trained():
+    domain, df = make_synth()
+    policy, report = train_policy(domain, df, seed=0)
+    return domain, df, policy, report
+
+
+def test_train_certifies_and_reports(trained) -> None:
+    _, _, policy, report = trained
+    cert = report.certificate
+    for key in (
+        "target_precision",
+        "confidence",
+        "n_calibration",
+        "threshold",
+        "accepted",
+        "observed_precision",
+        "error_upper_bound",
+        "method",
+        "candidates_tested",
+    ):
+        assert key in cert
+    assert "MAPIE" in cert["method"]
+    assert cert["threshold"] is not None and 0 < cert["threshold"] < 1
+    assert cert["error_upper_bound"] <= 1 - 0.9 + 1e-9
+    m = report.metrics
+    assert m["coverage"] > 0.5 and m["target_held"]
+    assert m["realised_precision"] >= 0.9
+    assert report.chosen in ("lightgbm", "linear") and report.why
+    assert report.dropped["classes_absent"] == ["never"]
+    assert "never" not in policy.classes
+    assert report.splits["fit"]["time_end"] <= report.splits["test"]["time_start"]
+    d = policy.describe()
+    assert d["version"].startswith("unregistered-") and d["threshold"] == cert["threshold"]
+    assert d["fingerprint"]["rows"] == 3000 and len(d["fingerprint"]["sha256"]) == 64
+
+
+def test_decide_frame_shape_and_reasons(trained) -> None:
+    _, df, policy, _ = trained
+    out = policy.decide_frame(df.head(300), now=NOW)
+    assert list(out.columns) == list(DECISION_COLUMNS) and len(out) == 300
+    assert (out["record_id"] == df["rid"].head(300)).all()
+    assert set(out["outcome"]) <= {"resolved", "deferred"}
+    resolved = out[out.outcome == "resolved"]
+    assert (resolved["confidence"] >= resolved["threshold"]).all()
+    assert set(out["defer_reason"].dropna()) <= {"novel", "low_confidence"}
+    assert out["decided_at"].iloc[0] == "2026-01-02T03:04:05.000Z"
+    cands = out["candidates"].iloc[0]
+    assert len(cands) == 3 and cands[0]["probability"] >= cands[1]["probability"]
+
+
+def _same(a, b) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    return a == b
+
+
+mutations = st.fixed_dictionaries(
+    {},
+    optional={
+        "cat": st.one_of(
+            st.none(), st.sampled_from(["x", "y", "w", "zz-new"]), st.text(max_size=8)
+        ),
+        "big": st.one_of(st.none(), st.sampled_from(["v1", "v499", "nope"])),
+        "num": st.one_of(st.none(), st.floats(-1e6, 1e6), st.sampled_from([float("nan"), "3"])),
+        "flag": st.one_of(st.none(), st.booleans(), st.sampled_from(["yes", "0", "?"])),
+        "note": st.one_of(st.none(), st.text(max_size=30), st.just("refund please")),
+        "empty": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    },
+)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(i=st.integers(0, 2999), change=mutations)
+def test_record_and_frame_paths_agree(trained, i: int, change: dict) -> None:
+    _, df, policy, _ = trained
+    rec = {**df.iloc[i].to_dict(), **change}
+    one = policy.decide_record(rec, now=NOW).to_dict()
+    row = policy.decide_frame(pd.DataFrame([rec]), now=NOW).iloc[0].to_dict()
+    for col in DECISION_COLUMNS:
+        if col == "candidates":
+            assert [c["resolution"] for c in one[col]] == [c["resolution"] for c in row[col]]
+            for a, b in zip(one[col], row[col], strict=True):
+                assert abs(a["probability"] - b["probability"]) <= 1e-9
+        elif col in ("confidence", "threshold") and one[col] is not None:
+            assert abs(one[col] - row[col]) <= 1e-9
+        else:
+            assert _same(one[col], row[col]), (col, one[col], row[col])
+
+
+def test_batch_of_many_rows_matches_records(trained) -> None:
+    _, df, policy, _ = trained
+    sub = df.sample(200, random_state=3)
+    table = policy.decide_frame(sub, now=NOW)
+    proba = policy.predict_proba_frame(sub).to_numpy()
+    for k in range(0, 200, 17):
+        d = policy.decide_record(sub.iloc[k].to_dict(), now=NOW)
+        assert d.outcome == table["outcome"].iloc[k]
+        assert d.defer_reason == table["defer_reason"].iloc[k] or (
+            d.defer_reason is None and table["defer_reason"].iloc[k] is None
+        )
+        assert abs(d.confidence - proba[k].max()) <= 1e-9
+
+
+def test_unseen_category_in_watched_field_is_novel(trained) -> None:
+    _, df, policy, _ = trained
+    rec = {**df.iloc[10].to_dict(), "cat": "never-seen-before"}
+    d = policy.decide_record(rec, now=NOW)
+    assert d.outcome == "deferred" and d.defer_reason == "novel"
+    far = {**df.iloc[10].to_dict(), "num": 1e9}
+    assert policy.decide_record(far, now=NOW).defer_reason == "novel"
+    # 'big' is marked novelty: false in the domain, so an unseen value there is not novel by itself
+    assert (
+        policy.novelty.field_stats_["big"]["used"] is False
+        if "big" in policy.novelty.field_stats_
+        else True
+    )
+
+
+def test_novel_records_are_less_accurate_on_test(trained) -> None:
+    _, _, _, report = trained
+    nov = report.novelty
+    assert "test_novel_share" in nov
+
+
+def test_no_certified_threshold_defers_everything_with_no_model() -> None:
+    domain, df = make_synth(n=600, target_precision=0.999, confidence=0.99)
+    policy, report = train_policy(domain, df)
+    assert report.certificate["threshold"] is None
+    assert "no candidate threshold" in report.certificate["reason"]
+    out = policy.decide_frame(df.head(50), now=NOW)
+    assert (out["outcome"] == "deferred").all()
+    assert set(out["defer_reason"]) <= {"no_model", "novel"}
+    assert report.metrics["coverage"] == 0.0
+
+
+def test_unknown_label_is_refused_with_the_values() -> None:
+    domain, df = make_synth(n=400)
+    df.loc[5, "res"] = "route_to_mars"
+    with pytest.raises(TrainError, match="route_to_mars"):
+        train_policy(domain, df)
+
+
+def test_one_usable_class_is_refused() -> None:
+    domain, df = make_synth(n=400)
+    df["res"] = "a"
+    df.loc[3, "res"] = "b"
+    with pytest.raises(TrainError, match="at least two"):
+        train_policy(domain, df)
+
+
+def test_classes_below_min_examples_are_dropped_and_reported() -> None:
+    domain, df = make_synth(n=1200, min_class_examples=5)
+    df.loc[[10, 20, 30], "res"] = "never"
+    policy, report = train_policy(domain, df)
+    assert report.dropped["classes_below_min_examples"] == {"never": 3}
+    assert "never" not in policy.classes
+
+
+def test_unlabelled_rows_are_dropped_and_counted() -> None:
+    domain, df = make_synth(n=1200)
+    df.loc[:9, "res"] = None
+    _, report = train_policy(domain, df)
+    assert report.dropped["unlabelled_rows"] == 10
+
+
+def test_too_few_rows_is_refused() -> None:
+    domain, df = make_synth(n=50)
+    with pytest.raises(TrainError, match="at least"):
+        train_policy(domain, df)
+
+
+def test_figures_are_pngs(trained) -> None:
+    _, _, _, report = trained
+    figs = report.figures()
+    assert set(figs) == {"reliability.png", "coverage_precision.png", "confusion_matrix.png"}
+    assert all(b.startswith(b"\x89PNG") for b in figs.values())
+
+
+def test_progress_callback_and_version_override(trained) -> None:
+    domain, df = make_synth(n=800)
+    seen = []
+    policy, _ = train_policy(domain, df, progress=lambda msg, frac: seen.append((msg, frac)))
+    assert seen[0][1] == 0.0 and seen[-1] == ("done", 1.0)
+    v2 = policy.with_version("7")
+    assert v2.version == "7" and policy.version != "7"
+    assert policy.decide_record(df.iloc[0].to_dict()).policy_version == policy.version
