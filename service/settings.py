@@ -31,9 +31,20 @@ class Settings(BaseSettings):
         default=None, description="MLflow tracking/registry URI; MLFLOW_TRACKING_URI is honoured"
     )
     api_keys: str = Field(default="", description="comma-separated keys for write/admin endpoints")
-    max_body_bytes: int = 1_000_000
-    max_batch_records: int = 10_000
-    reload_interval_s: float = 10.0
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="largest request body")
+    max_batch_records: int = Field(default=10_000, ge=1, description="records per batch call")
+    max_text_chars: int = Field(default=10_000, ge=1, description="longest string field value")
+    reload_interval_s: float = Field(default=10.0, ge=0.0, description="0 disables polling")
+    resolve_requires_key: bool = Field(
+        default=False, description="also demand X-API-Key on the resolve endpoints"
+    )
+    store_busy_timeout_ms: int = Field(
+        default=5_000, ge=0, description="how long a write waits for a locked store before 503"
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="NORMAL (WAL): durable across a process crash, not a power cut; FULL: both",
+    )
 
     @field_validator("home", "domain", mode="after")
     @classmethod

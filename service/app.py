@@ -1,0 +1,333 @@
+"""The HTTP service: one record in, one decision out, logged before the answer leaves.
+
+`create_app(settings)` builds everything from the domain file (request models, OpenAPI); the
+lifespan opens the store and loads the champion policy, so importing this module does nothing.
+Handlers are plain `def`: scoring is CPU-bound and runs in the thread pool (see PERFORMANCE.md).
+The decision logic itself lives in the policy (model/); a handler validates, asks, logs, answers.
+"""
+
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import Depends, FastAPI, Header, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from model.decision import DECISION_COLUMNS, Decision
+from model.domain import Domain, load_domain
+from service import store as store_mod
+from service.auth import check_api_key
+from service.errors import BodyLimitMiddleware, NotReady, install_handlers
+from service.metrics import Metrics
+from service.reload import PolicyHolder, PolicySource, RegistrySource
+from service.schemas import BatchOut, DecisionOut, DeferredPage, LabelsOut, Problem, build_models
+from service.settings import Settings, load_settings
+
+log = logging.getLogger("autoresolve.service")
+
+_JSON = "application/json"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": desc}
+    for code, desc in {
+        401: "API key missing",
+        403: "API key not valid",
+        413: "body or batch too large",
+        422: "invalid input; `field` names it",
+        503: "no policy loaded yet, or the decision store is unavailable",
+    }.items()
+}
+
+
+def _dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _clean(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return _clean(value.item())
+    if value is pd.NaT:
+        return None
+    return value
+
+
+def decision_dict(row: Mapping[str, Any] | Decision) -> dict[str, Any]:
+    """A Decision or a decide_frame row as the JSON shape of DecisionOut."""
+    d = row.to_dict() if isinstance(row, Decision) else dict(row)
+    out = {c: _clean(d.get(c)) for c in DECISION_COLUMNS}
+    out["record_id"] = str(out["record_id"])
+    out["candidates"] = store_mod._candidates(d.get("candidates"))
+    out["policy_version"] = str(out["policy_version"] or "")
+    at = d.get("decided_at")
+    out["decided_at"] = at.isoformat() if hasattr(at, "isoformat") else str(at or "")
+    return out
+
+
+class Service:
+    """What the handlers share: settings, domain, store, policy holder, metrics."""
+
+    def __init__(self, settings: Settings, domain: Domain, metrics: Metrics):
+        self.settings = settings
+        self.domain = domain
+        self.metrics = metrics
+        self.store: store_mod.DecisionStore | None = None
+        self.holder: PolicyHolder | None = None
+
+    def policy(self) -> Any:
+        policy = self.holder.policy if self.holder else None
+        if policy is None:
+            raise NotReady(
+                f"no policy loaded yet for domain '{self.domain.name}': register one "
+                f"(`autoresolve train --domain {self.settings.domain}`); it is picked up within "
+                f"{self.settings.reload_interval_s:g}s."
+            )
+        return policy
+
+    def the_store(self) -> store_mod.DecisionStore:
+        if self.store is None:
+            raise NotReady("the decision store is not open yet; the service is starting.")
+        return self.store
+
+
+def create_app(
+    settings: Settings | None = None,
+    policy_source: PolicySource | None = None,
+    store: store_mod.DecisionStore | None = None,
+) -> FastAPI:
+    settings = settings or load_settings()
+    domain = load_domain(settings.domain)
+    models = build_models(
+        domain, max_batch=settings.max_batch_records, max_text_chars=settings.max_text_chars
+    )
+    metrics = Metrics()
+    svc = Service(settings, domain, metrics)
+    own_store = store is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        svc.store = store or store_mod.DecisionStore.from_url(
+            settings.store_url,
+            busy_timeout_ms=settings.store_busy_timeout_ms,
+            synchronous=settings.sqlite_synchronous,
+        )
+        try:
+            await run_in_threadpool(svc.store.migrate)
+        except store_mod.StoreUnavailable as exc:
+            log.error("store not ready at start-up (will answer 503 until it is): %s", exc)
+        source = policy_source or RegistrySource(
+            domain.name, settings.tracking_uri, settings.artifact_root
+        )
+        svc.holder = PolicyHolder(
+            source,
+            domain,
+            on_change=lambda p, v: metrics.set_policy(domain.name, v),
+            on_result=lambda r: metrics.reloads.labels(r).inc(),
+        )
+        result = await run_in_threadpool(svc.holder.check_now)
+        log.info("start-up policy check: %s", result)
+        svc.holder.start(settings.reload_interval_s)
+        try:
+            yield
+        finally:
+            svc.holder.stop()
+            if own_store:
+                svc.store.close()
+
+    app = FastAPI(
+        title=f"autoresolve — {domain.name}",
+        version="1",
+        description=(
+            f"Decides the resolution of `{domain.name}` exception records: rules first, then a "
+            "certified model; everything else is deferred and queued for labelling. "
+            + (domain.description or "")
+        ),
+        lifespan=lifespan,
+        responses={500: {"model": Problem, "description": "unexpected error (reference only)"}},
+    )
+    app.state.service = svc
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    record_fields = [domain.id, *domain.field_types]
+    label_fields = ["record_id", "resolution"]
+    for_records = {"": record_fields, "records": []}
+    for i in range(min(settings.max_batch_records, 1000)):
+        for_records[f"records.{i}"] = record_fields
+    for_labels = {"": [*label_fields, "labels", "source"]}
+    for i in range(min(settings.max_batch_records, 1000)):
+        for_labels[f"labels.{i}"] = label_fields
+    install_handlers(
+        app,
+        {"/v1/labels": for_labels, "*": for_records},
+        unions={"/v1/labels": (models.label.__name__, models.labels.__name__)},
+        on_error=lambda k: metrics.errors.labels(k).inc(),
+    )
+
+    def api_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        check_api_key(x_api_key, settings.keys)
+
+    def resolve_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        if settings.resolve_requires_key:
+            check_api_key(x_api_key, settings.keys)
+
+    RecordModel = models.record
+    BatchModel = models.batch
+    LabelModel = models.label
+    LabelsModel = models.labels
+
+    def _record(body: Any) -> dict[str, Any]:
+        return body.model_dump(mode="json")
+
+    @app.post(
+        "/v1/resolve",
+        response_model=DecisionOut,
+        responses=ERRORS,
+        dependencies=[Depends(resolve_key)],
+        summary="Decide one record",
+        tags=["decisions"],
+    )
+    def resolve(record: RecordModel) -> Response:  # type: ignore[valid-type]
+        t0 = time.perf_counter()
+        policy = svc.policy()
+        store = svc.the_store()
+        rec = _record(record)
+        out = decision_dict(policy.decide_record(rec))
+        store.log_decisions(domain, [out], [rec])
+        metrics.count([out])
+        metrics.latency.labels("resolve").observe(time.perf_counter() - t0)
+        return Response(_dumps(out), media_type=_JSON)
+
+    @app.post(
+        "/v1/resolve/batch",
+        response_model=BatchOut,
+        responses=ERRORS,
+        dependencies=[Depends(resolve_key)],
+        summary="Decide many records (one transaction in the log)",
+        tags=["decisions"],
+    )
+    def resolve_batch(batch: BatchModel) -> Response:  # type: ignore[valid-type]
+        t0 = time.perf_counter()
+        policy = svc.policy()
+        store = svc.the_store()
+        recs = [_record(r) for r in batch.records]
+        frame = pd.DataFrame.from_records(recs, columns=record_fields)
+        decided = policy.decide_frame(frame)
+        outs = [decision_dict(row) for row in decided.to_dict("records")]
+        store.log_decisions(domain, outs, recs)
+        metrics.count(outs)
+        metrics.latency.labels("resolve_batch").observe(time.perf_counter() - t0)
+        return Response(_dumps({"decisions": outs}), media_type=_JSON)
+
+    @app.post(
+        "/v1/labels",
+        response_model=LabelsOut,
+        responses=ERRORS,
+        dependencies=[Depends(api_key)],
+        summary="Send true resolutions (one label, or {labels: [...]}); idempotent",
+        tags=["labels"],
+    )
+    def post_labels(body: LabelModel | LabelsModel) -> LabelsOut:  # type: ignore[valid-type]
+        t0 = time.perf_counter()
+        if isinstance(body, LabelsModel):
+            pairs = [(lab.record_id, lab.resolution) for lab in body.labels]
+            source = body.source
+        else:
+            pairs, source = [(body.record_id, body.resolution)], "api"
+        result = svc.the_store().upsert_labels(domain, pairs, source=source)
+        metrics.latency.labels("labels").observe(time.perf_counter() - t0)
+        return LabelsOut(**result.to_dict())
+
+    @app.get(
+        "/v1/deferred",
+        response_model=DeferredPage,
+        responses=ERRORS,
+        dependencies=[Depends(api_key)],
+        summary="Deferred, unlabelled records; the most instructive first",
+        tags=["labels"],
+    )
+    def deferred(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    ) -> Response:
+        store = svc.the_store()
+        items = store.deferred(domain, limit=limit, offset=offset)
+        total = store.queue_depth(domain)
+        nxt = offset + len(items) if offset + len(items) < total else None
+        page = {"items": items, "total": total, "limit": limit, "offset": offset}
+        return Response(_dumps(page | {"next_offset": nxt}), media_type=_JSON)
+
+    @app.get("/v1/policy", summary="What is serving: version, rules, thresholds, certificate")
+    def get_policy() -> JSONResponse:
+        policy = svc.policy()
+        described = json.loads(json.dumps(policy.describe(), default=_jsonable_default))
+        status = svc.holder.status.to_dict() if svc.holder else {}
+        return JSONResponse({"policy": described, "reload": status})
+
+    @app.post(
+        "/v1/admin/reload",
+        dependencies=[Depends(api_key)],
+        responses=ERRORS,
+        summary="Check the registry's @champion now (retrying a refused version)",
+        tags=["admin"],
+    )
+    def admin_reload() -> JSONResponse:
+        if svc.holder is None:
+            raise NotReady("the service is starting.")
+        result = svc.holder.check_now(force=True)
+        return JSONResponse({"result": result, "reload": svc.holder.status.to_dict()})
+
+    @app.get("/healthz", summary="The process is alive", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="A policy is loaded and the store answers", tags=["ops"])
+    def readyz() -> JSONResponse:
+        problems = []
+        if svc.holder is None or not svc.holder.ready:
+            problems.append("no policy loaded")
+        try:
+            svc.the_store().ping()
+        except (store_mod.StoreUnavailable, NotReady) as exc:
+            problems.append(str(exc))
+        version = svc.holder.status.version if svc.holder else None
+        body = {"ready": not problems, "policy_version": version, "problems": problems}
+        return JSONResponse(body, status_code=503 if problems else 200)
+
+    @app.get("/metrics", summary="Prometheus metrics", tags=["ops"])
+    def get_metrics() -> Response:
+        if svc.store is not None:
+            with contextlib.suppress(store_mod.StoreUnavailable):
+                metrics.queue_depth.labels(domain.name).set(svc.store.queue_depth(domain))
+        data, ctype = metrics.render()
+        return Response(data, media_type=ctype)
+
+    @app.get("/v1/ping", summary="A constant answer (the benchmark's baseline)", tags=["ops"])
+    def ping() -> Response:
+        return Response(b'{"ok":true}', media_type=_JSON)
+
+    return app
+
+
+def _jsonable_default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if isinstance(o, set | tuple | frozenset):
+        return list(o)
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    return str(o)
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory (`uvicorn --factory service.app:app_from_env`): settings from env."""
+    return create_app(load_settings())

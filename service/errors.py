@@ -1,0 +1,199 @@
+"""Every error as JSON that names the problem and the field; never a traceback to the caller."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from model.domain import suggest
+from service.auth import AuthError
+from service.store import LabelError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class NotReady(Exception):
+    """No policy is loaded yet (or the store is not reachable)."""
+
+
+def problem(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    body = {"error": error, "message": message}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status)
+
+
+def _field_path(loc: tuple | list) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _describe(err: dict[str, Any], known: dict[str, list[str]]) -> dict[str, Any]:
+    kind = err.get("type", "")
+    loc = tuple(err.get("loc", ()))
+    path = _field_path(loc)
+    name = str(loc[-1]) if loc else ""
+    if kind == "json_invalid":
+        pos = loc[1] if len(loc) > 1 else "?"
+        reason = (err.get("ctx") or {}).get("error", "invalid JSON")
+        return {
+            "field": None,
+            "message": f"request body is not valid JSON: {reason} at character {pos}.",
+        }
+    if kind == "extra_forbidden":
+        allowed = known.get(_field_path(loc[:-1]), known.get("", []))
+        hint = suggest(name, allowed) if allowed else ""
+        return {"field": path, "message": f"unknown field '{path}'.{hint}"}
+    if kind == "missing":
+        return {"field": path, "message": f"field '{path}' is required."}
+    msg = err.get("msg", "invalid value")
+    where = f"field '{path}'" if path else "request body"
+    return {"field": path or None, "message": f"{where}: {msg}."}
+
+
+def _pick_union_branch(errors: list[dict], body: Any, branches: tuple[str, str]) -> list[dict]:
+    """A body that may be one label or {labels: [...]}: report only the branch the caller meant."""
+    single, many = branches
+    tags = {single, many}
+    if not any(len(e.get("loc", ())) > 1 and e["loc"][1] in tags for e in errors):
+        return errors
+    meant = many if isinstance(body, dict) and "labels" in body else single
+    out = []
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        if len(loc) > 1 and loc[1] in tags:
+            if loc[1] != meant:
+                continue
+            e = {**e, "loc": (loc[0], *loc[2:])}
+        out.append(e)
+    return out
+
+
+def validation_handler(
+    known_fields: dict[str, dict[str, list[str]]], unions: dict[str, tuple[str, str]]
+):
+    """`known_fields`: per URL path, body path prefix ('' top level, 'records.N' …) → names."""
+
+    async def handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+        path = request.url.path
+        raw = list(exc.errors())
+        if path in unions:
+            raw = _pick_union_branch(raw, exc.body, unions[path])
+        known = known_fields.get(path, known_fields.get("*", {}))
+        errors = []
+        for err in raw[:20]:
+            d = _describe(err, known)
+            errors.append({"field": d["field"], "message": d["message"], "type": err.get("type")})
+        first = errors[0] if errors else {"field": None, "message": "invalid request."}
+        more = f" ({len(raw) - 1} more error(s) in 'errors')" if len(raw) > 1 else ""
+        return problem(
+            422, "invalid_request", first["message"] + more, field=first["field"], errors=errors
+        )
+
+    return handler
+
+
+def install_handlers(
+    app: FastAPI,
+    known_fields: dict[str, dict[str, list[str]]],
+    unions: dict[str, tuple[str, str]] | None = None,
+    on_error=None,
+) -> None:
+    def note(kind: str) -> None:
+        if on_error is not None:
+            on_error(kind)
+
+    app.add_exception_handler(
+        RequestValidationError, validation_handler(known_fields, unions or {})
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        note(names.get(exc.status_code, f"http_{exc.status_code}"))
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no endpoint {request.method} {request.url.path}; see /docs for the API."
+        return problem(exc.status_code, names.get(exc.status_code, "http_error"), detail)
+
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        note("auth")
+        return problem(exc.status, "unauthorized", str(exc), field="X-API-Key")
+
+    @app.exception_handler(LabelError)
+    async def label_error(request: Request, exc: LabelError) -> JSONResponse:
+        note("label")
+        field = exc.field if exc.index is None else f"labels.{exc.index}.{exc.field}"
+        return problem(422, "invalid_label", str(exc), field=field)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        note("store_unavailable")
+        resp = problem(503, "store_unavailable", str(exc))
+        resp.headers["Retry-After"] = "5"
+        return resp
+
+    @app.exception_handler(NotReady)
+    async def not_ready(request: Request, exc: NotReady) -> JSONResponse:
+        note("not_ready")
+        resp = problem(503, "not_ready", str(exc))
+        resp.headers["Retry-After"] = "5"
+        return resp
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        ref = uuid.uuid4().hex[:12]
+        log.exception("internal error %s on %s %s", ref, request.method, request.url.path)
+        note("internal")
+        return problem(
+            500,
+            "internal",
+            f"internal error (reference {ref}); the server log has the details.",
+        )
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over `max_bytes` with 413 before they are parsed (chunked bodies too)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = (
+            f"request body is larger than the limit of {self.max_bytes:,} bytes "
+            "(AUTORESOLVE_MAX_BODY_BYTES); split the batch."
+        )
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await problem(413, "payload_too_large", message)(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise StarletteHTTPException(413, message)
+            return msg
+
+        await self.app(scope, limited, send)

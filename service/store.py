@@ -1,0 +1,637 @@
+"""The decision store: every decision with its record, the labels that arrive later, the queue.
+
+SQLite (WAL) by default, PostgreSQL by URL; the schema is owned by the alembic migrations in
+`service/migrations` and `DecisionStore.migrate()` brings any store up to date, keeping its data.
+
+Durability: a decision is committed before `log_decisions` returns, so the HTTP handler answers only
+after the row is in the log. On SQLite, `synchronous=NORMAL` in WAL mode survives a crash of the
+process (kill -9) but not a power cut; `AUTORESOLVE_SQLITE_SYNCHRONOUS=FULL` survives both at the
+cost of one fsync per commit. PostgreSQL commits are durable with its own defaults.
+
+The deferred queue is ordered by how much a label would teach (`priority`, computed when the
+decision is logged), then by recency:
+  - `novel` deferrals first (2 + 1 − top probability): the record lies outside what the model has
+    seen, so its label widens the region the model can certify;
+  - `low_confidence` / `no_model` next (1 + 1 − margin between the two best candidates): the
+    smaller the margin, the closer the record sits to a decision boundary (margin sampling);
+  - `rule` deferrals after those (0.5): a rule sent them to a person on purpose;
+  - `invalid` last (0).
+Only the latest decision per record counts, and a labelled record leaves the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from model.decision import DECISION_COLUMNS, Decision
+from model.domain import Domain, suggest
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+metadata = sa.MetaData()
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_When = sa.DateTime(timezone=True)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("domain", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("resolution", sa.String(200)),
+    sa.Column("source", sa.String(16)),
+    sa.Column("rule_id", sa.String(200)),
+    sa.Column("confidence", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("defer_reason", sa.String(32)),
+    sa.Column("candidates", sa.JSON),
+    sa.Column("policy_version", sa.String(200), nullable=False),
+    sa.Column("decided_at", _When, nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("priority", sa.Float),
+    sa.Index("ix_decisions_domain_record", "domain", "record_id", "id"),
+    sa.Index("ix_decisions_domain_decided", "domain", "decided_at"),
+    sa.Index("ix_decisions_queue", "domain", "outcome", "priority"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("domain", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("resolution", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("labelled_at", _When, nullable=False),
+    sa.Column("updated_at", _When, nullable=False),
+    sa.UniqueConstraint("domain", "record_id", name="uq_labels_domain_record"),
+)
+
+label_history = sa.Table(
+    "label_history",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("domain", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("resolution", sa.String(200), nullable=False),
+    sa.Column("previous", sa.String(200)),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("changed_at", _When, nullable=False),
+    sa.Index("ix_label_history_record", "domain", "record_id"),
+)
+
+_CHUNK = 500
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached or is locked; nothing was written. Retry later."""
+
+
+class LabelError(ValueError):
+    """A label that cannot be accepted; names the record, the value and the allowed values."""
+
+    def __init__(self, message: str, *, field: str = "resolution", index: int | None = None):
+        self.field = field
+        self.index = index
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    inserted: int
+    updated: int
+    unchanged: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if value is None or value == "":
+        return _now()
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.to_pydatetime()
+
+
+def _jsonable(value: Any) -> Any:
+    """Records may carry timestamps, numpy scalars and NaN; the log stores plain JSON."""
+    if value is None or isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return _jsonable(value.item())
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if pd.isna(value):
+        return None
+    return str(value)
+
+
+def _candidates(value: Any) -> list[dict[str, Any]]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        value = json.loads(value) if value else []
+    out = []
+    for c in value:
+        if isinstance(c, Mapping):
+            out.append({"resolution": str(c["resolution"]), "probability": float(c["probability"])})
+        else:
+            out.append({"resolution": str(c.resolution), "probability": float(c.probability)})
+    return out
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def label_priority(defer_reason: str | None, candidates: Sequence[Mapping[str, Any]]) -> float:
+    """How much a label for this deferred record would teach (see the module docstring)."""
+    probs = sorted((float(c["probability"]) for c in candidates), reverse=True)
+    top = probs[0] if probs else 0.0
+    margin = top - (probs[1] if len(probs) > 1 else 0.0)
+    if defer_reason == "novel":
+        return 2.0 + (1.0 - top)
+    if defer_reason in ("low_confidence", "no_model"):
+        return 1.0 + (1.0 - margin)
+    if defer_reason == "rule":
+        return 0.5
+    return 0.0
+
+
+def decision_row(domain: str, decision: Decision | Mapping[str, Any], record: Mapping) -> dict:
+    d = decision.to_dict() if isinstance(decision, Decision) else dict(decision)
+    cands = _candidates(d.get("candidates"))
+    outcome = str(d["outcome"])
+    reason = _text(d.get("defer_reason"))
+    return {
+        "domain": domain,
+        "record_id": str(d["record_id"]),
+        "outcome": outcome,
+        "resolution": _text(d.get("resolution")),
+        "source": _text(d.get("source")),
+        "rule_id": _text(d.get("rule_id")),
+        "confidence": _finite(d.get("confidence")),
+        "threshold": _finite(d.get("threshold")),
+        "defer_reason": reason,
+        "candidates": cands,
+        "policy_version": str(d.get("policy_version") or ""),
+        "decided_at": _as_datetime(d.get("decided_at")),
+        "record": _jsonable(dict(record)),
+        "priority": label_priority(reason, cands) if outcome == "deferred" else None,
+    }
+
+
+def _domain_name(domain: Domain | str) -> str:
+    return domain.name if isinstance(domain, Domain) else str(domain)
+
+
+def _unavailable(exc: Exception, doing: str) -> StoreUnavailable:
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).strip().splitlines()[0][:200] if str(orig).strip() else type(orig).__name__
+    return StoreUnavailable(
+        f"decision store unavailable while {doing} ({type(orig).__name__}: {first}); "
+        "nothing was written — retry later."
+    )
+
+
+def make_engine(url: str | URL, *, busy_timeout_ms: int = 5_000, synchronous: str = "NORMAL"):
+    """An engine with the settings each backend needs for several writers."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            u,
+            connect_args={"timeout": busy_timeout_ms / 1000.0, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=32,
+        )
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"sqlite synchronous must be NORMAL or FULL, got {synchronous!r}")
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cur.close()
+
+        return engine
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(u, pool_pre_ping=True, pool_size=8, max_overflow=16)
+    if u.get_backend_name() == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _timeouts(dbapi_conn, _record) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET lock_timeout = {int(busy_timeout_ms)}")
+            dbapi_conn.commit()
+
+    return engine
+
+
+class DecisionStore:
+    """Decision log, labels and the deferred queue over one SQLAlchemy engine (thread-safe)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, busy_timeout_ms: int = 5_000, synchronous: str = "NORMAL"
+    ) -> DecisionStore:
+        return cls(make_engine(url, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous))
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _alembic_config(self, connection):
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = connection
+        return cfg
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` (default: the newest), keeping existing data.
+
+        Several workers may start at once: on PostgreSQL an advisory lock serialises them; on
+        SQLite a loser of the race finds the schema already current.
+        """
+        from alembic import command
+
+        try:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(77215001)"))
+                command.upgrade(self._alembic_config(conn), revision)
+        except SQLAlchemyError as exc:
+            if revision == "head" and self.is_current():
+                return
+            raise _unavailable(exc, "migrating the schema") from exc
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
+        with self.engine.connect() as conn:
+            return ScriptDirectory.from_config(self._alembic_config(conn)).get_current_head()
+
+    def is_current(self) -> bool:
+        try:
+            return self.current_revision() == self.head_revision()
+        except SQLAlchemyError:
+            return False
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers and holds the current schema."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.select(sa.func.count()).select_from(labels).where(sa.false()))
+        except DBAPIError as exc:
+            raise _unavailable(exc, "checking the store") from exc
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def log_decisions(
+        self,
+        domain: Domain | str,
+        decisions_: Sequence[Decision | Mapping[str, Any]],
+        records: Sequence[Mapping[str, Any]],
+    ) -> int:
+        """Append decisions with their records in one transaction; durable when this returns."""
+        if len(decisions_) != len(records):
+            raise ValueError(
+                f"log_decisions got {len(decisions_)} decisions but {len(records)} records; "
+                "pass one record per decision, in the same order."
+            )
+        if not decisions_:
+            return 0
+        name = _domain_name(domain)
+        rows = [decision_row(name, d, r) for d, r in zip(decisions_, records, strict=True)]
+        try:
+            with self.engine.begin() as conn:
+                for i in range(0, len(rows), _CHUNK):
+                    conn.execute(decisions.insert(), rows[i : i + _CHUNK])
+        except DBAPIError as exc:
+            raise _unavailable(exc, "logging decisions") from exc
+        return len(rows)
+
+    def count_decisions(self, domain: Domain | str) -> int:
+        q = sa.select(sa.func.count()).where(decisions.c.domain == _domain_name(domain))
+        return int(self._scalar(q, "counting decisions"))
+
+    def decided_ids(self, domain: Domain | str) -> set[str]:
+        q = sa.select(decisions.c.record_id).where(decisions.c.domain == _domain_name(domain))
+        try:
+            with self.engine.connect() as conn:
+                return {r[0] for r in conn.execute(q)}
+        except DBAPIError as exc:
+            raise _unavailable(exc, "reading decisions") from exc
+
+    def _scalar(self, query, doing: str) -> Any:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(query).scalar_one()
+        except DBAPIError as exc:
+            raise _unavailable(exc, doing) from exc
+
+    # -- labels -------------------------------------------------------------------------------
+
+    def upsert_labels(
+        self,
+        domain: Domain | str,
+        pairs: Iterable[tuple[Any, Any]],
+        source: str = "api",
+        *,
+        now: datetime | None = None,
+    ) -> LabelResult:
+        """Insert or change labels by record id; the same label twice changes nothing.
+
+        Every change is kept in `label_history`. With a Domain, resolutions are checked against
+        its list and the whole call is refused (nothing written) if one is unknown.
+        """
+        name = _domain_name(domain)
+        latest: dict[str, str] = {}
+        for i, (rid, res) in enumerate(pairs):
+            if rid is None or (isinstance(rid, float) and math.isnan(rid)) or str(rid) == "":
+                raise LabelError(f"label {i} has no record_id.", field="record_id", index=i)
+            if not isinstance(res, str) or not res:
+                raise LabelError(
+                    f"label {i} (record {rid}) has no resolution (got {res!r}).", index=i
+                )
+            if isinstance(domain, Domain) and res not in domain.resolutions:
+                raise LabelError(
+                    f"label {i} (record {rid}): unknown resolution '{res}' for domain "
+                    f"'{name}'.{suggest(res, domain.resolutions)} "
+                    f"Allowed values: {', '.join(domain.resolutions)}.",
+                    index=i,
+                )
+            latest[str(rid)] = res
+        when = now or _now()
+        for attempt in range(3):
+            try:
+                return self._write_labels(name, latest, str(source), when)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.info("label upsert raced with another writer; retrying")
+            except DBAPIError as exc:
+                raise _unavailable(exc, "writing labels") from exc
+        raise AssertionError("unreachable")
+
+    def _write_labels(
+        self, name: str, latest: dict[str, str], source: str, when: datetime
+    ) -> LabelResult:
+        inserted = updated = unchanged = 0
+        ids = list(latest)
+        with self.engine.begin() as conn:
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i : i + _CHUNK]
+                existing = dict(
+                    conn.execute(
+                        sa.select(labels.c.record_id, labels.c.resolution).where(
+                            labels.c.domain == name, labels.c.record_id.in_(chunk)
+                        )
+                    ).all()
+                )
+                new_rows, history = [], []
+                for rid in chunk:
+                    res = latest[rid]
+                    old = existing.get(rid)
+                    if old == res:
+                        unchanged += 1
+                        continue
+                    history.append(
+                        {
+                            "domain": name,
+                            "record_id": rid,
+                            "resolution": res,
+                            "previous": old,
+                            "source": source,
+                            "changed_at": when,
+                        }
+                    )
+                    if old is None:
+                        inserted += 1
+                        new_rows.append(
+                            {
+                                "domain": name,
+                                "record_id": rid,
+                                "resolution": res,
+                                "source": source,
+                                "labelled_at": when,
+                                "updated_at": when,
+                            }
+                        )
+                    else:
+                        updated += 1
+                        conn.execute(
+                            labels.update()
+                            .where(labels.c.domain == name, labels.c.record_id == rid)
+                            .values(resolution=res, source=source, updated_at=when)
+                        )
+                if new_rows:
+                    conn.execute(labels.insert(), new_rows)
+                if history:
+                    conn.execute(label_history.insert(), history)
+        return LabelResult(inserted, updated, unchanged)
+
+    def label_history_of(self, domain: Domain | str, record_id: str) -> list[dict[str, Any]]:
+        q = (
+            sa.select(label_history)
+            .where(
+                label_history.c.domain == _domain_name(domain),
+                label_history.c.record_id == str(record_id),
+            )
+            .order_by(label_history.c.id)
+        )
+        return self._rows(q, "reading label history")
+
+    def _rows(self, query, doing: str) -> list[dict[str, Any]]:
+        try:
+            with self.engine.connect() as conn:
+                return [dict(r._mapping) for r in conn.execute(query)]
+        except DBAPIError as exc:
+            raise _unavailable(exc, doing) from exc
+
+    # -- queue --------------------------------------------------------------------------------
+
+    def _queue_filter(self, name: str):
+        later = decisions.alias("later")
+        no_later = ~sa.exists().where(
+            later.c.domain == decisions.c.domain,
+            later.c.record_id == decisions.c.record_id,
+            later.c.id > decisions.c.id,
+        )
+        no_label = ~sa.exists().where(
+            labels.c.domain == decisions.c.domain, labels.c.record_id == decisions.c.record_id
+        )
+        return sa.and_(
+            decisions.c.domain == name, decisions.c.outcome == "deferred", no_later, no_label
+        )
+
+    def deferred(self, domain: Domain | str, limit: int = 50, offset: int = 0) -> list[dict]:
+        """Deferred, unlabelled records (latest decision each), most instructive first."""
+        q = (
+            sa.select(decisions)
+            .where(self._queue_filter(_domain_name(domain)))
+            .order_by(decisions.c.priority.desc(), decisions.c.id.desc())
+            .limit(max(0, int(limit)))
+            .offset(max(0, int(offset)))
+        )
+        out = []
+        for row in self._rows(q, "reading the deferred queue"):
+            out.append(_decision_out(row) | {"priority": row["priority"], "record": row["record"]})
+        return out
+
+    def queue_depth(self, domain: Domain | str) -> int:
+        q = (
+            sa.select(sa.func.count())
+            .select_from(decisions)
+            .where(self._queue_filter(_domain_name(domain)))
+        )
+        return int(self._scalar(q, "counting the deferred queue"))
+
+    # -- frames for retraining and reports ----------------------------------------------------
+
+    def decisions_frame(self, domain: Domain | str, since: Any = None) -> pd.DataFrame:
+        """Every logged decision (DECISION_COLUMNS) with its record's fields as further columns."""
+        q = sa.select(decisions).where(decisions.c.domain == _domain_name(domain))
+        if since is not None:
+            q = q.where(decisions.c.decided_at >= _as_datetime(since))
+        rows = self._rows(q.order_by(decisions.c.id), "reading decisions")
+        if not rows:
+            return pd.DataFrame(columns=[*DECISION_COLUMNS, "record"])
+        base = pd.DataFrame([_decision_out(r) for r in rows], columns=list(DECISION_COLUMNS))
+        recs = pd.DataFrame([r["record"] for r in rows])
+        recs = recs[[c for c in recs.columns if c not in base.columns]]
+        return pd.concat([base, recs], axis=1)
+
+    def labelled_frame(self, domain: Domain | str, since: Any = None) -> pd.DataFrame:
+        """Labelled records that the service decided: record fields, the label, `labelled_at`
+        (time of the latest label change) and the latest decision as `decision_*` columns.
+
+        The label column is the domain's label name when a Domain is given, else `resolution`.
+        """
+        name = _domain_name(domain)
+        label_col = domain.label if isinstance(domain, Domain) else "resolution"
+        d2 = decisions.alias("d2")
+        latest = (
+            sa.select(sa.func.max(d2.c.id))
+            .where(d2.c.domain == labels.c.domain, d2.c.record_id == labels.c.record_id)
+            .correlate(labels)
+            .scalar_subquery()
+        )
+        q = (
+            sa.select(
+                labels.c.record_id.label("_rid"),
+                labels.c.resolution.label("_label"),
+                labels.c.updated_at.label("_labelled_at"),
+                labels.c.source.label("_label_source"),
+                decisions,
+            )
+            .select_from(labels)
+            .join(decisions, decisions.c.id == latest)
+            .where(labels.c.domain == name)
+        )
+        if since is not None:
+            q = q.where(labels.c.updated_at >= _as_datetime(since))
+        rows = self._rows(q.order_by(labels.c.id), "reading labels")
+        cols_dec = [f"decision_{c}" for c in DECISION_COLUMNS if c != "record_id"]
+        if not rows:
+            return pd.DataFrame(columns=[label_col, "labelled_at", "label_source", *cols_dec])
+        recs = pd.DataFrame([r["record"] for r in rows])
+        recs[label_col] = [r["_label"] for r in rows]
+        recs["labelled_at"] = pd.to_datetime([r["_labelled_at"] for r in rows], utc=True)
+        recs["label_source"] = [r["_label_source"] for r in rows]
+        dec = pd.DataFrame([_decision_out(r) for r in rows], columns=list(DECISION_COLUMNS))
+        for c in DECISION_COLUMNS:
+            if c != "record_id":
+                recs[f"decision_{c}"] = dec[c].to_numpy()
+        if isinstance(domain, Domain) and domain.id not in recs.columns:
+            recs[domain.id] = [r["_rid"] for r in rows]
+        return recs
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat()
+    return str(value)
+
+
+def _decision_out(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored row back in the Decision's JSON shape."""
+    return {
+        "record_id": row["record_id"],
+        "outcome": row["outcome"],
+        "resolution": row["resolution"],
+        "source": row["source"],
+        "rule_id": row["rule_id"],
+        "confidence": row["confidence"],
+        "threshold": row["threshold"],
+        "defer_reason": row["defer_reason"],
+        "candidates": row["candidates"] or [],
+        "policy_version": row["policy_version"],
+        "decided_at": _iso(row["decided_at"]),
+    }
