@@ -45,7 +45,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
-from model.decision import DECISION_COLUMNS
+from model.batch import decision_table, parse_now
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,6 @@ SPARK_RESULT_TYPE = (
     "confidence double, threshold double, defer_reason string, candidates string, "
     "policy_version string, decided_at string"
 )
-_FLOAT_COLUMNS = ("confidence", "threshold")
 
 
 class RegistryError(RuntimeError):
@@ -228,44 +227,6 @@ def _set_version(policy: Any, version: str) -> Any:
     return policy
 
 
-def pyfunc_frame(decisions: pd.DataFrame) -> pd.DataFrame:
-    """A flat, JSON- and Spark-friendly decision table (candidates as a JSON string)."""
-    out = pd.DataFrame(index=range(len(decisions)))
-    for col in DECISION_COLUMNS:
-        values = decisions[col].tolist() if col in decisions else [None] * len(decisions)
-        if col == "candidates":
-            out[col] = [_candidates_json(v) for v in values]
-        elif col in _FLOAT_COLUMNS:
-            out[col] = pd.Series(
-                [None if _missing(v) else float(v) for v in values], dtype="float64"
-            )
-        else:
-            out[col] = pd.Series([None if _missing(v) else str(v) for v in values], dtype=object)
-    return out
-
-
-def _missing(v: Any) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    return v is pd.NA or v is pd.NaT
-
-
-def _candidates_json(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    items = []
-    for c in value if value is not None and not _missing(value) else ():
-        if isinstance(c, Mapping):
-            items.append(
-                {"resolution": str(c["resolution"]), "probability": float(c["probability"])}
-            )
-        else:
-            items.append({"resolution": str(c.resolution), "probability": float(c.probability)})
-    return json.dumps(items, separators=(",", ":"))
-
-
 class PolicyModel(mlflow.pyfunc.PythonModel):
     """The pyfunc face of a Policy: predict(records) -> decision table (see module doc)."""
 
@@ -278,8 +239,8 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
         self, context, model_input, params=None
     ):  # no hints: mlflow infers schemas from them
         df = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        now = (params or {}).get("now")
-        return pyfunc_frame(self._policy.decide_frame(df.reset_index(drop=True), now=now))
+        now = parse_now((params or {}).get("now"))
+        return decision_table(self._policy.decide_frame(df.reset_index(drop=True), now=now))
 
 
 def _pip_requirements() -> list[str]:
@@ -330,6 +291,17 @@ def _figure_png(fig: Any) -> bytes:
 
         plt.close(fig)
     return buf.getvalue()
+
+
+def _figures(report: Any) -> dict[str, Any]:
+    figs = getattr(report, "figures", None)
+    if callable(figs):
+        try:
+            figs = figs()
+        except Exception as exc:  # a figure that fails to draw must not block registration
+            log.warning("could not draw the training figures: %s", exc)
+            return {}
+    return dict(figs or {})
 
 
 def _json_default(o: Any) -> Any:
@@ -388,9 +360,8 @@ def log_policy(
         if not isinstance(cert, Mapping):
             cert = vars(cert) if hasattr(cert, "__dict__") else {"value": str(cert)}
         _flat_numbers("certificate", dict(cert), metrics)
-        fingerprint = str(
-            getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
-        )
+        fp = getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
+        fingerprint = str(fp.get("sha256", "")) if isinstance(fp, Mapping) else str(fp)
         rules_version = str(getattr(getattr(policy, "rules", None), "version", "") or "")
         trained_at = datetime.now(UTC).isoformat(timespec="seconds")
         all_tags = {
@@ -398,9 +369,14 @@ def log_policy(
             f"{TAG_PREFIX}domain": name,
             f"{TAG_PREFIX}data_fingerprint": fingerprint,
             f"{TAG_PREFIX}rules_version": rules_version,
-            f"{TAG_PREFIX}trained_at": trained_at,
+            f"{TAG_PREFIX}trained_at": str(getattr(policy, "trained_at", "") or trained_at),
+            f"{TAG_PREFIX}registered_at": trained_at,
             **dict(tags or {}),
         }
+        if isinstance(fp, Mapping):
+            for k in ("rows", "time_start", "time_end"):
+                if fp.get(k) is not None:
+                    all_tags[f"{TAG_PREFIX}data_{k}"] = str(fp[k])
         all_params: dict[str, Any] = {
             "domain": name,
             "target_precision": domain.policy.target_precision,
@@ -428,7 +404,7 @@ def log_policy(
                     mlflow.log_text(
                         json.dumps(data_summary, default=_json_default), "data_summary.json"
                     )
-                for fname, fig in dict(getattr(report, "figures", None) or {}).items():
+                for fname, fig in _figures(report).items():
                     png = tmpdir / (Path(str(fname)).stem + ".png")
                     png.write_bytes(_figure_png(fig))
                     mlflow.log_artifact(str(png), artifact_path="figures")

@@ -14,6 +14,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from model import registry
+from model.batch import decision_table, parse_now
 from model.decision import DECISION_COLUMNS
 from model.domain import load_domain
 
@@ -124,7 +125,8 @@ def test_pyfunc_predict_matches_policy(store: Path) -> None:
     records = pd.DataFrame({"record_id": ["x1", "x2", "x3"]})
     now = "2026-02-02T00:00:00+00:00"
     got = model.predict(records, params={"now": now})
-    want = registry.pyfunc_frame(registry.load_policy("crm", "1").decide_frame(records, now=now))
+    policy = registry.load_policy("crm", "1")
+    want = decision_table(policy.decide_frame(records, now=parse_now(now)))
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want)
     assert got["candidates"].iloc[0] == '[{"resolution":"merge_duplicate","probability":0.97}]'
     assert list(got.columns) == list(DECISION_COLUMNS)
