@@ -1,0 +1,390 @@
+"""Vectorised evaluation over a DataFrame: numpy masks, one per rule.
+
+Same meaning as rules.record (see its docstring), reached differently: a text column is factorised
+once into integer codes plus its distinct values, and every text operation (==, in, startswith,
+matches, lower, len …) runs in Python on the distinct values only, then spreads to the rows through
+the codes. Numbers, booleans and datetimes (int64 microseconds) are numpy arrays with a separate
+missing mask. Raw values are read through the same normalisers as the per-record path
+(rules.values), which is what makes the two evaluators agree on odd inputs.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rules.lang import (
+    Arith,
+    BoolOp,
+    Call,
+    Compare,
+    Field,
+    InList,
+    IsNull,
+    Literal,
+    Neg,
+    Node,
+    Not,
+)
+from rules.values import (
+    _MAX_DT,
+    _MIN_DT,
+    datetime_to_us,
+    norm_boolean,
+    norm_datetime,
+    norm_number,
+    norm_string,
+)
+
+_MIN_US = datetime_to_us(_MIN_DT)
+_MAX_US = datetime_to_us(_MAX_DT)
+_CMP = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_SWAP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+@dataclass(slots=True)
+class Arr:
+    """Numbers (float64), booleans (bool) or datetimes (int64 µs); scalars broadcast."""
+
+    values: Any
+    missing: Any
+
+
+@dataclass(slots=True)
+class Txt:
+    """Text as codes into distinct values; code -1 is missing. Scalars broadcast."""
+
+    codes: Any
+    uniques: list[str]
+
+
+Mask = Any  # np.ndarray[bool] of the frame's length, or a Python bool (constant)
+
+
+class FrameCtx:
+    """One evaluation over one frame: columns are read and normalised at most once."""
+
+    def __init__(self, df: pd.DataFrame, types: dict[str, str]) -> None:
+        self.df = df
+        self.n = len(df)
+        self.types = types
+        self._cache: dict[str, Arr | Txt] = {}
+
+    def column(self, name: str) -> Arr | Txt:
+        col = self._cache.get(name)
+        if col is None:
+            vtype = self.types[name]
+            series = self.df[name] if name in self.df.columns else None
+            if isinstance(series, pd.DataFrame):
+                raise ValueError(f"the frame has more than one column named '{name}'")
+            col = _read_column(series, vtype)
+            self._cache[name] = col
+        return col
+
+    def full(self, mask: Mask) -> np.ndarray:
+        if isinstance(mask, np.ndarray) and mask.shape == (self.n,):
+            return mask
+        return np.broadcast_to(np.asarray(mask, dtype=bool), (self.n,))
+
+
+def _factorize(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.intp), list(uniques)
+
+
+def _read_column(series: pd.Series | None, vtype: str) -> Arr | Txt:
+    if series is None:
+        if vtype == "string":
+            return Txt(np.intp(-1), [])
+        fill = {"number": np.float64(np.nan), "boolean": np.False_, "datetime": np.int64(0)}
+        return Arr(fill[vtype], np.True_)
+    dtype = series.dtype
+    if vtype == "string":
+        codes, uniques = _factorize(series)
+        normed = [norm_string(u) for u in uniques]
+        if any(u is None for u in normed):
+            remap = np.array([-1 if u is None else i for i, u in enumerate(normed)] + [-1])
+            codes = remap[codes]
+            normed = ["" if u is None else u for u in normed]
+        return Txt(codes, normed)  # type: ignore[arg-type]
+    if vtype == "number":
+        if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+            values = series.to_numpy(dtype=np.float64)
+            return Arr(values, np.isnan(values))
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "fiub":
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            return Arr(values, np.isnan(values))
+        return _via_uniques(series, norm_number, np.float64, np.nan)
+    if vtype == "boolean":
+        if isinstance(dtype, np.dtype) and dtype.kind == "b":
+            return Arr(series.to_numpy(), np.zeros(len(series), dtype=bool))
+        if isinstance(dtype, pd.BooleanDtype):
+            return Arr(
+                series.to_numpy(dtype=bool, na_value=False), series.isna().to_numpy(dtype=bool)
+            )
+        return _via_uniques(series, norm_boolean, bool, False)
+    # datetime
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "M":
+        raw = series.to_numpy()
+        missing = np.isnat(raw)
+        us = raw.astype("datetime64[us]").view(np.int64)
+        missing |= (us < _MIN_US) | (us > _MAX_US)
+        return Arr(np.where(missing, 0, us), missing)
+
+    def to_us(v: Any) -> int | None:
+        d = norm_datetime(v)
+        return None if d is None else datetime_to_us(d)
+
+    return _via_uniques(series, to_us, np.int64, 0)
+
+
+def _via_uniques(series: pd.Series, norm: Callable[[Any], Any], dtype: Any, fill: Any) -> Arr:
+    codes, uniques = _factorize(series)
+    normed = [norm(u) for u in uniques]
+    miss = np.array([v is None for v in normed] + [True], dtype=bool)
+    if dtype is np.float64:
+        miss[:-1] |= np.array([v is not None and v != v for v in normed], dtype=bool)
+    vals = np.array([fill if v is None else v for v in normed] + [fill], dtype=dtype)
+    return Arr(vals[codes], miss[codes])
+
+
+# --- compilation ------------------------------------------------------------------------------
+
+CondFn = Callable[[FrameCtx], Mask]
+ValFn = Callable[[FrameCtx], "Arr | Txt"]
+
+
+def compile_condition(node: Node) -> CondFn:
+    if isinstance(node, Field):
+        name = node.name
+
+        def bool_field(ctx: FrameCtx) -> Mask:
+            col = ctx.column(name)
+            return col.values & ~col.missing  # type: ignore[union-attr]
+
+        return bool_field
+    if isinstance(node, Literal):
+        const = bool(node.value)
+        return lambda ctx: const
+    if isinstance(node, Not):
+        inner = compile_condition(node.operand)
+        return lambda ctx: np.logical_not(inner(ctx))
+    if isinstance(node, BoolOp):
+        parts = [compile_condition(o) for o in node.operands]
+        combine = np.logical_and if node.op == "and" else np.logical_or
+
+        def boolop(ctx: FrameCtx) -> Mask:
+            acc = parts[0](ctx)
+            for p in parts[1:]:
+                acc = combine(acc, p(ctx))
+            return acc
+
+        return boolop
+    if isinstance(node, Compare):
+        return _compare(node)
+    if isinstance(node, InList):
+        return _in_list(node)
+    if isinstance(node, IsNull):
+        value = compile_value(node.operand)
+        negate = node.negate
+
+        def is_null(ctx: FrameCtx) -> Mask:
+            v = value(ctx)
+            missing = v.codes < 0 if isinstance(v, Txt) else v.missing
+            return np.logical_not(missing) if negate else missing
+
+        return is_null
+    if isinstance(node, Call):
+        arg = compile_value(node.args[0])
+        pred = node.bound
+
+        def call_pred(ctx: FrameCtx) -> Mask:
+            v = arg(ctx)
+            assert isinstance(v, Txt)
+            return _lut(v, [pred(u) for u in v.uniques])
+
+        return call_pred
+    raise TypeError(f"not a condition: {node!r}")  # pragma: no cover
+
+
+def _lut(v: Txt, per_unique: list[bool]) -> Mask:
+    table = np.array([*per_unique, False], dtype=bool)
+    return table[v.codes]
+
+
+def _compare(node: Compare) -> CondFn:
+    op = node.op
+    left, right = node.left, node.right
+    if isinstance(left, Literal) and not isinstance(right, Literal):
+        left, right, op = right, left, _SWAP[op]
+    fn = _CMP[op]
+    lf = compile_value(left)
+    if node.left.type == "string" and isinstance(right, Literal):
+        c = right.value
+
+        def text_vs_const(ctx: FrameCtx) -> Mask:
+            v = lf(ctx)
+            assert isinstance(v, Txt)
+            if op == "==":
+                hits = [i for i, u in enumerate(v.uniques) if u == c]
+                if len(hits) == 1 and isinstance(v.codes, np.ndarray):
+                    return v.codes == hits[0]
+            return _lut(v, [fn(u, c) for u in v.uniques])
+
+        return text_vs_const
+    rf = compile_value(right)
+    if node.left.type == "string":
+
+        def text_vs_text(ctx: FrameCtx) -> Mask:
+            a, b = lf(ctx), rf(ctx)
+            assert isinstance(a, Txt) and isinstance(b, Txt)
+            order = sorted(set(a.uniques) | set(b.uniques))
+            rank = {u: i for i, u in enumerate(order)}
+            ra = np.array([rank[u] for u in a.uniques] + [-1], dtype=np.intp)[a.codes]
+            rb = np.array([rank[u] for u in b.uniques] + [-1], dtype=np.intp)[b.codes]
+            return fn(ra, rb) & (ra >= 0) & (rb >= 0)
+
+        return text_vs_text
+
+    def arr_vs_arr(ctx: FrameCtx) -> Mask:
+        a, b = lf(ctx), rf(ctx)
+        assert isinstance(a, Arr) and isinstance(b, Arr)
+        with np.errstate(invalid="ignore"):
+            out = fn(a.values, b.values)
+        return out & ~(a.missing | b.missing)
+
+    return arr_vs_arr
+
+
+def _in_list(node: InList) -> CondFn:
+    items = [i.value for i in node.items.items]
+    negate = node.negate
+    value = compile_value(node.operand)
+    if node.operand.type == "string":
+        members = frozenset(items)
+
+        def text_in(ctx: FrameCtx) -> Mask:
+            v = value(ctx)
+            assert isinstance(v, Txt)
+            if negate:
+                return _lut(v, [u not in members for u in v.uniques])
+            return _lut(v, [u in members for u in v.uniques])
+
+        return text_in
+    if node.operand.type == "datetime":
+        items = [datetime_to_us(i) for i in items]
+    dtype = {"number": np.float64, "boolean": bool, "datetime": np.int64}[node.operand.type]
+    wanted = np.array(items, dtype=dtype)
+
+    def arr_in(ctx: FrameCtx) -> Mask:
+        v = value(ctx)
+        assert isinstance(v, Arr)
+        hit = np.isin(v.values, wanted)
+        if negate:
+            hit = ~hit
+        return hit & ~v.missing
+
+    return arr_in
+
+
+def compile_value(node: Node) -> ValFn:
+    if isinstance(node, Field):
+        name = node.name
+        return lambda ctx: ctx.column(name)
+    if isinstance(node, Literal):
+        const = _literal(node)
+        return lambda ctx: const
+    if node.type == "boolean":
+        cond = compile_condition(node)
+        return lambda ctx: Arr(cond(ctx), np.False_)
+    if isinstance(node, Neg):
+        inner = compile_value(node.operand)
+
+        def neg(ctx: FrameCtx) -> Arr:
+            v = inner(ctx)
+            assert isinstance(v, Arr)
+            return Arr(np.negative(v.values), v.missing)
+
+        return neg
+    if isinstance(node, Arith):
+        return _arith(node)
+    if isinstance(node, Call):
+        return _call_value(node)
+    raise TypeError(f"not a value: {node!r}")  # pragma: no cover
+
+
+def _literal(node: Literal) -> Arr | Txt:
+    if node.type == "string":
+        return Txt(np.intp(0), [node.value])
+    if node.type == "number":
+        return Arr(np.float64(node.value), np.False_)
+    if node.type == "boolean":
+        return Arr(np.bool_(node.value), np.False_)
+    return Arr(np.int64(datetime_to_us(node.value)), np.False_)
+
+
+_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "%": np.mod}
+
+
+def _arith(node: Arith) -> ValFn:
+    lf, rf = compile_value(node.left), compile_value(node.right)
+    ufunc = _ARITH[node.op]
+    divides = node.op in ("/", "%")
+
+    def arith(ctx: FrameCtx) -> Arr:
+        a, b = lf(ctx), rf(ctx)
+        assert isinstance(a, Arr) and isinstance(b, Arr)
+        with np.errstate(all="ignore"):
+            out = ufunc(a.values, b.values)
+        missing = a.missing | b.missing | np.isnan(out)
+        if divides:
+            missing = missing | (b.values == 0)
+        return Arr(out, missing)
+
+    return arith
+
+
+def _call_value(node: Call) -> ValFn:
+    arg = compile_value(node.args[0])
+    fn = node.bound
+    name = node.func
+    returns = node.type
+
+    def call(ctx: FrameCtx) -> Arr | Txt:
+        v = arg(ctx)
+        if isinstance(v, Txt):
+            if returns == "string":
+                return Txt(v.codes, [fn(u) for u in v.uniques])
+            table = np.array([fn(u) for u in v.uniques] + [np.nan], dtype=np.float64)
+            return Arr(table[v.codes], np.asarray(v.codes) < 0)
+        if name == "abs":
+            return Arr(np.abs(v.values), v.missing)
+        stamps = pd.DatetimeIndex(np.asarray(v.values, dtype=np.int64).reshape(-1).view("M8[us]"))
+        part = {
+            "year": stamps.year,
+            "month": stamps.month,
+            "day": stamps.day,
+            "hour": stamps.hour,
+            "weekday": stamps.dayofweek,
+        }[name]
+        out = np.asarray(part, dtype=np.float64)
+        if np.ndim(v.values) == 0:
+            out = out[0]
+        return Arr(out, v.missing)
+
+    return call

@@ -1,0 +1,228 @@
+"""Rule health on data: shadowed, dead and overlapping rules, and precision against labels.
+
+Rules go stale like models do: a rule that was right last year may now be wrong most of the time.
+Where labels exist, each rule's precision (share of the records it decides whose true resolution
+equals its `then`) gets a Wilson score interval, and a rule whose interval lies wholly below the
+bar is flagged; an interval that straddles the bar is reported as "uncertain", not as fine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from rules.ruleset import RuleSet
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided Wilson score interval for a binomial proportion; (0, 1) when n == 0."""
+    if n == 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class RuleStats:
+    rule_id: str
+    then: str
+    matches: int  # rows where the condition holds (order ignored)
+    fires: int  # rows this rule decides (first hit)
+    coverage: float  # fires / rows
+    labelled: int | None = None  # decided rows that carry a label (resolving rules only)
+    correct: int | None = None
+    precision: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    status: str = "ok"  # ok | below_bar | uncertain | no_labels | dead | shadowed | defer
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # shadowed | dead | overlap | below_bar | uncertain | duplicate_condition
+    severity: str  # error | warning | info
+    rule_id: str
+    message: str
+    other_rule_id: str | None = None
+    rows: int | None = None
+
+
+@dataclass
+class LintReport:
+    version: str
+    rows: int
+    labelled_rows: int
+    precision_bar: float
+    confidence: float
+    rules: list[RuleStats] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ok"] = self.ok
+        return out
+
+
+def lint(
+    ruleset: RuleSet,
+    df: pd.DataFrame,
+    label: str | None = None,
+    precision_bar: float = 0.95,
+    confidence: float = 0.95,
+    min_overlap: int = 1,
+) -> LintReport:
+    """Check a rule set against a table (labels in column `label`, if given and present)."""
+    masks = ruleset.rule_masks(df)
+    n, k = masks.shape
+    first = np.full(n, -1, dtype=np.int64)
+    for j in range(k - 1, -1, -1):
+        np.putmask(first, masks[:, j], j)
+    labels: np.ndarray | None = None
+    has_label = np.zeros(n, dtype=bool)
+    if label is not None and label in df.columns:
+        col = df[label]
+        has_label = col.notna().to_numpy(dtype=bool)
+        labels = col.astype(object).where(col.notna(), None).to_numpy(dtype=object)
+    report = LintReport(
+        version=ruleset.version,
+        rows=n,
+        labelled_rows=int(has_label.sum()),
+        precision_bar=precision_bar,
+        confidence=confidence,
+    )
+    canon_seen: dict[str, str] = {}
+    for j, rule in enumerate(ruleset.rules):
+        if rule.canonical in canon_seen:
+            report.findings.append(
+                Finding(
+                    "duplicate_condition",
+                    "error",
+                    rule.id,
+                    f"same condition as earlier rule '{canon_seen[rule.canonical]}': it can never "
+                    "fire",
+                    canon_seen[rule.canonical],
+                )
+            )
+        else:
+            canon_seen[rule.canonical] = rule.id
+        matches = int(masks[:, j].sum())
+        decided = first == j
+        fires = int(decided.sum())
+        status = "ok"
+        if matches == 0:
+            status = "dead"
+            report.findings.append(
+                Finding(
+                    "dead",
+                    "warning",
+                    rule.id,
+                    f"matches none of the {n:,} rows; is it still needed, or is a value misspelt?",
+                )
+            )
+        elif fires == 0:
+            status = "shadowed"
+            earlier = masks[masks[:, j], :j].sum(axis=0)
+            by = ruleset.rules[int(np.argmax(earlier))].id
+            report.findings.append(
+                Finding(
+                    "shadowed",
+                    "warning",
+                    rule.id,
+                    f"matches {matches:,} rows but earlier rules decide all of them "
+                    f"(mostly '{by}'); "
+                    "move it up or remove it",
+                    by,
+                    matches,
+                )
+            )
+        stats: dict[str, Any] = {}
+        if rule.defers:
+            status = status if status != "ok" else "defer"
+        elif labels is not None:
+            lab = decided & has_label
+            m = int(lab.sum())
+            correct = int((labels[lab] == rule.then).sum()) if m else 0
+            lo, hi = wilson_interval(correct, m, confidence)
+            stats = {
+                "labelled": m,
+                "correct": correct,
+                "precision": correct / m if m else None,
+                "ci_low": lo,
+                "ci_high": hi,
+            }
+            if m == 0:
+                status = status if status != "ok" else "no_labels"
+            elif hi < precision_bar:
+                status = "below_bar"
+                report.findings.append(
+                    Finding(
+                        "below_bar",
+                        "error",
+                        rule.id,
+                        f"precision {correct}/{m} = {correct / m:.1%} ({confidence:.0%} CI "
+                        f"{lo:.1%}–{hi:.1%}) is below the bar {precision_bar:.0%}; "
+                        "fix or retire it",
+                        rows=m,
+                    )
+                )
+            elif lo < precision_bar and status == "ok":
+                status = "uncertain"
+                report.findings.append(
+                    Finding(
+                        "uncertain",
+                        "info",
+                        rule.id,
+                        f"precision {correct}/{m} = {correct / m:.1%} ({confidence:.0%} CI "
+                        f"{lo:.1%}–{hi:.1%}): too few labels to show it clears {precision_bar:.0%}",
+                        rows=m,
+                    )
+                )
+        report.rules.append(
+            RuleStats(
+                rule_id=rule.id,
+                then=rule.then,
+                matches=matches,
+                fires=fires,
+                coverage=fires / n if n else 0.0,
+                status=status,
+                **stats,
+            )
+        )
+    if k > 1 and n:
+        m32 = masks.astype(np.float32)
+        both = m32.T @ m32
+        for a in range(k):
+            for b in range(a + 1, k):
+                ra, rb = ruleset.rules[a], ruleset.rules[b]
+                rows = int(both[a, b])
+                if ra.then != rb.then and rows >= min_overlap:
+                    report.findings.append(
+                        Finding(
+                            "overlap",
+                            "warning",
+                            rb.id,
+                            f"{rows:,} rows match both '{ra.id}' ({ra.then}) and '{rb.id}' "
+                            f"({rb.then}); '{ra.id}' wins by order — intended?",
+                            ra.id,
+                            rows,
+                        )
+                    )
+    return report
