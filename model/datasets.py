@@ -1,0 +1,185 @@
+"""Reading a domain's records from disk: CSV (optionally gzip) or Parquet, in the schema's types.
+
+This is the IO edge for tables. Everything returned has been through `model.records.coerce_frame`,
+so training, simulation and batch scoring see one representation whatever the file format. The
+CRM demo domain has no checked-in data: its `data` file is generated from the seeded generator the
+first time it is asked for (written atomically, so concurrent first uses cannot leave half a file).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model import crm_demo
+from model.domain import Domain, DomainError
+from model.records import RecordError, coerce_frame
+
+CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+NA_TOKENS = ["", "NaN", "nan", "NULL", "null", "None", "NA", "N/A", "NaT"]
+GENERATORS = {"crm": crm_demo.generate}
+PERIOD_CODES = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+
+
+class DatasetError(DomainError):
+    """A data file that cannot be read for a domain: missing, wrong format, or unreadable."""
+
+
+def _format_of(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    raise DatasetError(
+        f"unsupported file type '{''.join(path.suffixes) or path.name}'; "
+        "use .csv, .csv.gz, .parquet or .pq.",
+        path=path,
+    )
+
+
+def _read_csv(path: Path, domain: Domain) -> pd.DataFrame:
+    types = domain.field_types
+    as_text = [domain.id, domain.label] + [
+        n for n, t in types.items() if t in ("category", "text", "boolean", "datetime")
+    ]
+    # Text-like columns keep every value as written ("NA" is Namibia); records.py decides missing.
+    na_values = {n: NA_TOKENS for n, t in types.items() if t == "number"}
+    return pd.read_csv(
+        path,
+        dtype=dict.fromkeys(as_text, str),
+        keep_default_na=False,
+        na_values=na_values or [""],
+        low_memory=False,
+    )
+
+
+def read_table(path: str | Path, domain: Domain) -> pd.DataFrame:
+    """The raw table in `path` (no coercion). Errors name the file and what to do."""
+    p = Path(path)
+    fmt = _format_of(p)
+    if not p.is_file():
+        raise DatasetError("no such data file.", path=p)
+    try:
+        if fmt == "csv":
+            return _read_csv(p, domain)
+        return pd.read_parquet(p)
+    except (OSError, ValueError, EOFError, UnicodeDecodeError) as exc:
+        raise DatasetError(
+            f"cannot read this {fmt.upper()} file ({type(exc).__name__}: {exc}). "
+            "Is it complete and in the format its name says?",
+            path=p,
+        ) from exc
+    except Exception as exc:  # pyarrow and the CSV parser raise their own error types
+        raise DatasetError(
+            f"cannot read this {fmt.upper()} file ({type(exc).__name__}: {exc}).", path=p
+        ) from exc
+
+
+def write_table(df: pd.DataFrame, path: str | Path, domain: Domain | None = None) -> Path:
+    """Write a table as CSV (gzip by suffix) or Parquet, atomically.
+
+    With a domain, a CSV spells boolean fields true/false instead of 1.0/0.0 (both read back).
+    """
+    p = Path(path)
+    fmt = _format_of(p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        if fmt == "parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            out = _csv_ready(df, domain) if domain is not None else df
+            out.to_csv(tmp, index=False, compression="gzip" if p.name.endswith(".gz") else None)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def _csv_ready(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
+    out = df.copy()
+    for name in domain.fields_of("boolean"):
+        if name in out.columns:
+            col = out[name]
+            out[name] = np.where(col.isna(), "", np.where(col == 1.0, "true", "false"))
+    return out
+
+
+def ensure_generated(domain: Domain, *, seed: int | None = None) -> Path:
+    """Create the domain's data file from its generator if it does not exist yet."""
+    target = domain.data_path
+    if target is None:
+        raise DatasetError(
+            f"domain '{domain.name}' names no data file; pass the file explicitly.", key="data"
+        )
+    if target.is_file():
+        return target
+    make = GENERATORS.get(domain.generator or "")
+    if make is None:
+        raise DatasetError(
+            f"data file {target} does not exist and domain '{domain.name}' has no generator "
+            f"(known: {', '.join(GENERATORS)}); put the data there or pass --data FILE.",
+            key="data",
+        )
+    frame = make() if seed is None else make(seed=seed)
+    write_table(coerce_frame(domain, frame), target, domain)
+    return target
+
+
+def load_domain_frame(
+    domain: Domain, path: str | Path | None = None, *, require_label: bool = True
+) -> pd.DataFrame:
+    """The domain's records in schema types; generated on first use for generator domains.
+
+    Refuses (DomainError) a table without the id column, or without the label when
+    `require_label`; a value that does not fit its field raises DatasetError naming the file,
+    column, row and value.
+    """
+    if path is None:
+        if domain.data_path is None:
+            raise DatasetError(
+                f"domain '{domain.name}' names no data file (key 'data'); pass the file.",
+                key="data",
+            )
+        path = domain.data_path
+        if not path.is_file() and domain.generator:
+            ensure_generated(domain)
+    p = Path(path)
+    raw = read_table(p, domain)
+    domain.check_table(raw, require_label=require_label, where=str(p))
+    try:
+        return coerce_frame(domain, raw)
+    except RecordError as exc:
+        raise DatasetError(str(exc), path=p, key=exc.field) from exc
+
+
+def time_order(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
+    """Rows in time order (stable, missing times last), index reset; unchanged without a time."""
+    if not domain.time:
+        return df.reset_index(drop=True)
+    if domain.time not in df.columns:
+        raise DomainError(f"time column '{domain.time}' is not in the table.", key="time")
+    return df.sort_values(domain.time, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def period_index(df: pd.DataFrame, domain: Domain) -> pd.Series:
+    """Calendar period of each record by `domain.periods` (month → Period('2025-03', 'M'))."""
+    if not domain.time:
+        raise DomainError(
+            f"domain '{domain.name}' has no time column, so records have no period.", key="time"
+        )
+    if domain.time not in df.columns:
+        raise DomainError(f"time column '{domain.time}' is not in the table.", key="time")
+    when = df[domain.time]
+    if not isinstance(when.dtype, pd.DatetimeTZDtype):
+        when = pd.to_datetime(when, utc=True, format="ISO8601")
+    naive = when.dt.tz_convert("UTC").dt.tz_localize(None)
+    return naive.dt.to_period(PERIOD_CODES[domain.periods]).rename("period")
