@@ -125,6 +125,26 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(df), index=df.index, dtype=object)
 
 
+def _factorize(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes and uniques, when that is safe: every distinct value a string, or a numeric dtype.
+
+    Hashing merges 1, 1.0 and True in an object column, whose category keys differ, so mixed
+    object columns go value by value instead. Code -1 (missing) indexes the last LUT entry.
+    """
+    kind = col.dtype.kind
+    if kind in "bM" or (
+        kind == "O"
+        and pd.api.types.infer_dtype(col, skipna=True)
+        not in (
+            "string",
+            "empty",
+        )
+    ):
+        return None
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
 def _objects(col: pd.Series) -> np.ndarray:
     return col.to_numpy(dtype=object, na_value=None)
 
@@ -257,6 +277,20 @@ class FeaturePipeline:
         k = len(self.categories_[name])
         return float(k) if key in self.seen_[name] else float(k + 1)
 
+    @staticmethod
+    def _text_row(vocab: dict[str, int], value: Any) -> np.ndarray:
+        row = np.zeros(1 + len(vocab))
+        toks = tokens(value)
+        if toks is None:
+            row[0] = NAN
+            return row
+        row[0] = len(toks)
+        for t in toks:
+            c = vocab.get(t)
+            if c is not None:
+                row[1 + c] = 1.0
+        return row
+
     def transform(self, df: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
         n = len(df)
@@ -265,8 +299,9 @@ class FeaturePipeline:
             col = _column(df, name)
             kind = col.dtype.kind
             if ftype == "category":
-                if isinstance(col.dtype, pd.StringDtype) or kind in _NUMERIC_KINDS:
-                    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+                factorized = _factorize(col)
+                if factorized is not None:
+                    codes, uniques = factorized
                     lut = np.array(
                         [self._category_code(name, to_category(u)) for u in uniques] + [NAN]
                     )
@@ -281,23 +316,27 @@ class FeaturePipeline:
                 else:
                     out[:, j] = np.fromiter(map(to_number, _objects(col)), np.float64, n)
             elif ftype == "boolean":
-                if kind == "b":
+                if kind == "b" and not col.hasnans:
                     out[:, j] = col.to_numpy(dtype=np.float64)
+                elif kind in _NUMERIC_KINDS:
+                    x = col.to_numpy(dtype=np.float64, na_value=NAN)
+                    out[:, j] = np.where(x == 1.0, 1.0, np.where(x == 0.0, 0.0, NAN))
                 else:
                     out[:, j] = np.fromiter(map(to_flag, _objects(col)), np.float64, n)
             elif ftype == "text":
                 vocab = self.vocabulary_[name]
                 block = out[:, j : j + 1 + len(vocab)]
                 block[:, 1:] = 0.0
-                for i, v in enumerate(_objects(col)):
-                    toks = tokens(v)
-                    if toks is None:
-                        continue
-                    block[i, 0] = len(toks)
-                    for t in toks:
-                        c = vocab.get(t)
-                        if c is not None:
-                            block[i, 1 + c] = 1.0
+                factorized = _factorize(col)
+                if factorized is not None:
+                    codes, uniques = factorized
+                    rows = np.vstack(
+                        [self._text_row(vocab, u) for u in uniques] + [self._text_row(vocab, None)]
+                    )
+                    block[:, :] = rows[codes]
+                else:
+                    for i, v in enumerate(_objects(col)):
+                        block[i, :] = self._text_row(vocab, v)
             elif ftype == "datetime":
                 if kind == "M":
                     dt = col.dt
