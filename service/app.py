@@ -330,4 +330,8 @@ def _jsonable_default(o: Any) -> Any:
 
 def app_from_env() -> FastAPI:
     """The uvicorn factory (`uvicorn --factory service.app:app_from_env`): settings from env."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     return create_app(load_settings())

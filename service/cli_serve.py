@@ -1,22 +1,106 @@
-"""serve."""
+"""serve: migrate the store, train a first policy if asked and none exists, then run uvicorn.
+
+Workers are separate processes started by uvicorn from the factory `service.app:app_from_env`, so
+the settings travel as AUTORESOLVE_* environment variables. The store is migrated once here, before
+any worker starts; each worker loads the champion in its lifespan and polls for new ones.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import typer
 
-from service.cli_common import not_built
+from service.cli_common import EXIT_REFUSED, err_console, fail
+
+
+def _env_for_workers(settings, domain_dir: Path, workers: int) -> None:
+    os.environ["AUTORESOLVE_DOMAIN"] = str(domain_dir)
+    os.environ["AUTORESOLVE_HOME"] = str(settings.home)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # PERFORMANCE.md: OpenMP spinning stalls workers
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        prom = settings.home / "prometheus"
+        shutil.rmtree(prom, ignore_errors=True)
+        prom.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
+
+
+def train_first_policy(settings, domain) -> str:
+    """Train on the domain's data and register: the first version becomes @champion."""
+    from model import registry
+    from model.datasets import load_domain_frame
+    from model.train import train_policy
+
+    err_console.print(f"no @champion for '{domain.name}': training a first policy …")
+    df = load_domain_frame(domain)
+    policy, report = train_policy(domain, df, seed=0)
+    version = registry.log_policy(policy, report, run_name=f"{domain.name}-serve-first")
+    err_console.print(f"registered '{domain.name}' version {version}")
+    return str(version)
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
-        domain: Path = typer.Option(..., "--domain"),
-        host: str = "127.0.0.1",
-        port: int = 8000,
-        workers: int = 1,
-        train_if_missing: bool = typer.Option(False, "--train-if-missing"),
+        domain: Path = typer.Option(
+            ..., "--domain", help="domain folder (domain.yaml, rules.yaml)"
+        ),
+        host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+        port: int = typer.Option(8000, min=1, max=65535),
+        workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
+        train_if_missing: bool = typer.Option(
+            False, "--train-if-missing", help="train and register a policy if none is champion"
+        ),
+        log_level: str = typer.Option("info", help="uvicorn log level"),
     ) -> None:
-        """Serve the domain's @champion policy over HTTP."""
-        not_built("serve", 5)
+        """Serve the domain's @champion policy over HTTP (POST /v1/resolve; OpenAPI at /docs)."""
+        import uvicorn
+
+        from model.domain import DomainError, load_domain
+        from service.settings import SettingsError, load_settings
+        from service.store import DecisionStore, StoreUnavailable
+
+        try:
+            settings = load_settings(domain=domain)
+            dom = load_domain(settings.domain)
+        except (SettingsError, DomainError, ValueError) as exc:
+            fail(str(exc))
+        try:
+            store = DecisionStore.from_url(
+                settings.store_url,
+                busy_timeout_ms=settings.store_busy_timeout_ms,
+                synchronous=settings.sqlite_synchronous,
+            )
+            store.migrate()
+            shown_url = store.url
+            store.close()
+        except StoreUnavailable as exc:
+            fail(f"{exc} Check AUTORESOLVE_DATABASE_URL.")
+        if train_if_missing:
+            from model import registry
+
+            try:
+                registry.configure(settings.tracking_uri, settings.artifact_root)
+                if registry.champion_version(dom.name) is None:
+                    train_first_policy(settings, dom)
+            except Exception as exc:
+                fail(f"could not train a first policy: {exc}", EXIT_REFUSED)
+        _env_for_workers(settings, settings.domain, workers)
+        err_console.print(
+            f"serving '{dom.name}' on http://{host}:{port} ({workers} worker(s)); "
+            f"store {shown_url}; docs at /docs"
+        )
+        sys.stdout.flush()
+        uvicorn.run(
+            "service.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )

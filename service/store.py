@@ -613,10 +613,11 @@ class DecisionStore:
 
 
 def _iso(value: Any) -> str:
+    """The policy's format: UTC, milliseconds, 'Z'."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return value.isoformat()
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return str(value)
 
 
