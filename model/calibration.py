@@ -50,5 +50,9 @@ class TemperatureScaler:
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
+    def apply_row(self, proba: np.ndarray) -> list[float]:
+        """`apply` for one probability vector, as a list."""
+        return self.apply(np.asarray(proba, dtype=np.float64).reshape(1, -1))[0].tolist()
+
     def describe(self) -> dict:
         return {"method": "temperature scaling", "temperature": self.temperature_}

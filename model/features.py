@@ -354,6 +354,10 @@ class FeaturePipeline:
     # ---------------------------------------------------------------- one record
     def transform_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """One record → a 1 × n_features row, equal to `transform` of a one-row frame."""
+        return np.array(self.record_row(record), dtype=np.float64).reshape(1, -1)
+
+    def record_row(self, record: Mapping[str, Any]) -> list[float]:
+        """`transform_record` as a plain list (for callers that continue in Python)."""
         self._check_fitted()
         row = [NAN] * self.n_features_out_
         get = record.get
@@ -380,7 +384,7 @@ class FeaturePipeline:
                 h, w = time_parts(v)
                 row[j] = h
                 row[j + 1] = w
-        return np.array(row, dtype=np.float64).reshape(1, -1)
+        return row
 
     # ---------------------------------------------------------------- metadata for other parts
     def category_code_of(self, column: int) -> tuple[int, int]:

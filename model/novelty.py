@@ -17,6 +17,9 @@ signals, all computed from the FeaturePipeline's matrix so one record and a tabl
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
+
 import numpy as np
 
 from model.features import FeaturePipeline
@@ -131,6 +134,40 @@ class NoveltyDetector:
                 idx = np.where(miss, last, np.searchsorted(edges, np.nan_to_num(col), "right"))
             total += logp[idx.astype(np.int64)]
         return total
+
+    def _row_tables(self) -> list[tuple[int, list[float] | None, list[float]]]:
+        tables = getattr(self, "_row_tables_", None)
+        if tables is None:
+            tables = [
+                (j, None if e is None else [float(v) for v in e], [float(v) for v in lp])
+                for j, e, lp in zip(
+                    self.score_cols_, self.score_edges_, self.score_logp_, strict=True
+                )
+            ]
+            self._row_tables_ = tables
+        return tables
+
+    def is_novel_row(self, row: list[float] | np.ndarray) -> bool:
+        """`is_novel` for one feature row in plain Python (same arithmetic, same order)."""
+        for j, code in zip(self.unseen_cols_, self.unseen_codes_, strict=True):
+            if row[j] == code:
+                return True
+        for j, lo, hi in zip(self.range_cols_, self.range_lo_, self.range_hi_, strict=True):
+            v = row[j]
+            if v < lo or v > hi:
+                return True
+        total = 0.0
+        for j, edges, logp in self._row_tables():
+            v = row[j]
+            last = len(logp) - 1
+            if math.isnan(v):
+                k = last
+            elif edges is None:
+                k = min(max(int(v), 0), last - 1)
+            else:
+                k = bisect_right(edges, v)
+            total += logp[k]
+        return total > self.score_threshold_
 
     def flags(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Boolean arrays: unseen_category, out_of_range, outlier, and their union `novel`."""

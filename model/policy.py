@@ -28,6 +28,7 @@ from model.decision import DECISION_COLUMNS, Candidate, Decision
 from model.domain import Domain
 from model.features import FeaturePipeline
 from model.novelty import NoveltyDetector
+from model.records import coerce_frame, coerce_record
 
 TOP_K = 3
 
@@ -60,12 +61,8 @@ class NoRules:
 
 
 def _coercers():
-    """model.records' coercion, when that module exists (it validates types and names fields)."""
-    try:
-        from model import records
-    except ImportError:  # pragma: no cover - only while records.py is being written
-        return None, None
-    return getattr(records, "coerce_frame", None), getattr(records, "coerce_record", None)
+    """model.records' coercion (validates types, names the bad field)."""
+    return coerce_frame, coerce_record
 
 
 def iso_utc(now: datetime | None) -> str:
@@ -168,8 +165,7 @@ class Policy:
 
     # ---------------------------------------------------------------- deciding
     def _coerce_frame(self, df: pd.DataFrame) -> pd.DataFrame:
-        coerce_frame, _ = _coercers()
-        return coerce_frame(self.domain, df) if coerce_frame is not None else df
+        return coerce_frame(self.domain, df)
 
     def decide_frame(self, df: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
         df = self._coerce_frame(df)
@@ -251,9 +247,7 @@ class Policy:
         return out
 
     def decide_record(self, record: Mapping[str, Any], now: datetime | None = None) -> Decision:
-        _, coerce_record = _coercers()
-        if coerce_record is not None:
-            record = coerce_record(self.domain, record)
+        record = coerce_record(self.domain, record)
         rid = str(record.get(self.domain.id))
         stamp = iso_utc(now)
         rule = self.rules.match_record(record)
@@ -272,12 +266,12 @@ class Policy:
                 policy_version=self.version,
                 decided_at=stamp,
             )
-        x = self.pipeline.transform_record(record)
-        p = self._proba(x, 1)[0]
-        order = np.argsort(-p, kind="stable")[:TOP_K]
-        cands = tuple(Candidate(self.classes[k], float(p[k])) for k in order)
-        conf = float(p[order[0]])
-        novel = bool(self.novelty.is_novel(x)[0]) if self.novelty is not None else False
+        row = self.pipeline.record_row(record)
+        p = self.calibrator.apply_row(self.estimator.predict_row(row))
+        order = sorted(range(len(p)), key=lambda k: -p[k])[:TOP_K]  # stable, like argsort
+        cands = tuple(Candidate(self.classes[k], p[k]) for k in order)
+        conf = p[order[0]]
+        novel = self.novelty.is_novel_row(row) if self.novelty is not None else False
         thr = self.threshold
         if novel:
             reason = "novel"

@@ -30,7 +30,8 @@ from model.estimators import LightGBMModel, LinearModel
 from model.evaluation import evaluate_policy
 from model.features import FeaturePipeline
 from model.novelty import NoveltyDetector
-from model.policy import NoRules, Policy, RuleSetLike, _coercers
+from model.policy import NoRules, Policy, RuleSetLike
+from model.records import coerce_frame
 from model.splits import DEFAULT_FRACTIONS, time_range, time_splits
 
 Progress = Callable[[str, float], None]
@@ -187,9 +188,7 @@ def train_policy(
 
     step("checking data", 0.0)
     df, dropped = _check_labels(domain, df)
-    coerce_frame, _ = _coercers()
-    if coerce_frame is not None:
-        df = coerce_frame(domain, df)
+    df = coerce_frame(domain, df)
     df = df.reset_index(drop=True)
     ruleset = rules if rules is not None else default_rules(domain)
 
