@@ -235,9 +235,7 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
         expected = (context.model_config or {}).get(SHA_TAG)
         self._policy = _unpickle_verified(path.read_bytes(), expected, f"pyfunc artifact {path}")
 
-    def predict(
-        self, context, model_input, params=None
-    ):  # no hints: mlflow infers schemas from them
+    def predict(self, context, model_input: pd.DataFrame, params=None):
         df = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         now = parse_now((params or {}).get("now"))
         return decision_table(self._policy.decide_frame(df.reset_index(drop=True), now=now))

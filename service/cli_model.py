@@ -1,40 +1,614 @@
-"""train, resolve, label, retrain."""
+"""train, resolve, label, retrain.
+
+Heavy imports (pandas, the model, mlflow) happen inside the commands, so `autoresolve --help` and
+the other commands stay fast. Progress goes to stderr; with `--json`, stdout holds only the JSON.
+Exit codes: 0 ok, 1 refused input or a failed gate, 2 usage.
+
+Retraining data and the gate window (see `model.retrain`):
+- training data = the domain's history file + every labelled record in the decision store (a store
+  label wins over the history row with the same id);
+- the window = when the store holds at least 2·MIN_WINDOW labels: the newest labelled records by
+  time of labelling (max(MIN_WINDOW, 25 %) of them), held out of the challenger's training data;
+  otherwise the newest 20 % of all records by the domain's time field (at least MIN_WINDOW), held
+  out likewise. In that fallback the champion may have trained on part of the window, which only
+  flatters the champion, so the coverage gate errs towards keeping it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from service.cli_common import not_built
+from service.cli_common import EXIT_REFUSED, emit_json, err_console, fail
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DomainOpt = Annotated[
     Path, typer.Option("--domain", help="domain folder (domain.yaml, rules.yaml)")
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
+
+FALLBACK_WINDOW_FRACTION = 0.2
+MIN_NEW_LABELS = 200
+DRIFT_MIN_RECORDS = 200
+
+
+class Engine(StrEnum):
+    local = "local"
+    spark = "spark"
+
+
+# ---------------------------------------------------------------------------- plumbing
+
+
+def _refusals() -> tuple[type[BaseException], ...]:
+    """Errors that mean 'this input or store is wrong': one clear line, exit 1, no traceback."""
+    kinds: list[type[BaseException]] = [ValueError, OSError, LookupError]
+    for mod, name in (
+        ("model.registry", "RegistryError"),
+        ("service.store", "StoreUnavailable"),
+        ("service.settings", "SettingsError"),
+    ):
+        with contextlib.suppress(ImportError, AttributeError):
+            kinds.append(getattr(__import__(mod, fromlist=[name]), name))
+    return tuple(kinds)
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if os.environ.get("AUTORESOLVE_DEBUG") or not isinstance(exc, _refusals()):
+            raise
+        fail(_one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic: the first message, not the "1 validation error" header
+        with contextlib.suppress(Exception):
+            first = errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            return f"{where}: {first['msg']}" if where else str(first["msg"])
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _quiet_libraries() -> None:
+    for name in ("mlflow", "alembic", "py4j", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # the cloudpickle notice
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _settings(domain_dir: Path) -> Any:
+    """Settings for offline commands: API keys guard HTTP endpoints, which these never open."""
+    from service.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(domain=domain_dir)
+    except (SettingsError, ValueError) as exc:
+        if "API_KEYS" not in str(exc):
+            raise
+        return load_settings(domain=domain_dir, env="development")
+
+
+def _setup(domain_dir: Path) -> tuple[Any, Any, Any]:
+    """(settings, domain, registry) with the registry pointed at the configured store."""
+    from model.domain import load_domain
+
+    dom = load_domain(domain_dir)
+    settings = _settings(domain_dir)
+    from model import registry
+
+    _quiet_libraries()  # after importing mlflow, which sets its own levels
+
+    registry.configure(settings.tracking_uri, settings.artifact_root)
+    return settings, dom, registry
+
+
+def _progress() -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
+def _fraction_progress(progress: Any, label: str) -> Any:
+    task = progress.add_task(label, total=100)
+
+    def update(message: str, frac: float) -> None:
+        progress.update(task, description=f"{label}: {message}", completed=round(100 * frac))
+
+    return update
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------- train
+
+
+def train_and_register(
+    dom: Any,
+    df: pd.DataFrame,
+    *,
+    seed: int = 0,
+    rules: Any = None,
+    progress: Any = None,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> tuple[Any, Any, str]:
+    """Train on `df`, log and register with a training-data summary: (policy, report, version)."""
+    from model import registry
+    from model.drift import summarize
+    from model.train import train_policy
+
+    policy, report = train_policy(dom, df, seed=seed, rules=rules, progress=progress)
+    if progress is not None:
+        progress("logging to MLflow", 0.97)
+    version = registry.log_policy(
+        policy,
+        report,
+        run_name=run_name or f"{dom.name}-train",
+        data_summary=summarize(dom.field_types, df),
+        params={"seed": seed, "rows": len(df)},
+        tags=tags,
+    )
+    if progress is not None:
+        progress("registered", 1.0)
+    return policy.with_version(f"{dom.name}:{version}"), report, version
+
+
+def _train_summary(dom: Any, report: Any, version: str, champion: str | None) -> dict[str, Any]:
+    m = report.metrics
+    cert = report.certificate
+    return {
+        "domain": dom.name,
+        "version": version,
+        "champion": champion == version,
+        "champion_version": champion,
+        "estimator": report.chosen,
+        "why": report.why,
+        "threshold": cert.get("threshold"),
+        "certificate": {
+            k: v for k, v in cert.items() if k not in ("candidates_tested", "p_values")
+        },
+        "metrics": m,
+    }
+
+
+def _print_train(summary: dict[str, Any], seconds: float) -> None:
+    from rich.table import Table
+
+    m = summary["metrics"]
+    cert = summary["certificate"]
+    t = Table(title=f"{summary['domain']} version {summary['version']}", show_header=False)
+    t.add_row(
+        "champion",
+        "yes" if summary["champion"] else f"no (@champion is {summary['champion_version']})",
+    )
+    t.add_row("estimator", str(summary["estimator"]))
+    t.add_row("certified threshold", _num(summary["threshold"], 4))
+    t.add_row(
+        "target",
+        f"precision ≥ {_num(cert.get('target_precision'), 2)} at confidence "
+        f"{_num(cert.get('confidence'), 2)}",
+    )
+    t.add_row("test coverage (model, rule-free)", _num(m.get("coverage")))
+    t.add_row("test realised precision (model)", _num(m.get("realised_precision")))
+    t.add_row("test autonomy (rules + model)", _num(m.get("autonomy")))
+    t.add_row("calibration error (ECE)", _num(m.get("ece"), 4))
+    t.add_row("certificate", str(cert.get("reason", "")))
+    t.add_row("time", f"{seconds:.1f} s")
+    err_console.print(t)
+
+
+def _cmd_train(domain: Path, data: Path | None, seed: int, json_: bool) -> None:
+    from model.datasets import load_domain_frame
+
+    t0 = time.perf_counter()
+    _, dom, registry = _setup(domain)
+    with _progress() as progress:
+        task = progress.add_task("loading data", total=None)
+        df = load_domain_frame(dom, data)
+        progress.update(task, description=f"loaded {len(df):,} records", total=1, completed=1)
+        update = _fraction_progress(progress, "training")
+        _policy, report, version = train_and_register(
+            dom, df, seed=seed, progress=update, run_name=f"{dom.name}-train"
+        )
+    summary = _train_summary(dom, report, version, registry.champion_version(dom.name))
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    if json_:
+        emit_json(summary)
+    else:
+        _print_train(summary, summary["seconds"])
+
+
+# ---------------------------------------------------------------------------- resolve
+
+
+def _cmd_resolve(
+    domain: Path,
+    input_path: Path,
+    output_path: Path,
+    engine: Engine,
+    version: str,
+    chunk_rows: int,
+    spark_master: str,
+    json_: bool,
+) -> None:
+    from service import batch_io
+
+    batch_io.file_format(input_path)
+    batch_io.file_format(output_path)
+    if input_path.resolve() == output_path.resolve():
+        fail("--output must not be the input file.")
+    _, dom, registry = _setup(domain)
+    if engine is Engine.local:
+        policy = registry.load_policy(dom.name, version)
+        _check_schema(policy, dom)
+        total = batch_io.count_rows(input_path)
+        with _progress() as progress:
+            task = progress.add_task(f"deciding with {policy.version}", total=total)
+            summary = batch_io.resolve_local(
+                policy,
+                input_path,
+                output_path,
+                chunk_rows=chunk_rows,
+                on_chunk=lambda n: progress.advance(task, n),
+            )
+        policy_version = policy.version
+    else:
+        try:
+            import pyspark  # noqa: F401
+        except ImportError:
+            fail("--engine spark needs pyspark: pip install 'autoresolve[spark]'.")
+        with _progress() as progress:
+            task = progress.add_task("starting Spark (local mode)", total=None)
+            spark = batch_io.spark_session(spark_master)
+            try:
+                progress.update(task, description="loading the policy UDF")
+                udf = registry.spark_udf(spark, dom.name, version)
+                progress.update(task, description="deciding with Spark")
+                summary = batch_io.resolve_spark(spark, udf, dom, input_path, output_path)
+                progress.update(task, description="done", total=1, completed=1)
+            finally:
+                spark.stop()
+        policy_version = registry.version_info(dom.name, version).version
+        policy_version = f"{dom.name}:{policy_version}"
+    payload = {
+        "input": str(input_path),
+        "output": str(output_path),
+        "policy_version": policy_version,
+        **summary.to_dict(),
+    }
+    if json_:
+        emit_json(payload)
+    else:
+        err_console.print(
+            f"{payload['records']:,} records → {output_path} with {policy_version} "
+            f"({payload['engine']}): {payload['resolved']:,} resolved, "
+            f"{payload['deferred']:,} deferred ({payload['invalid']:,} invalid rows), "
+            f"{payload['seconds']} s, {payload['records_per_second'] or 0:,.0f} records/s",
+            highlight=False,
+        )
+
+
+def _check_schema(policy: Any, dom: Any) -> None:
+    theirs = getattr(getattr(policy, "domain", None), "field_types", None)
+    if theirs is not None and theirs != dom.field_types:
+        diff = sorted(set(theirs.items()) ^ set(dom.field_types.items()))[:5]
+        fail(
+            f"the registered policy {policy.version} was trained on other fields than "
+            f"{dom.directory}/domain.yaml ({diff}); retrain with `autoresolve train`."
+        )
+
+
+# ---------------------------------------------------------------------------- retrain
+
+
+def _open_store(settings: Any) -> Any | None:
+    """The decision store, or None (with a message) when it is not built or not reachable."""
+    try:
+        from service.store import DecisionStore, StoreUnavailable
+    except ImportError:
+        err_console.print(
+            "[yellow]no decision store module (service/store.py) yet: "
+            "retraining on the history file only.[/]"
+        )
+        return None
+    try:
+        store = DecisionStore.from_url(settings.store_url)
+        if hasattr(store, "is_current") and not store.is_current():
+            store.migrate()
+        return store
+    except StoreUnavailable as exc:
+        fail(f"decision store {settings.store_url}: {exc}")
+
+
+def _labelled(store: Any, dom: Any, since: Any = None) -> pd.DataFrame:
+    import pandas as pd
+
+    from model.records import coerce_frame
+
+    if store is None:
+        return pd.DataFrame(columns=[dom.id, dom.label, "labelled_at"])
+    raw = store.labelled_frame(dom, since=since)
+    if raw.empty:
+        return pd.DataFrame(columns=[dom.id, dom.label, "labelled_at"])
+    keep = [c for c in [dom.id, *dom.field_types, dom.label, "labelled_at"] if c in raw.columns]
+    frame = raw[keep].copy()
+    when = frame.pop("labelled_at")
+    frame = coerce_frame(dom, frame)
+    frame["labelled_at"] = pd.to_datetime(when, utc=True).to_numpy()
+    return frame.reset_index(drop=True)
+
+
+def _training_and_window(
+    dom: Any, history: pd.DataFrame, labels: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    import pandas as pd
+
+    from model.retrain import MIN_WINDOW, split_recent_window
+
+    cols = [c for c in [dom.id, *dom.field_types, dom.label] if c in history.columns]
+    if len(labels) >= 2 * MIN_WINDOW:
+        older, window = split_recent_window(labels, order_by="labelled_at", min_records=MIN_WINDOW)
+        held = set(window[dom.id].astype(str))
+        base = history[~history[dom.id].astype(str).isin(held | set(older[dom.id].astype(str)))]
+        train = pd.concat([base[cols], older.reindex(columns=cols)], ignore_index=True)
+        how = "newest labelled records (by time of labelling)"
+    else:
+        labelled_ids = set(labels[dom.id].astype(str))
+        base = history[~history[dom.id].astype(str).isin(labelled_ids)]
+        combined = pd.concat([base[cols], labels.reindex(columns=cols)], ignore_index=True)
+        order = dom.time if dom.time and dom.time in combined.columns else dom.id
+        train, window = split_recent_window(
+            combined,
+            order_by=order,
+            fraction=FALLBACK_WINDOW_FRACTION,
+            min_records=MIN_WINDOW,
+        )
+        how = f"newest {FALLBACK_WINDOW_FRACTION:.0%} of all records by '{order}'"
+    window = window.reindex(columns=cols).reset_index(drop=True)
+    info = {
+        "window": how,
+        "window_records": len(window),
+        "training_records": len(train),
+        "labels_in_store": len(labels),
+    }
+    return train.reset_index(drop=True), window, info
+
+
+def _need(
+    registry: Any,
+    store: Any,
+    dom: Any,
+    champion: Any,
+    rules_version: str,
+    min_new_labels: int,
+    psi_bar: float,
+) -> Any:
+    import json
+
+    from model.drift import drift
+    from model.retrain import retrain_needed
+
+    info = registry.version_info(dom.name, "champion")
+    since = info.tags.get("autoresolve.registered_at") or info.created_at
+    new_labels = len(store.labelled_frame(dom, since=since)) if store is not None else 0
+    scores: dict[str, float] = {}
+    text = registry.load_artifact_text(dom.name, info.version, "data_summary.json")
+    if text and store is not None:
+        recent = store.decisions_frame(dom, since=since)
+        scores = drift(json.loads(text), recent, min_records=DRIFT_MIN_RECORDS)
+    return retrain_needed(
+        new_labels=new_labels,
+        min_new_labels=min_new_labels,
+        drift_scores=scores,
+        psi_bar=psi_bar,
+        champion_rules_version=getattr(champion.rules, "version", None),
+        rules_version=rules_version,
+    )
+
+
+def _print_gate(payload: dict[str, Any]) -> None:
+    gate = payload.get("gate") or {}
+    head = (
+        f"[green]promoted {payload['domain']} version {payload['challenger_version']}[/]"
+        if payload.get("promoted")
+        else f"[yellow]champion {payload['champion_version']} stays[/]"
+    )
+    err_console.print(head)
+    for line in gate.get("reasons", []):
+        err_console.print(f"  • {line}", highlight=False)
+
+
+def _cmd_retrain(
+    domain: Path,
+    data: Path | None,
+    if_needed: bool,
+    tolerance: float,
+    min_new_labels: int,
+    psi_bar: float,
+    seed: int,
+    json_: bool,
+) -> None:
+    from model.datasets import load_domain_frame
+    from model.retrain import evaluate_gates
+    from model.train import default_rules
+
+    t0 = time.perf_counter()
+    settings, dom, registry = _setup(domain)
+    champion_v = registry.champion_version(dom.name)
+    if champion_v is None:
+        fail(f"no @champion for '{dom.name}' yet: run `autoresolve train --domain {domain}` first.")
+    champion = registry.load_policy(dom.name, "champion")
+    store = _open_store(settings)
+    rules_now = default_rules(dom)
+    payload: dict[str, Any] = {
+        "domain": dom.name,
+        "champion_version": champion_v,
+        "challenger_version": None,
+        "retrained": False,
+        "promoted": False,
+    }
+    if if_needed:
+        need = _need(registry, store, dom, champion, rules_now.version, min_new_labels, psi_bar)
+        payload["need"] = need.to_dict()
+        if not need.needed:
+            payload["reasons"] = list(need.reasons)
+            if json_:
+                emit_json(payload)
+            else:
+                err_console.print(need.reasons[0], highlight=False)
+            return
+        err_console.print("retraining: " + " ".join(need.reasons), highlight=False)
+    with _progress() as progress:
+        task = progress.add_task("loading history and labels", total=None)
+        history = load_domain_frame(dom, data)
+        labels = _labelled(store, dom)
+        train_df, window, info = _training_and_window(dom, history, labels)
+        progress.update(task, description=f"loaded {len(history):,} + {len(labels):,} labelled")
+        payload.update(info)
+        update = _fraction_progress(progress, "training challenger")
+        from model.train import train_policy
+
+        challenger, report = train_policy(
+            dom, train_df, seed=seed, rules=rules_now, progress=update
+        )
+        update("gates", 0.95)
+        gate = evaluate_gates(challenger, champion, window, tolerance=tolerance)
+        update("registering", 0.97)
+        from model.drift import summarize
+
+        version = registry.log_policy(
+            challenger,
+            report,
+            run_name=f"{dom.name}-retrain",
+            data_summary=summarize(dom.field_types, train_df),
+            params={"seed": seed, "rows": len(train_df), "tolerance": tolerance},
+            tags={"autoresolve.gate": "passed" if gate.passed else "failed"},
+        )
+        registry.tag_version(dom.name, version, "gate_reasons", " | ".join(gate.reasons))
+        update("done", 1.0)
+    payload.update(retrained=True, challenger_version=version, gate=gate.to_dict())
+    if gate.passed:
+        registry.promote(dom.name, version, "gates passed: " + " | ".join(gate.reasons))
+        payload["promoted"] = True
+    payload["seconds"] = round(time.perf_counter() - t0, 2)
+    if json_:
+        emit_json(payload)
+    else:
+        _print_gate(payload)
+    if not gate.passed:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+# ---------------------------------------------------------------------------- commands
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
-        domain: DomainOpt, data: Path | None = None, json_: bool = typer.Option(False, "--json")
+        domain: DomainOpt,
+        data: Annotated[
+            Path | None, typer.Option("--data", help="CSV/Parquet history (default: domain's)")
+        ] = None,
+        seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
+        json_: JsonOpt = False,
     ) -> None:
         """Fit, certify and register a policy; the first version becomes champion."""
-        not_built("train", 4)
+        with _clear_errors():
+            _cmd_train(domain, data, seed, json_)
 
     @app.command()
     def resolve(
-        domain: DomainOpt, input: Path = typer.Option(...), output: Path = typer.Option(...)
+        domain: DomainOpt,
+        input: Annotated[Path, typer.Option("--input", help="CSV or Parquet records")],
+        output: Annotated[Path, typer.Option("--output", help="CSV or Parquet decisions")],
+        engine: Annotated[Engine, typer.Option("--engine", help="local or spark")] = Engine.local,
+        version: Annotated[
+            str, typer.Option("--version", help="'champion' or a version number")
+        ] = "champion",
+        chunk_rows: Annotated[
+            int, typer.Option("--chunk-rows", min=1, help="records per chunk (local engine)")
+        ] = 100_000,
+        spark_master: Annotated[
+            str, typer.Option("--spark-master", help="Spark master (local mode)")
+        ] = "local[2]",
+        json_: JsonOpt = False,
     ) -> None:
         """Decide every record of a CSV/Parquet file; one output row per input record."""
-        not_built("resolve", 4)
+        with _clear_errors():
+            _cmd_resolve(domain, input, output, engine, version, chunk_rows, spark_master, json_)
 
     @app.command()
-    def label(domain: DomainOpt, input: Path = typer.Option(...)) -> None:
+    def label(
+        domain: DomainOpt,
+        input: Path = typer.Option(..., help="CSV or JSON with record_id and resolution"),
+        json_: bool = typer.Option(False, "--json"),
+    ) -> None:
         """Import true resolutions (record_id, resolution) from a CSV or JSON file."""
-        not_built("label", 5)
+        from service.cli_label import run_label
+
+        run_label(domain, input, json_)
 
     @app.command()
-    def retrain(domain: DomainOpt, if_needed: bool = typer.Option(False, "--if-needed")) -> None:
-        """Train a challenger; promote it only if the gates pass."""
-        not_built("retrain", 4)
+    def retrain(
+        domain: DomainOpt,
+        if_needed: Annotated[
+            bool,
+            typer.Option("--if-needed", help="only on enough new labels, drift or new rules"),
+        ] = False,
+        tolerance: Annotated[
+            float,
+            typer.Option("--tolerance", min=0.0, max=1.0, help="coverage the challenger may lose"),
+        ] = 0.02,
+        min_new_labels: Annotated[
+            int, typer.Option("--min-new-labels", min=1, help="labels that trigger --if-needed")
+        ] = MIN_NEW_LABELS,
+        psi_bar: Annotated[
+            float, typer.Option("--psi-bar", min=0.0, help="PSI above which a field drifted")
+        ] = 0.2,
+        data: Annotated[
+            Path | None, typer.Option("--data", help="CSV/Parquet history (default: domain's)")
+        ] = None,
+        seed: Annotated[int, typer.Option("--seed")] = 0,
+        json_: JsonOpt = False,
+    ) -> None:
+        """Train a challenger; promote it only if the gates pass (else exit 1, saying why)."""
+        with _clear_errors():
+            _cmd_retrain(domain, data, if_needed, tolerance, min_new_labels, psi_bar, seed, json_)

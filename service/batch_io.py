@@ -1,0 +1,288 @@
+"""File IO for `autoresolve resolve`: CSV/Parquet in chunks, decisions out, local or Spark engine.
+
+Formats follow the suffix (`.csv`, `.csv.gz`, `.parquet`, `.pq`). The local engine streams the
+input in chunks (bounded memory: one chunk of records and its decisions at a time) through
+`model.batch.decide_chunk`, so a bad row becomes an `invalid` deferral instead of failing the file.
+The Spark engine runs the registered pyfunc through `mlflow.pyfunc.spark_udf` (obtained from
+`model.registry`, the only mlflow importer) in Spark local mode.
+
+Output: one row per input record, in input order, with the Decision fields as columns
+(`candidates` a JSON string) plus `error` (why a row was refused; empty otherwise).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from model.batch import ERROR_COLUMN, OUTPUT_COLUMNS, decide_chunk
+from model.domain import Domain
+
+DEFAULT_CHUNK_ROWS = 100_000
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        pa.field(c, pa.float64() if c in ("confidence", "threshold") else pa.string())
+        for c in OUTPUT_COLUMNS
+    ]
+)
+
+
+class BatchIOError(ValueError):
+    """An input or output file that cannot be read or written; the message says which and why."""
+
+
+def file_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise BatchIOError(
+        f"{path}: unknown file type; use one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}."
+    )
+
+
+def count_rows(path: Path) -> int | None:
+    """Rows in a Parquet file from its footer; None for CSV (unknown without reading it)."""
+    if file_format(path) == "parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    return None
+
+
+def read_chunks(path: Path, domain: Domain, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The input in chunks; ids always read as text (never 1e3 for '1000')."""
+    if not path.is_file():
+        raise BatchIOError(f"{path}: no such input file.")
+    fmt = file_format(path)
+    try:
+        if fmt == "parquet":
+            pf = pq.ParquetFile(path)
+            for batch in pf.iter_batches(batch_size=chunk_rows):
+                df = batch.to_pandas()
+                if domain.id in df.columns:
+                    df[domain.id] = df[domain.id].map(lambda v: None if pd.isna(v) else str(v))
+                yield df
+        else:
+            sep = "\t" if path.name.lower().endswith(".tsv") else ","
+            yield from pd.read_csv(
+                path,
+                sep=sep,
+                chunksize=chunk_rows,
+                dtype={domain.id: str},
+                keep_default_na=True,
+                low_memory=False,
+            )
+    except (OSError, pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise BatchIOError(f"{path}: cannot read it as {fmt}: {exc}") from exc
+
+
+class DecisionWriter:
+    """Appends decision chunks to a CSV or Parquet file with one fixed schema."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.format = file_format(path)
+        self._parquet: pq.ParquetWriter | None = None
+        self._started = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = path.with_name(path.name + ".partial")
+
+    def write(self, table: pd.DataFrame) -> None:
+        table = table[list(OUTPUT_COLUMNS)]
+        if self.format == "parquet":
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._tmp, OUTPUT_SCHEMA)
+            self._parquet.write_table(
+                pa.Table.from_pandas(table, schema=OUTPUT_SCHEMA, preserve_index=False)
+            )
+        else:
+            compression = "gzip" if self.path.name.lower().endswith(".gz") else None
+            if compression and self._started:
+                raise BatchIOError("gzip CSV output is written in one chunk only; use .parquet.")
+            table.to_csv(
+                self._tmp,
+                mode="a" if self._started else "w",
+                header=not self._started,
+                index=False,
+                compression=compression,
+            )
+        self._started = True
+
+    def close(self) -> None:
+        """Finish the file and move it into place (no half-written output on failure)."""
+        if self._parquet is not None:
+            self._parquet.close()
+        elif not self._started:
+            self.write(pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS}))
+            if self._parquet is not None:
+                self._parquet.close()
+        self._tmp.replace(self.path)
+
+    def abort(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class BatchSummary:
+    records: int = 0
+    resolved: int = 0
+    deferred: int = 0
+    invalid: int = 0
+    by_source: dict[str, int] = field(default_factory=dict)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    engine: str = "local"
+
+    def add(self, table: pd.DataFrame) -> None:
+        self.records += len(table)
+        self.resolved += int((table["outcome"] == "resolved").sum())
+        self.deferred += int((table["outcome"] == "deferred").sum())
+        self.invalid += int(table[ERROR_COLUMN].notna().sum())
+        for key, col in ((self.by_source, "source"), (self.by_reason, "defer_reason")):
+            for k, v in table[col].dropna().value_counts().items():
+                key[str(k)] = key.get(str(k), 0) + int(v)
+
+    def to_dict(self) -> dict[str, Any]:
+        rate = self.records / self.seconds if self.seconds > 0 else None
+        return {
+            "engine": self.engine,
+            "records": self.records,
+            "resolved": self.resolved,
+            "deferred": self.deferred,
+            "invalid": self.invalid,
+            "autonomy": self.resolved / self.records if self.records else None,
+            "by_source": self.by_source,
+            "defer_reasons": self.by_reason,
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(rate, 1) if rate else None,
+        }
+
+
+def resolve_local(
+    policy: Any,
+    input_path: Path,
+    output_path: Path,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_chunk: Callable[[int], None] | None = None,
+    now: Any = None,
+) -> BatchSummary:
+    """Decide a file chunk by chunk with an in-process policy."""
+    summary = BatchSummary(engine="local")
+    t0 = time.perf_counter()
+    writer = DecisionWriter(output_path)
+    try:
+        for chunk in read_chunks(input_path, policy.domain, chunk_rows):
+            table = decide_chunk(policy, chunk, now=now)
+            writer.write(table)
+            summary.add(table)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def spark_schema(domain: Domain, columns: list[str]) -> Any:
+    """Spark types for a CSV's columns, in its header order: domain numbers double, booleans
+    boolean, everything else (ids, categories, text, timestamps, unknown columns) string."""
+    from pyspark.sql import types as T
+
+    kinds = {"number": T.DoubleType(), "boolean": T.BooleanType()}
+    types = domain.field_types
+    return T.StructType(
+        [
+            T.StructField(c, kinds.get(types.get(c, ""), T.StringType()), True)
+            if c != domain.id
+            else T.StructField(c, T.StringType(), True)
+            for c in columns
+        ]
+    )
+
+
+def spark_session(master: str = "local[2]") -> Any:
+    """A quiet local Spark session bound to 127.0.0.1."""
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("autoresolve-resolve")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def decide_spark_frame(spark: Any, udf: Any, df: Any, domain: Domain) -> Any:
+    """Apply the policy UDF to a Spark DataFrame: decision columns plus `error` (always null)."""
+    from pyspark.sql import functions as F
+
+    cols = [c for c in [domain.id, *domain.field_types] if c in df.columns]
+    decided = df.withColumn("_d", udf(F.struct(*[F.col(c) for c in cols])))
+    out = decided.select(*[F.col(f"_d.{c}").alias(c) for c in OUTPUT_COLUMNS if c != ERROR_COLUMN])
+    return out.withColumn(ERROR_COLUMN, F.lit(None).cast("string"))
+
+
+def resolve_spark(
+    spark: Any,
+    udf: Any,
+    domain: Domain,
+    input_path: Path,
+    output_path: Path,
+) -> BatchSummary:
+    """Decide a file with Spark (local mode) and write one file in input order.
+
+    The decisions are collected to the driver (`toPandas`, Arrow) and written as one file in the
+    input's row order: right for local mode on one machine; a cluster would write partitioned
+    output with `df.write` instead.
+    """
+    summary = BatchSummary(engine="spark")
+    t0 = time.perf_counter()
+    fmt = file_format(input_path)
+    if not input_path.is_file():
+        raise BatchIOError(f"{input_path}: no such input file.")
+    if fmt == "parquet":
+        sdf = spark.read.parquet(str(input_path))
+    else:
+        header = list(pd.read_csv(input_path, nrows=0).columns)
+        sdf = (
+            spark.read.option("header", True)
+            .option("multiLine", True)
+            .option("escape", '"')
+            .schema(spark_schema(domain, header))
+            .csv(str(input_path))
+        )
+    out = decide_spark_frame(spark, udf, sdf, domain)
+    writer = DecisionWriter(output_path)
+    try:
+        table = out.toPandas()
+        table[ERROR_COLUMN] = None
+        writer.write(table)
+        summary.add(table)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    summary.seconds = time.perf_counter() - t0
+    return summary
