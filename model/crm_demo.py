@@ -497,6 +497,11 @@ PARTNER_WEIGHTS /= PARTNER_WEIGHTS.sum()
 GOLD_CODES = frozenset(PARTNER_CODES[PARTNER_GOLD])
 
 
+def _isin(values: np.ndarray, options) -> np.ndarray:
+    """Membership by hashing: numpy's isin sorts object arrays, which is slow on a million rows."""
+    return pd.Series(values, dtype=object).isin(list(options)).to_numpy()
+
+
 class _Draw:
     """The record arrays under construction plus the random source; one instance per call."""
 
@@ -567,7 +572,7 @@ class _Draw:
         return np.isnan(col[idx])
 
     def free(self, idx: np.ndarray) -> np.ndarray:
-        return np.isin(self.cols["email_domain"][idx], FREE_DOMAINS + DISPOSABLE_DOMAINS)
+        return _isin(self.cols["email_domain"][idx], FREE_DOMAINS + DISPOSABLE_DOMAINS)
 
     def lognormal(self, median: float, sigma: float, size: int) -> np.ndarray:
         return np.exp(self.rng.normal(np.log(median), sigma, size))
@@ -660,7 +665,7 @@ def _background(d: _Draw, month: np.ndarray, kind: np.ndarray) -> None:
     industry[no_company | d.chance(0.05, n)] = None
     cols["industry"], cols["employees"], cols["annual_revenue"] = industry, employees, revenue
     has_deal = d.chance(
-        np.where(np.isin(workflow, ["deal_routing", "renewal_routing"]), 0.9, 0.15), n
+        np.where(_isin(workflow, ["deal_routing", "renewal_routing"]), 0.9, 0.15), n
     )
     size = np.where(np.isnan(employees), 100.0, employees)
     deal = d.lognormal(9_000, 0.9, n) * (size / 100.0) ** 0.3 * (1.0 + 0.35 * t)
@@ -831,7 +836,7 @@ def _size_route(d: _Draw, i: np.ndarray, *, hi: float, lo: float, sd: float) -> 
     s0 = (
         np.log10(np.where(known, emp, 1.0))
         + 0.35 * (np.nan_to_num(deal) >= 50_000)
-        + 0.25 * np.isin(stage, ["salesqualifiedlead", "opportunity"])
+        + 0.25 * _isin(stage, ["salesqualifiedlead", "opportunity"])
     )
     s = s0 + d.rng.normal(0, sd, len(i))
     has_t = ~d.isnull("territory", i)
@@ -856,7 +861,7 @@ def _k_no_owner_mid(d: _Draw, i: np.ndarray) -> None:
     d.set("owner_active", i, np.nan)
     emp = d.cols["employees"][i]
     lead = d.cols["lead_source"][i]
-    small_inbound = (emp < 50) & np.isin(lead, ["web_form", "chat"])
+    small_inbound = (emp < 50) & _isin(lead, ["web_form", "chat"])
     d.set(
         "employees", i[small_inbound], np.round(50 + d.lognormal(60, 0.8, int(small_inbound.sum())))
     )
@@ -1010,7 +1015,7 @@ def _k_routing_conflict(d: _Draw, i: np.ndarray) -> None:
         d.set("notes", j, d.cue(family, len(j)))
         d.label_as(j, res)
     p = i[partner]
-    gold = np.isin(codes, list(GOLD_CODES))
+    gold = _isin(codes, list(GOLD_CODES))
     d.label_as(p[gold], "route_partner_team")
     d.label_as(p[~gold], "assign_territory_owner")
     r = i[~cued & ~partner]
@@ -1081,7 +1086,7 @@ def _finish(d: _Draw, kind: np.ndarray) -> None:
     cols = d.cols
     domain = cols["email_domain"]
     present = np.array([v is not None for v in domain], dtype=bool)
-    free = np.isin(domain, FREE_DOMAINS + DISPOSABLE_DOMAINS)
+    free = _isin(domain, FREE_DOMAINS + DISPOSABLE_DOMAINS)
     cols["is_free_email"] = np.where(present, free.astype(float), np.nan)
     partner = cols["partner_code"]
     forced = np.isin(
@@ -1162,8 +1167,8 @@ def generate_with_meta(
         {
             "record_id": ids,
             "case_kind": pd.Series(kind_names, dtype=object),
-            "rule_path": np.isin(kind_names, list(RULE_KINDS)),
-            "ambiguous": d.ambiguous[order] & ~np.isin(kind_names, list(RULE_KINDS)),
+            "rule_path": _isin(kind_names, list(RULE_KINDS)),
+            "ambiguous": d.ambiguous[order] & ~_isin(kind_names, list(RULE_KINDS)),
             "clean_resolution": pd.Series(clean[order], dtype=object),
             "noisy": noisy[order],
         }

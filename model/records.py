@@ -232,33 +232,46 @@ def coerce_record(domain: Domain, record: Mapping[str, Any], *, require_id: bool
 # -- tables --------------------------------------------------------------------------------------
 
 
-def _blank_to_none(values: np.ndarray) -> np.ndarray:
-    out = values.copy()
-    for i, v in enumerate(out):
-        if v is None:
+class _Bad(Exception):
+    """A value that does not fit (internal to the table converters)."""
+
+
+def _by_uniques(col: pd.Series, convert: Callable[[Any], Any], fill: Any, dtype: Any):
+    """Convert each distinct value once (tables repeat values); missing ones become `fill`.
+
+    Returns the converted array and a mask of rows whose value did not fit.
+    """
+    try:
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        values = np.asarray(uniques, dtype=object)
+    except TypeError:  # unhashable cells (lists, dicts): convert one by one
+        values = col.to_numpy(dtype=object, na_value=None)
+        codes = np.arange(len(values))
+    table = np.empty(len(values) + 1, dtype=dtype)
+    table[-1] = fill
+    bad = np.zeros(len(values) + 1, dtype=bool)
+    for k, v in enumerate(values):
+        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+            table[k] = fill
             continue
-        if isinstance(v, float) and v != v:
-            out[i] = None
-        elif isinstance(v, str):
-            s = v.strip()
-            out[i] = s or None
-        elif isinstance(v, float) and v.is_integer():
-            out[i] = str(int(v))
-        elif v is pd.NA or v is pd.NaT:
-            out[i] = None
-        else:
-            out[i] = str(v)
-    return out
+        try:
+            table[k] = convert(v)
+        except _Bad:
+            table[k] = fill
+            bad[k] = True
+    return table[codes], bad[codes]
+
+
+def _str_value(v: Any) -> str | None:
+    if isinstance(v, str):
+        return v.strip() or None
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
 
 
 def _strings(col: pd.Series) -> pd.Series:
-    kind = pd.api.types.infer_dtype(col, skipna=True)
-    if kind in ("string", "empty"):
-        stripped = col.str.strip() if kind == "string" else col
-        values = stripped.to_numpy(dtype=object, na_value=None, copy=True)
-        values[values == ""] = None
-    else:
-        values = _blank_to_none(col.to_numpy(dtype=object, na_value=None))
+    values, _ = _by_uniques(col, _str_value, None, object)
     return pd.Series(values, index=col.index, dtype=object, name=col.name)
 
 
@@ -274,43 +287,35 @@ def _first_bad(col: pd.Series, bad: np.ndarray, name: str, expected: str) -> Rec
     )
 
 
-def _missing_mask(values: np.ndarray) -> np.ndarray:
-    return np.array(
-        [
-            v is None
-            or v is pd.NA
-            or v is pd.NaT
-            or (isinstance(v, float) and v != v)
-            or (isinstance(v, str) and v.strip().lower() in MISSING_WORDS)
-            for v in values
-        ],
-        dtype=bool,
-    )
+def _num_value(v: Any) -> float:
+    if isinstance(v, bool | np.bool_):
+        raise _Bad
+    if isinstance(v, int | float | np.integer | np.floating):
+        return float(v)
+    if isinstance(v, str):
+        s = v.strip()
+        if s.lower() in MISSING_WORDS:
+            return np.nan
+        try:
+            return float(s)
+        except ValueError:
+            raise _Bad from None
+    raise _Bad
 
 
 def _numbers(col: pd.Series, name: str) -> pd.Series:
     if pd.api.types.is_bool_dtype(col.dtype):
         raise RecordError(f"column '{name}': expected numbers, got booleans.", field=name)
     if pd.api.types.is_numeric_dtype(col.dtype):
-        out = col.astype(np.float64)
+        out = col.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
-        values = col.to_numpy(dtype=object, na_value=None)
-        missing = _missing_mask(values)
-        is_bool = np.array([isinstance(v, bool | np.bool_) for v in values], dtype=bool)
-        if is_bool.any():
-            raise _first_bad(col, is_bool, name, "a number")
-        parsed = pd.to_numeric(
-            pd.Series(np.where(missing, None, values), index=col.index, dtype=object),
-            errors="coerce",
-        ).astype(np.float64)
-        bad = parsed.isna().to_numpy() & ~missing
+        out, bad = _by_uniques(col, _num_value, np.nan, np.float64)
         if bad.any():
             raise _first_bad(col, bad, name, "a number")
-        out = parsed
-    inf = np.isinf(out.to_numpy())
+    inf = np.isinf(out)
     if inf.any():
         raise _first_bad(col, inf, name, "a finite number (use an empty cell for missing)")
-    return out.rename(name)
+    return pd.Series(out, index=col.index, name=name, dtype=np.float64)
 
 
 _BOOL_WORDS = {
@@ -318,48 +323,39 @@ _BOOL_WORDS = {
     **dict.fromkeys(FALSE_WORDS, 0.0),
     **dict.fromkeys(MISSING_WORDS, np.nan),
 }
+_BOOL_HINT = "true/false, yes/no or 1/0"
+
+
+def _bool_value(v: Any) -> float:
+    if isinstance(v, bool | np.bool_):
+        return 1.0 if v else 0.0
+    if isinstance(v, int | float | np.integer | np.floating):
+        if v in (0, 1):
+            return float(v)
+        raise _Bad
+    if isinstance(v, str):
+        word = _BOOL_WORDS.get(v.strip().lower())
+        if word is None:
+            raise _Bad
+        return word
+    raise _Bad
 
 
 def _booleans(col: pd.Series, name: str) -> pd.Series:
     if pd.api.types.is_bool_dtype(col.dtype) or pd.api.types.is_numeric_dtype(col.dtype):
-        x = col.astype(np.float64)
-        bad = (x.notna() & ~x.isin([0.0, 1.0])).to_numpy()
-        if bad.any():
-            raise _first_bad(col, bad, name, "true/false, yes/no or 1/0")
-        return x.rename(name)
-    if pd.api.types.infer_dtype(col, skipna=True) == "string":
-        words = col.str.strip().str.lower()
-        mapped = words.map(_BOOL_WORDS).astype(np.float64)
-        bad = (words.notna() & ~words.isin(list(_BOOL_WORDS))).to_numpy()
-        if bad.any():
-            raise _first_bad(col, bad, name, "true/false, yes/no or 1/0")
-        return mapped.rename(name)
-    values = col.to_numpy(dtype=object, na_value=None)
-    out = np.full(len(values), np.nan)
-    bad = np.zeros(len(values), dtype=bool)
-    for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and v != v):
-            continue
-        if isinstance(v, bool | np.bool_):
-            out[i] = 1.0 if v else 0.0
-        elif isinstance(v, int | float | np.integer | np.floating):
-            if v in (0, 1):
-                out[i] = float(v)
-            else:
-                bad[i] = True
-        elif isinstance(v, str):
-            s = v.strip().lower()
-            if s in TRUE_WORDS:
-                out[i] = 1.0
-            elif s in FALSE_WORDS:
-                out[i] = 0.0
-            elif s not in MISSING_WORDS:
-                bad[i] = True
-        else:
-            bad[i] = True
+        out = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isnan(out) & (out != 0.0) & (out != 1.0)
+    else:
+        out, bad = _by_uniques(col, _bool_value, np.nan, np.float64)
     if bad.any():
-        raise _first_bad(col, bad, name, "true/false, yes/no or 1/0")
-    return pd.Series(out, index=col.index, name=name)
+        raise _first_bad(col, bad, name, _BOOL_HINT)
+    return pd.Series(out, index=col.index, name=name, dtype=np.float64)
+
+
+def _time_value(v: Any) -> Any:
+    if isinstance(v, str) and v.strip().lower() in MISSING_WORDS:
+        return None
+    return v
 
 
 def _datetimes(col: pd.Series, name: str) -> pd.Series:
@@ -367,9 +363,9 @@ def _datetimes(col: pd.Series, name: str) -> pd.Series:
         return col.dt.tz_convert("UTC").dt.as_unit(DATETIME_UNIT).rename(name)
     if pd.api.types.is_datetime64_dtype(col.dtype):
         return col.dt.tz_localize("UTC").dt.as_unit(DATETIME_UNIT).rename(name)
-    values = col.to_numpy(dtype=object, na_value=None)
-    missing = _missing_mask(values)
-    clean = pd.Series(np.where(missing, None, values), index=col.index, dtype=object)
+    values, _ = _by_uniques(col, _time_value, None, object)
+    missing = np.array([v is None for v in values], dtype=bool)
+    clean = pd.Series(values, index=col.index, dtype=object)
     try:
         parsed = pd.to_datetime(clean, utc=True, format="ISO8601", errors="coerce")
     except (TypeError, ValueError):
