@@ -130,30 +130,40 @@ def audited_precision(
 # ---------------------------------------------------------------- clusters of deferred records
 
 
-def _concentration(values: pd.Series) -> float:
-    """1 − normalised entropy: 1 when one value dominates, 0 when spread evenly."""
-    p = values.value_counts(normalize=True, dropna=False).to_numpy()
-    if p.size <= 1:
-        return 0.0  # a constant column tells nothing about which records belong together
-    h = float(-(p * np.log(p)).sum())
-    return 1.0 - h / math.log(p.size)
+def _grouping_fields(
+    df: pd.DataFrame,
+    domain: Domain,
+    max_fields: int,
+    max_values: int,
+    min_score: float = 0.05,
+) -> list[str]:
+    """The categorical/boolean fields that carry the queue's structure.
 
-
-def _grouping_fields(df: pd.DataFrame, domain: Domain, max_fields: int, max_values: int) -> list:
-    """The categorical/boolean fields whose values most concentrate the deferred records.
-
-    Concentrated fields are where a rule could draw a line ("error_code = X and country is null");
-    near-unique fields (ids, e-mail domains with hundreds of values) make singleton clusters.
+    A field is informative when its values go together with other fields' values (webinar leads
+    that all lack consent): its mean normalised mutual information with the other fields. A field
+    independent of everything (a coin-flip boolean) only cuts groups in arbitrary halves, and
+    near-unique fields (e-mail domains with hundreds of values) make singleton clusters; both are
+    left out. These co-occurring values are where a rule could draw its line.
     """
-    scored = []
+    from sklearn.metrics import normalized_mutual_info_score
+
+    cols: dict[str, np.ndarray] = {}
     for name in domain.fields_of("category") + domain.fields_of("boolean"):
         if name not in df.columns:
             continue
         col = df[name].astype("string").fillna("<missing>")
         nunique = col.nunique()
-        if nunique < 2 or nunique > max(max_values * 4, 40):
-            continue
-        scored.append((_concentration(col), name))
+        if 2 <= nunique <= max(max_values * 4, 40):
+            cols[name] = col.to_numpy(dtype=object)
+    names = sorted(cols)
+    if len(names) == 1:
+        return names
+    scored = []
+    for a in names:
+        nmi = [normalized_mutual_info_score(cols[a], cols[b]) for b in names if b != a]
+        score = float(np.mean(nmi)) if nmi else 0.0
+        if score >= min_score:
+            scored.append((score, a))
     scored.sort(key=lambda t: (-t[0], t[1]))
     return [name for _, name in scored[:max_fields]]
 
@@ -171,7 +181,7 @@ def deferred_clusters(
 ) -> pd.DataFrame:
     """Largest groups of similar deferred records: candidates for a new rule.
 
-    Records are grouped on the few categorical fields that concentrate them most (each field's
+    Records are grouped on the few categorical fields whose values co-occur most (each field's
     rare values folded into `<other>`), like one pass of k-modes with the modes fixed to the
     frequent value combinations. Each group lists the field values shared by ≥ `common_share` of
     its records (all fields, not only the grouping ones) and, where labels exist, the majority
@@ -438,7 +448,7 @@ def build_report(
     return rep
 
 
-def _cell(v: Any) -> str:
+def cell_text(v: Any) -> str:
     v = _clean(v)
     if v is None:
         return "—"
@@ -456,7 +466,7 @@ def table_html(df: pd.DataFrame) -> str:
         return "<p class='empty'>nothing to show</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in row) + "</tr>"
         for row in df.itertuples(index=False)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -485,7 +495,7 @@ def render_html(rep: DeploymentReport, title: str | None = None) -> str:
         f"<h1>{html.escape(title)}</h1>",
     ]
     if rep.policy:
-        pol = pd.DataFrame([{"key": k, "value": _cell(v)} for k, v in rep.policy.items()])
+        pol = pd.DataFrame([{"key": k, "value": cell_text(v)} for k, v in rep.policy.items()])
         parts += ["<h2>Policy</h2>", table_html(pol)]
     if rep.notes:
         parts += ["<h2>Attention</h2>"] + [

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.datasets import time_order
 from model.domain import Domain
 from model.drift import drift, summarize
 from model.report import line_plot_png, precision_summary
@@ -221,16 +222,7 @@ def _decide(policy: Any, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _time_order(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
-    try:
-        from model.datasets import time_order
-    except ImportError:  # pragma: no cover - before model.datasets lands
-        time_order = None
-    if time_order is not None:
-        return time_order(df, domain)
-    if domain.time and domain.time in df.columns:
-        t = pd.to_datetime(df[domain.time], utc=True, errors="coerce", format="mixed")
-        return df.iloc[np.argsort(t.to_numpy(), kind="stable")]
-    return df
+    return time_order(df, domain)
 
 
 def _retrain_need(
