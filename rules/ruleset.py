@@ -181,7 +181,7 @@ class RuleSet:
         idx = self.match_frame(df)
         ids = np.array([r.id for r in self.rules] + [None], dtype=object)
         thens = np.array([r.then for r in self.rules] + [None], dtype=object)
-        return pd.DataFrame({"rule_id": ids[idx], "then": thens[idx]}, index=df.index)
+        return pd.DataFrame({"rule_id": ids[idx], "then": thens[idx]}, index=df.index, dtype=object)
 
     # --- explain and examples -----------------------------------------------------------------
     def explain(self, rec: Mapping[str, Any]) -> list[Any]:
@@ -469,18 +469,28 @@ def _check_example_value(fname, value, fields, node, err, rule_id, where) -> Non
 
 
 def _locate(node: yaml.ScalarNode, text: str, pos: int, lines: list[str]) -> tuple[int, int]:
-    """File line and column of offset `pos` inside a `when` scalar (best effort for folding)."""
+    """File line and column of offset `pos` inside a `when` scalar.
+
+    Exact for one-line scalars; for folded, literal and multi-line plain scalars the value is
+    walked segment by segment (YAML joins the stripped lines with one space or newline).
+    """
     start_line, start_col = node.start_mark.line, node.start_mark.column
-    if node.style in (None, '"', "'") and node.start_mark.line == node.end_mark.line:
+    if node.start_mark.line == node.end_mark.line and node.style in (None, '"', "'"):
         return start_line + 1, start_col + 1 + (1 if node.style else 0) + pos
-    if node.style in ("|", ">"):
-        before = text[:pos]
-        k = before.count("\n")
-        line_idx = start_line + 1 + k
-        if line_idx < len(lines):
-            src = lines[line_idx]
-            indent = len(src) - len(src.lstrip(" "))
-            return line_idx + 1, indent + 1 + (pos - (before.rfind("\n") + 1))
+    if node.style in (None, "|", ">"):
+        first = start_line + (1 if node.style else 0)
+        remaining = pos
+        for idx in range(first, min(node.end_mark.line + 1, len(lines))):
+            src = lines[idx]
+            offset = start_col if (idx == start_line and node.style is None) else 0
+            body = src[offset:]
+            seg = body.strip()
+            if not seg:
+                continue
+            indent = offset + len(body) - len(body.lstrip())
+            if remaining <= len(seg):
+                return idx + 1, indent + 1 + remaining
+            remaining -= len(seg) + 1
     return start_line + 1, start_col + 1
 
 

@@ -52,8 +52,8 @@ def compose(text: str, source: str) -> tuple[yaml.Node | None, _Loader]:
         )
     if "\x00" in text:
         raise RuleError("this is not a text file (it contains NUL bytes)", file=source)
-    loader = _Loader(text)
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
     except _Refused as exc:
         raise RuleError(
@@ -67,6 +67,17 @@ def compose(text: str, source: str) -> tuple[yaml.Node | None, _Loader]:
             file=source,
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        col = exc.position - (before.rfind("\n") + 1) + 1
+        raise RuleError(
+            f"invalid YAML: character #x{exc.character:04X} is not allowed in a YAML file "
+            "(control character or binary data?)",
+            file=source,
+            line=line,
+            column=col,
         ) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise RuleError(f"invalid YAML: {type(exc).__name__}", file=source) from None

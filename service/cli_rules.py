@@ -1,10 +1,75 @@
-"""rules test | lint | explain."""
+"""rules test | lint | explain: the rule file as tested data, from the command line."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-from service.cli_common import not_built
+from service.cli_common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, emit_json, err_console, fail
+
+DomainOpt = Annotated[
+    Path, typer.Option("--domain", help="domain folder (domain.yaml, rules.yaml)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print only JSON on stdout")]
+
+
+def _load(domain_dir: Path) -> tuple[Any, Any]:
+    """The domain and its rule set, or a clean refusal naming the file (exit 1)."""
+    from model.domain import DomainError, load_domain
+    from rules import RuleError, load_rules
+
+    try:
+        domain = load_domain(domain_dir)
+    except DomainError as exc:
+        fail(str(exc))
+    path = domain.rules_path
+    if path is None or not path.is_file():
+        fail(f"{domain_dir}: no rules.yaml in this domain folder (write `rules: []` for none).")
+    try:
+        ruleset = load_rules(path, domain.field_types, domain.resolutions)
+    except RuleError as exc:
+        fail(str(exc))
+    return domain, ruleset
+
+
+def _frame(domain: Any, data: Path | None) -> Any:
+    try:
+        from model import datasets
+    except ImportError:
+        datasets = None  # type: ignore[assignment]
+    loader = getattr(datasets, "load_domain_frame", None)
+    if loader is None:
+        if data is None:
+            fail("pass --data FILE (a CSV or Parquet table of the domain's records).", EXIT_USAGE)
+        import pandas as pd
+
+        return pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
+    try:
+        return loader(domain, data, require_label=False)
+    except Exception as exc:  # DatasetError / DomainError: both name the file and what to do
+        fail(f"cannot load the data: {exc}")
+
+
+def _record(spec: str) -> dict[str, Any]:
+    text = spec
+    if spec.startswith("@"):
+        p = Path(spec[1:])
+        if not p.is_file():
+            fail(f"--record {spec}: no such file.", EXIT_USAGE)
+        text = p.read_text(encoding="utf-8")
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(
+            f"--record is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
+            EXIT_USAGE,
+        )
+    if not isinstance(rec, dict):
+        fail("--record must be a JSON object of field: value.", EXIT_USAGE)
+    return rec
 
 
 def register(app: typer.Typer) -> None:
@@ -14,11 +79,123 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rules_app, name="rules")
 
     @rules_app.command("test")
-    def test_() -> None:
-        """Run every rule's examples."""
-        not_built("rules test", 3)
+    def test_(domain: DomainOpt, json_: JsonOpt = False) -> None:
+        """Run every rule's examples; exit 1 if any fails."""
+        _, ruleset = _load(domain)
+        failures = ruleset.run_examples()
+        total = sum(len(r.examples) for r in ruleset.rules)
+        if json_:
+            emit_json(
+                {
+                    "ok": not failures,
+                    "version": ruleset.version,
+                    "rules": len(ruleset.rules),
+                    "examples": total,
+                    "failures": [f.to_dict() for f in failures],
+                }
+            )
+        else:
+            for f in failures:
+                err_console.print(
+                    f"[red]FAIL[/] {ruleset.source}:{f.line} rule '{f.rule_id}' example "
+                    f"{f.index}: {f.message}\n     record: {json.dumps(f.record, default=str)}",
+                    highlight=False,
+                )
+            status = "[green]ok[/]" if not failures else f"[red]{len(failures)} failed[/]"
+            err_console.print(
+                f"{len(ruleset.rules)} rules, {total} examples: {status} "
+                f"(rule set {ruleset.version})",
+                highlight=False,
+            )
+        raise typer.Exit(EXIT_REFUSED if failures else EXIT_OK)
 
     @rules_app.command()
-    def lint() -> None:
+    def lint(
+        domain: DomainOpt,
+        data: Annotated[Path | None, typer.Option(help="CSV/Parquet records")] = None,
+        precision_bar: Annotated[float, typer.Option(help="flag rules below this")] = -1.0,
+        strict: Annotated[bool, typer.Option(help="warnings fail too")] = False,
+        json_: JsonOpt = False,
+    ) -> None:
         """Shadowed, dead and overlapping rules; per-rule precision where labels exist."""
-        not_built("rules lint", 3)
+        import rules
+
+        dom, ruleset = _load(domain)
+        df = _frame(dom, data)
+        bar = precision_bar if precision_bar >= 0 else dom.policy.target_precision
+        if not 0 < bar <= 1:
+            fail(f"--precision-bar must be in (0, 1], got {bar}.", EXIT_USAGE)
+        label = dom.label if dom.label in df.columns else None
+        report = rules.lint(ruleset, df, label, precision_bar=bar)
+        failed = not report.ok or (strict and bool(report.findings))
+        if json_:
+            emit_json(report.to_dict())
+        else:
+            _print_lint(report)
+        raise typer.Exit(EXIT_REFUSED if failed else EXIT_OK)
+
+    @rules_app.command()
+    def explain(
+        domain: DomainOpt,
+        record: Annotated[str, typer.Option(help="JSON object, or @file.json")],
+        json_: JsonOpt = False,
+    ) -> None:
+        """For one record: each rule, whether it matched and why; which one decides."""
+        _, ruleset = _load(domain)
+        rec = _record(record)
+        unknown = sorted(set(rec) - set(ruleset.fields))
+        trace = ruleset.explain(rec)
+        fired = next((t for t in trace if t.fired), None)
+        if json_:
+            emit_json(
+                {
+                    "version": ruleset.version,
+                    "rule_id": fired.rule_id if fired else None,
+                    "then": fired.then if fired else None,
+                    "ignored_keys": unknown,
+                    "trace": [t.to_dict() for t in trace],
+                }
+            )
+            return
+        for t in trace:
+            mark = "[bold green]→[/]" if t.fired else ("[green]✓[/]" if t.matched else "[dim]·[/]")
+            err_console.print(f"{mark} {t.rule_id} ({t.then}): {t.reason}", highlight=False)
+        verdict = f"rule '{fired.rule_id}' decides: {fired.then}" if fired else "no rule fires"
+        if unknown:
+            err_console.print(f"[yellow]not fields of the domain, ignored:[/] {', '.join(unknown)}")
+        err_console.print(f"{verdict} (rule set {ruleset.version})", highlight=False)
+
+
+def _print_lint(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    wide = Console(stderr=True, width=None if err_console.is_terminal else 160)
+
+    table = Table(
+        title=f"rule set {report.version}: {report.rows:,} rows, "
+        f"{report.labelled_rows:,} labelled, bar {report.precision_bar:.0%}"
+    )
+    for col in ("rule", "then", "matches", "fires", "coverage", "precision", "CI", "status"):
+        table.add_column(col)
+    for s in report.rules:
+        prec = "—" if s.precision is None else f"{s.correct}/{s.labelled} {s.precision:.1%}"
+        ci = "—" if s.precision is None else f"{s.ci_low:.1%}–{s.ci_high:.1%}"
+        table.add_row(
+            s.rule_id,
+            s.then,
+            f"{s.matches:,}",
+            f"{s.fires:,}",
+            f"{s.coverage:.1%}",
+            prec,
+            ci,
+            s.status,
+        )
+    wide.print(table)
+    colour = {"error": "red", "warning": "yellow", "info": "cyan"}
+    for f in report.findings:
+        err_console.print(
+            f"[{colour[f.severity]}]{f.severity}[/] {f.kind} '{f.rule_id}': {f.message}",
+            highlight=False,
+        )
+    err_console.print("ok" if report.ok else f"{len(report.errors)} error(s)")
