@@ -14,7 +14,7 @@ import yaml
 
 from rules.errors import RuleError
 
-MAX_FILE_BYTES = 2_000_000
+MAX_FILE_BYTES = 512_000  # a large real rule file is ~100 KB; PyYAML reads ~1 MB/s
 MAX_YAML_DEPTH = 30
 
 
