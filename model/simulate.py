@@ -9,9 +9,11 @@ the challenger learns from every label revealed so far, and it replaces the cham
 real promotion gates of `model.retrain` pass.
 
 Periods are **equal spans of time** between the first and last timestamp (so a 12-month dataset in
-12 periods is 12 months, and the record count per period shows the traffic's own seasonality);
-a domain without a time field falls back to equal record counts in file order. `split="count"`
-asks for equal counts by time order instead (useful when the traffic is very uneven in time).
+12 periods is 12 months, and the record count per period shows the traffic's own volume), unless
+one span would hold fewer than max(100, n/4N) records (timestamps very uneven: a few stragglers
+years before the bulk), in which case — and for a domain without a time field — the periods are
+**equal record counts** in time order; the result says which was used. `split="time"` or
+`split="count"` forces one.
 
 The simulation knows every label, so realised precision is measured on ALL of a period's automatic
 decisions; it also reports what an operator would see from the audit sample alone. Pure: no
@@ -140,9 +142,20 @@ def _clean(v: Any) -> Any:
 
 
 def assign_periods(
-    df: pd.DataFrame, domain: Domain, periods: int, split: str = "time"
+    df: pd.DataFrame, domain: Domain, periods: int, split: str = "auto"
 ) -> np.ndarray:
     """Period number (1..N) per row of `df`, which must already be in time order."""
+    return _assign_periods(df, domain, periods, split)[0]
+
+
+def _assign_periods(
+    df: pd.DataFrame, domain: Domain, periods: int, split: str
+) -> tuple[np.ndarray, str]:
+    """(period per row, the split used). `auto`: equal time spans unless one would be starved.
+
+    A dataset whose timestamps are very uneven (a few old stragglers before the bulk) would put
+    almost nothing in the training period; `auto` then falls back to equal counts, and says so.
+    """
     if periods < 2:
         raise ValueError(
             f"periods must be at least 2 (one to train, one to replay); got {periods}."
@@ -150,18 +163,22 @@ def assign_periods(
     n = len(df)
     if n < periods:
         raise ValueError(f"{n} records cannot fill {periods} periods; use fewer periods.")
-    if split not in ("time", "count"):
-        raise ValueError(f"split {split!r} is not one of time, count.")
-    if split == "time" and domain.time and domain.time in df.columns:
-        t = pd.to_datetime(df[domain.time], utc=True, errors="coerce", format="mixed")
-        if t.notna().all():
-            ns = t.astype("int64").to_numpy()
-            lo, hi = ns.min(), ns.max()
-            if hi > lo:
-                edges = np.linspace(lo, hi, periods + 1)
-                idx = np.searchsorted(edges[1:-1], ns, side="right") + 1
-                return idx.astype(int)
-    return (np.arange(n) * periods // n + 1).astype(int)
+    if split not in ("auto", "time", "count"):
+        raise ValueError(f"split {split!r} is not one of auto, time, count.")
+    by_count = (np.arange(n) * periods // n + 1).astype(int)
+    if split == "count" or not domain.time or domain.time not in df.columns:
+        return by_count, "count"
+    t = pd.to_datetime(df[domain.time], utc=True, errors="coerce", format="mixed")
+    ns = t.astype("int64").to_numpy()
+    if t.isna().any() or ns.max() <= ns.min():
+        return by_count, "count (time missing or constant)"
+    edges = np.linspace(ns.min(), ns.max(), periods + 1)
+    by_time = (np.searchsorted(edges[1:-1], ns, side="right") + 1).astype(int)
+    smallest = int(np.bincount(by_time, minlength=periods + 1)[1:].min())
+    floor = max(100, n // (4 * periods))
+    if split == "auto" and smallest < min(floor, n // periods):
+        return by_count, f"count (a time span held only {smallest} records)"
+    return by_time, "time"
 
 
 def _period_span(df: pd.DataFrame, domain: Domain) -> tuple[str | None, str | None]:
@@ -264,7 +281,7 @@ def simulate(
     progress: Progress | None = None,
     kinds: pd.Series | Sequence[Any] | None = None,
     new_kinds: Sequence[str] | None = None,
-    split: str = "time",
+    split: str = "auto",
     rules: Any = None,
     train: Callable[[Domain, pd.DataFrame, int, Any], Any] | None = None,
     confidence: float = 0.95,
@@ -293,12 +310,11 @@ def simulate(
         df = df.assign(_kind=np.asarray(kinds, dtype=object))
     frame = _time_order(df, domain).reset_index(drop=True)
     kind_arr = frame.pop("_kind").to_numpy() if kinds is not None else None
-    period_of = assign_periods(frame, domain, periods, split)
+    period_of, used_split = _assign_periods(frame, domain, periods, split)
     ids = frame[domain.id].astype(str).to_numpy()
     truth_all = frame[domain.label].astype(object).to_numpy()
     features = frame.drop(columns=[domain.label])
     rng = np.random.default_rng(seed)
-    used_split = split if (split == "count" or (domain.time and domain.time in frame)) else "count"
 
     result = SimulationResult(
         domain=domain.name,

@@ -136,9 +136,9 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(min=0.0, max=1.0, help="share of automatic decisions audited")
         ] = 0.02,
         seed: int = 0,
-        split: Annotated[str, typer.Option(help="time: equal time spans; count: equal counts")] = (
-            "time"
-        ),
+        split: Annotated[
+            str, typer.Option(help="auto | time (equal spans) | count (equal record counts)")
+        ] = "auto",
         retrain: Annotated[str, typer.Option(help="if_needed | always | never")] = "if_needed",
         min_new_labels: Annotated[int, typer.Option(help="retrain trigger: new labels")] = 200,
         rows: Annotated[int | None, typer.Option(help="use only the first ROWS records")] = None,
@@ -150,8 +150,8 @@ def register(app: typer.Typer) -> None:
         from model.simulate import simulate as run
 
         dom = _load_domain(domain)
-        if split not in ("time", "count"):
-            fail(f"--split {split!r}: use time or count.", EXIT_USAGE)
+        if split not in ("auto", "time", "count"):
+            fail(f"--split {split!r}: use auto, time or count.", EXIT_USAGE)
         try:
             rp = RetrainPolicy(mode=retrain.replace("-", "_"), min_new_labels=min_new_labels)
         except ValueError as exc:
