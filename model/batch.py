@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from model.decision import DECISION_COLUMNS
@@ -146,9 +147,32 @@ def decide_chunk(
             run(part.iloc[:mid])
             run(part.iloc[mid:])
 
-    run(df)
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
-    out = pd.concat(parts, ignore_index=True)
-    out[ERROR_COLUMN] = out[ERROR_COLUMN].astype(object)
-    return out[list(OUTPUT_COLUMNS)]
+    if id_col in df.columns:
+        ids = df[id_col]
+        no_id = (ids.isna() | ids.astype(str).str.strip().eq("")).to_numpy()
+    else:
+        no_id = np.ones(len(df), dtype=bool)
+    run(df.iloc[np.flatnonzero(~no_id)] if no_id.any() else df)
+    decided = (
+        pd.concat(parts, ignore_index=True)[list(OUTPUT_COLUMNS)]
+        if parts
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
+    )
+    if not no_id.any():
+        decided[ERROR_COLUMN] = decided[ERROR_COLUMN].astype(object)
+        return decided
+    refused = _invalid(
+        pd.DataFrame({id_col: [None]}),
+        id_col,
+        f"the record has no '{id_col}'; every record needs an id.",
+        version,
+        now,
+    )[list(OUTPUT_COLUMNS)]
+    out = pd.DataFrame(index=range(len(df)), columns=list(OUTPUT_COLUMNS), dtype=object)
+    out.iloc[np.flatnonzero(~no_id)] = decided.to_numpy(dtype=object)
+    out.iloc[np.flatnonzero(no_id)] = np.repeat(
+        refused.to_numpy(dtype=object), int(no_id.sum()), axis=0
+    )
+    for col in FLOAT_COLUMNS:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    return out
