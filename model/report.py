@@ -269,6 +269,7 @@ def line_plot_png(
     bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     hline: tuple[float, str] | None = None,
     xlabel: str = "period",
+    styles: Mapping[str, str] | None = None,
 ) -> bytes:
     """Several named series over the same x; optional shaded intervals and a target line."""
     fig = _figure()
@@ -276,7 +277,8 @@ def line_plot_png(
     xs = [str(v) for v in x]
     pos = np.arange(len(xs))
     for name, ys in series.items():
-        ax.plot(pos, np.asarray(ys, dtype=float), marker="o", ms=3, label=name)
+        ls = (styles or {}).get(name, "-")
+        ax.plot(pos, np.asarray(ys, dtype=float), ls=ls, marker="o", ms=3, label=name)
         if bands and name in bands:
             lo, hi = bands[name]
             ax.fill_between(

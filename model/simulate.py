@@ -529,11 +529,15 @@ def autonomy_plot_png(result: SimulationResult) -> bytes:
         series[f"deferral rate: {kind}"] = [
             (r["deferred_rate"] if r["deferred_rate"] is not None else np.nan) for r in rows
         ]
+    styles = {"first model, never retrained": "--", "rules only": ":"}
+    styles |= {name: "-." for name in series if name.startswith("deferral rate")}
     return line_plot_png(
         x,
         series,
         title=f"Autonomy per period — {result.domain}",
         ylabel="share of records",
+        ylim=(0.0, 1.05),
+        styles=styles,
     )
 
 
