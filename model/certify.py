@@ -62,6 +62,7 @@ def certify_threshold(
     confidence: float,
     candidates: np.ndarray,
     learn: tuple[np.ndarray, np.ndarray] | None = None,
+    fwer: str | None = None,
 ) -> dict[str, Any]:
     """The certificate for one threshold on `scores` (top calibrated probabilities).
 
@@ -95,13 +96,13 @@ def certify_threshold(
         target_level=target_precision,
         confidence_level=confidence,
         list_predict_params=candidates,
-        fwer_method="split_fixed_sequence" if learn is not None else "fixed_sequence",
+        fwer_method=fwer or ("split_fixed_sequence" if learn is not None else "fixed_sequence"),
     )
     with warnings.catch_warnings():
         # MAPIE warns when observed precision is not monotone in λ; fixed-sequence testing stays
         # valid (it only loses power), so the warning is noise here.
         warnings.simplefilter("ignore", UserWarning)
-        if learn is not None:
+        if learn is not None and controller.fwer_method == "split_fixed_sequence":
             controller.learn_fixed_sequence_order(
                 np.asarray(learn[0], dtype=np.float64), np.asarray(learn[1], dtype=np.int64)
             )
