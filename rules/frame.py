@@ -30,6 +30,7 @@ from rules.lang import (
     Neg,
     Node,
     Not,
+    unparse,
 )
 from rules.values import (
     _MAX_DT,
@@ -81,6 +82,7 @@ class FrameCtx:
         self.n = len(df)
         self.types = types
         self._cache: dict[str, Arr | Txt] = {}
+        self.memo: dict[str, Any] = {}  # value functions shared by several rules
 
     def column(self, name: str) -> Arr | Txt:
         col = self._cache.get(name)
@@ -101,7 +103,9 @@ class FrameCtx:
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    return np.asarray(codes, dtype=np.intp), list(uniques)
+    # to_numpy(object).tolist(): iterating an Arrow-backed array element by element is slow
+    values = uniques.to_numpy(dtype=object) if hasattr(uniques, "to_numpy") else uniques
+    return np.asarray(codes, dtype=np.intp), np.asarray(values, dtype=object).tolist()
 
 
 def _read_column(series: pd.Series | None, vtype: str) -> Arr | Txt:
@@ -130,6 +134,9 @@ def _read_column(series: pd.Series | None, vtype: str) -> Arr | Txt:
     if vtype == "boolean":
         if isinstance(dtype, np.dtype) and dtype.kind == "b":
             return Arr(series.to_numpy(), np.zeros(len(series), dtype=bool))
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":  # 1.0 / 0.0 / NaN (model.records)
+            raw = series.to_numpy()
+            return Arr(raw == 1.0, ~((raw == 1.0) | (raw == 0.0)))
         if isinstance(dtype, pd.BooleanDtype):
             return Arr(
                 series.to_numpy(dtype=bool, na_value=False), series.isna().to_numpy(dtype=bool)
@@ -209,6 +216,21 @@ def compile_condition(node: Node) -> CondFn:
             return np.logical_not(missing) if negate else missing
 
         return is_null
+    if isinstance(node, Call) and node.shared is not None:
+        arg = compile_value(node.args[0])
+        rset, col = node.shared
+        key = f"set:{id(rset)}:{unparse(node.args[0])}"
+
+        def call_set(ctx: FrameCtx) -> Mask:
+            v = arg(ctx)
+            assert isinstance(v, Txt)
+            table = ctx.memo.get(key)
+            if table is None:
+                table = rset.table(v.uniques)
+                ctx.memo[key] = table
+            return table[:, col][v.codes]
+
+        return call_set
     if isinstance(node, Call):
         arg = compile_value(node.args[0])
         pred = node.bound
@@ -247,6 +269,19 @@ def _compare(node: Compare) -> CondFn:
             return _lut(v, [fn(u, c) for u in v.uniques])
 
         return text_vs_const
+    if isinstance(left, Field) and left.type == "number" and isinstance(right, Literal):
+        # A number column read from the frame holds NaN exactly where it is missing, and NaN
+        # compares false, so only != needs the mask.
+        name, c = left.name, float(right.value)
+
+        def number_vs_const(ctx: FrameCtx) -> Mask:
+            col = ctx.column(name)
+            assert isinstance(col, Arr)
+            with np.errstate(invalid="ignore"):
+                out = fn(col.values, c)
+            return out & ~col.missing if op == "!=" else out
+
+        return number_vs_const
     rf = compile_value(right)
     if node.left.type == "string":
 
@@ -365,7 +400,17 @@ def _call_value(node: Call) -> ValFn:
     name = node.func
     returns = node.type
 
+    key = unparse(node)
+
     def call(ctx: FrameCtx) -> Arr | Txt:
+        done = ctx.memo.get(key)
+        if done is not None:
+            return done
+        out = compute(ctx)
+        ctx.memo[key] = out
+        return out
+
+    def compute(ctx: FrameCtx) -> Arr | Txt:
         v = arg(ctx)
         if isinstance(v, Txt):
             if returns == "string":

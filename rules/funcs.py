@@ -37,6 +37,7 @@ def _compile_regex(pattern: str) -> Any:
     opts = re2.Options()
     opts.max_mem = RE2_MAX_MEM
     opts.log_errors = False
+    opts.never_capture = True
     try:
         return re2.compile(pattern, opts)
     except re2.error as exc:
@@ -46,8 +47,37 @@ def _compile_regex(pattern: str) -> Any:
         ) from exc
 
 
+def _fast_search(rx: Any) -> Callable[[str], bool] | None:
+    """RE2's matcher without the Python wrapper's span bookkeeping (~6x cheaper per call).
+
+    Uses the wrapper's compiled object (`_regexp.Match`); if a future google-re2 changes that,
+    the public `search` is used instead.
+    """
+    raw = getattr(rx, "_regexp", None)
+    anchor = getattr(getattr(getattr(re2, "_re2", None), "RE2", None), "Anchor", None)
+    if raw is None or anchor is None or not hasattr(raw, "Match"):
+        return None
+    unanchored = anchor.UNANCHORED
+
+    def search(s: str) -> bool:
+        b = s.encode("utf-8")
+        return raw.Match(unanchored, b, 0, len(b))[0][0] >= 0
+
+    try:
+        probes = ("", "abc", "é", "ABC 123", "\n")
+        if all(search(p) == (rx.search(p) is not None) for p in probes):
+            return search
+    except Exception:  # noqa: S110 - any surprise here means: use the public API
+        pass
+    return None
+
+
 def _matches(pattern: str) -> Callable[[str], bool]:
-    search = _compile_regex(pattern).search
+    rx = _compile_regex(pattern)
+    fast = _fast_search(rx)
+    if fast is not None:
+        return fast
+    search = rx.search
     return lambda s: search(s) is not None
 
 
@@ -160,3 +190,56 @@ def build(func: Func, literal_args: tuple[str, ...], pos: int) -> Callable[[Any]
         return func.make(*literal_args)
     except ValueError as exc:
         raise ExprError(f"{func.name}(): {exc}", pos) from exc
+
+
+class RegexSet:
+    """Several `matches` patterns over the same text, run in one RE2 pass per distinct value.
+
+    The frame evaluator applies each pattern to every distinct value of a text column; with k
+    patterns on the same column a set costs about one pass instead of k.
+    """
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.patterns = patterns
+        opts = re2.Options()
+        opts.max_mem = RE2_MAX_MEM * 4
+        opts.log_errors = False
+        opts.never_capture = True
+        rset = re2.Set.SearchSet(opts)
+        for p in patterns:
+            rset.Add(p)
+        rset.Compile()
+        self._set = rset
+
+    def table(self, texts: list[str]) -> Any:
+        """bool matrix (len(texts) + 1, k); the extra last row (missing) is all False."""
+        import numpy as np
+
+        out = np.zeros((len(texts) + 1, len(self.patterns)), dtype=bool)
+        raw = getattr(self._set, "_set", None)
+        if raw is not None and hasattr(raw, "Match"):
+            hit_lists = [raw.Match(t.encode("utf-8")) for t in texts]
+        else:  # pragma: no cover - a google-re2 without the inner object
+            hit_lists = [self._set.Match(t) for t in texts]
+        for i, hits in enumerate(hit_lists):
+            if hits:
+                out[i, hits] = True
+        return out
+
+
+def share_regexes(calls: list[Any], key: Callable[[Any], str]) -> None:
+    """Group `matches` calls by their text argument; give groups of ≥2 one RegexSet."""
+    groups: dict[str, list[Any]] = {}
+    for c in calls:
+        groups.setdefault(key(c.args[0]), []).append(c)
+    for members in groups.values():
+        patterns = sorted({c.args[1].value for c in members})
+        if len(patterns) < 2:
+            continue
+        try:
+            rset = RegexSet(patterns)
+        except Exception:  # noqa: S112 - a set that RE2 refuses (memory): evaluate one by one
+            continue
+        index = {p: i for i, p in enumerate(patterns)}
+        for c in members:
+            c.shared = (rset, index[c.args[1].value])

@@ -21,7 +21,8 @@ import yaml
 from rules import frame, record
 from rules.check import VALUE_TYPE, Checker
 from rules.errors import ExprError, RuleError, suggest
-from rules.lang import Node, fields_of, parse, unparse
+from rules.funcs import share_regexes
+from rules.lang import Call, Node, children, fields_of, parse, unparse
 from rules.values import NORMALISERS
 from rules.yamlsafe import compose, construct
 
@@ -96,6 +97,7 @@ class RuleSet:
         self._types = {n: VALUE_TYPE[self.fields[n]] for n in self.used_fields}
         self._normers = tuple((n, NORMALISERS[self._types[n]]) for n in self.used_fields)
         self._record_fns = tuple((r, record.compile_condition(r.expr)) for r in rules)  # type: ignore[arg-type]
+        share_regexes([c for r in rules for c in _calls(r.expr, "matches")], unparse)
         self._frame_fns = tuple(frame.compile_condition(r.expr) for r in rules)  # type: ignore[arg-type]
         self._by_id = {r.id: r for r in rules}
 
@@ -223,6 +225,17 @@ class RuleSet:
                 )
             )
         return failures
+
+
+def _calls(node: Node | None, func: str) -> list[Call]:
+    out: list[Call] = []
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Call) and n.func == func:
+            out.append(n)
+        stack.extend(children(n))
+    return out
 
 
 # --- loading ------------------------------------------------------------------------------------

@@ -145,6 +145,12 @@ def _frame(recs: list[dict], layout: str, columns: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(recs, columns=columns) if recs else pd.DataFrame(columns=columns)
     if layout == "object":
         return df.astype(object)
+    if layout == "floatbool":  # what model.records makes of booleans: 1.0 / 0.0 / NaN
+        out = df.astype(object)
+        if "b1" in out.columns:
+            out["b1"] = [1.0 if v is True else 0.0 if v is False else math.nan for v in df["b1"]]
+            out["b1"] = out["b1"].astype(float)
+        return out
     if layout == "typed":
         out = pd.DataFrame(index=df.index)
         for c in df.columns:
@@ -173,7 +179,7 @@ def _typed_records(df: pd.DataFrame) -> list[dict]:
 @given(
     whens=st.lists(cond(2), min_size=1, max_size=5),
     recs=st.lists(records(), min_size=0, max_size=12),
-    layout=st.sampled_from(["inferred", "object", "typed"]),
+    layout=st.sampled_from(["inferred", "object", "typed", "floatbool"]),
     drop=st.sets(st.sampled_from(sorted(FIELDS)), max_size=2),
 )
 def test_frame_and_record_pick_the_same_rule(whens, recs, layout, drop) -> None:
@@ -188,12 +194,30 @@ def test_frame_and_record_pick_the_same_rule(whens, recs, layout, drop) -> None:
     df = _frame(recs, layout, columns)
     framed = rs.match_frame(df)
     # the typed layout changes values (datetimes parsed, NaN → NA): compare against its own rows
-    source = _typed_records(df) if layout == "typed" else recs
+    source = _typed_records(df) if layout in ("typed", "floatbool") else recs
     per_record = np.array([rs.match_index(r) for r in source], dtype=np.int64)
     assert framed.tolist() == per_record.tolist(), (whens, source)
     masks = rs.rule_masks(df)
     for row, r in zip(masks, source, strict=True):
         assert row.tolist() == rs.matches_each(r)
+
+
+def test_regex_sets_agree_with_single_patterns() -> None:
+    pats = ["^a", "b$", "[aeiou]{2}", "(?i)urgent", "x|y"]
+    doc = {
+        "rules": [
+            {"id": f"r{i}", "when": f'matches(t1, "{p}")', "then": "r_a"}
+            for i, p in enumerate(pats)
+        ]
+    }
+    rs = parse_rules(yaml.safe_dump(doc), FIELDS, RESOLUTIONS)
+    assert rs.rules[0].expr.shared is not None
+    texts = ["a", "ab", "URGENT", "queue", "x", "", None, "éb", "zz"] * 3
+    df = pd.DataFrame({"t1": texts})
+    assert rs.match_frame(df).tolist() == [rs.match_index({"t1": t}) for t in texts]
+    masks = rs.rule_masks(df)
+    for row, t in zip(masks, texts, strict=True):
+        assert row.tolist() == rs.matches_each({"t1": t})
 
 
 def test_same_rule_on_a_shuffled_and_reindexed_frame() -> None:

@@ -1,0 +1,207 @@
+"""Rules: vectorised evaluation vs a per-record loop (same rules, same run), and per-record latency.
+
+50 rules of the usual shapes (equality, `in` lists, numeric thresholds, null checks, text
+functions and RE2 patterns, arithmetic, datetimes) over 1,000,000 synthetic records
+(`--quick`: 100,000). Targets (issue 3): vectorised ≥ 100× faster than the loop; per-record
+p50 ≤ 50 µs for 50 rules.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from benchmarks.common import peak_rss_mb, percentiles_us, timed, write_result
+from rules import parse_rules
+
+FIELDS = {
+    "workflow": "category",
+    "error_code": "category",
+    "country": "category",
+    "email_domain": "category",
+    "is_free_email": "boolean",
+    "employees": "number",
+    "annual_revenue": "number",
+    "deal_amount": "number",
+    "duplicate_score": "number",
+    "page_views": "number",
+    "owner_active": "boolean",
+    "notes": "text",
+    "created_at": "datetime",
+}
+RESOLUTIONS = [f"res_{i}" for i in range(10)]
+CODES = [
+    "NO_OWNER_MATCH",
+    "DUPLICATE_SUSPECT",
+    "INVALID_EMAIL",
+    "ENRICHMENT_FAILED",
+    "OWNER_INACTIVE",
+    "UNKNOWN_TERRITORY",
+    "PARTNER_UNMAPPED",
+    "FREE_EMAIL_DOMAIN",
+]
+COUNTRIES = ["US", "GB", "DE", "FR", "NL", "ES", "IT", "BR", "IN", "JP", "CA", "AU"]
+
+
+def make_rules() -> str:
+    rules = []
+    for i in range(50):
+        code = CODES[i % len(CODES)]
+        c1, c2 = COUNTRIES[i % 12], COUNTRIES[(i * 5 + 3) % 12]
+        shape = i % 10
+        when = {
+            0: f'error_code == "{code}" and employees > {100 + 37 * i}',
+            1: f'error_code == "{code}" and country in ["{c1}", "{c2}", "XX"]',
+            2: f'email_domain in ["spam{i}.com", "junk{i}.net", "d{i}.io"]',
+            3: f'error_code == "{code}" and deal_amount is null and is_free_email == false',
+            4: f'matches(lower(notes), "urgent {i}|asap {i}")',
+            5: f'duplicate_score >= 0.9{i % 10} and error_code == "{code}"',
+            6: f"annual_revenue / (employees + 1) > {5000 + 100 * i} and not owner_active",
+            7: f'startswith(email_domain, "corp{i}") or contains(notes, "ticket {i}")',
+            8: f'created_at >= "2024-{1 + i % 12:02d}-01" and page_views == {i % 7}'
+            f' and country == "{c1}"',
+            9: f'(employees is null or employees < {i}) and error_code in ["{code}", '
+            f'"{CODES[(i + 1) % 8]}"] and country not in ["{c1}"]',
+        }[shape]
+        rules.append(
+            {
+                "id": f"rule-{i:02d}",
+                "when": when,
+                "then": "defer" if i % 9 == 4 else RESOLUTIONS[i % 10],
+            }
+        )
+    return yaml.safe_dump({"rules": rules}, sort_keys=False, width=200)
+
+
+def make_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+
+    def holes(x: np.ndarray, p: float) -> np.ndarray:
+        x = x.astype(float)
+        x[rng.random(n) < p] = np.nan
+        return x
+
+    domains = np.array(
+        [f"corp{i}.com" for i in range(300)]
+        + [f"spam{i}.com" for i in range(50)]
+        + ["gmail.com", "outlook.com"]
+    )
+    words = np.array(
+        [f"{w} {k}" for w in ("urgent", "asap", "ticket", "call", "note") for k in range(60)]
+    )
+    notes = np.char.add(
+        np.char.add(rng.choice(words, n), " re "), rng.integers(0, 200, n).astype(str)
+    ).astype(object)
+    notes[rng.random(n) < 0.3] = None
+    created = pd.Timestamp("2023-06-01") + pd.to_timedelta(rng.integers(0, 600 * 86400, n), "s")
+    return pd.DataFrame(
+        {
+            "workflow": rng.choice(["lead_routing", "dedupe", "enrichment"], n),
+            "error_code": rng.choice(CODES, n),
+            "country": np.where(rng.random(n) < 0.1, None, rng.choice(COUNTRIES, n)),
+            "email_domain": rng.choice(domains, n),
+            "is_free_email": pd.array(
+                np.where(rng.random(n) < 0.05, None, rng.random(n) < 0.3), dtype="boolean"
+            ),
+            "employees": holes(rng.lognormal(4, 1.5, n).round(), 0.2),
+            "annual_revenue": holes(rng.lognormal(13, 1.5, n), 0.25),
+            "deal_amount": holes(rng.lognormal(10, 1, n), 0.6),
+            "duplicate_score": holes(rng.random(n), 0.1),
+            "page_views": holes(rng.integers(0, 20, n), 0.05),
+            "owner_active": rng.random(n) < 0.8,
+            "notes": pd.array(notes, dtype="str"),
+            "created_at": created,
+        }
+    )
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    n = 100_000 if quick else 1_000_000
+    rs = parse_rules(make_rules(), FIELDS, RESOLUTIONS, source="bench_rules.yaml")
+    df, t_gen = timed(lambda: make_frame(n))
+    print(f"{len(rs)} rules (version {rs.version}); {n:,} records generated in {t_gen:.1f}s")
+
+    rs.match_frame(df.head(1000))  # warm-up
+    framed, t_vec = timed(lambda: rs.match_frame(df))
+    records, t_dict = timed(lambda: df.to_dict("records"))
+    print(f"vectorised: {t_vec:.3f}s ({n / t_vec:,.0f} rows/s); to_dict: {t_dict:.1f}s", flush=True)
+    match_index = rs.match_index
+    t0 = time.perf_counter()
+    looped = [match_index(r) for r in records]
+    t_loop = time.perf_counter() - t0
+    agree = bool(np.array_equal(framed, np.asarray(looped)))
+    print(f"per-record loop: {t_loop:.1f}s ({n / t_loop:,.0f} rows/s); agree: {agree}")
+    hit_rate = float((framed >= 0).mean())
+
+    sample = records[:20_000]
+    it = iter(range(10**9))
+    match_record = rs.match_record
+    lat = percentiles_us(lambda: match_record(sample[next(it) % 20_000]), 20_000, warmup=2_000)
+    none_rec = {k: None for k in FIELDS}
+    lat_none = percentiles_us(lambda: match_record(none_rec), 20_000, warmup=1_000)
+    worst = {
+        "error_code": "NONE",
+        "country": "ZZ",
+        "email_domain": "x.com",
+        "notes": "hello",
+        "employees": 5.0,
+        "annual_revenue": 10.0,
+        "created_at": "2024-03-01T10:00:00",
+        "owner_active": True,
+        "is_free_email": True,
+        "page_views": 50.0,
+    }
+    assert rs.match_record(worst) is None
+    lat_all = percentiles_us(lambda: match_record(worst), 20_000, warmup=1_000)
+
+    speedup = t_loop / t_vec
+    rows = [
+        ("vectorised match_frame, s", round(t_vec, 3)),
+        ("per-record loop (same rules), s", round(t_loop, 2)),
+        ("speed-up (target >= 100x)", round(speedup, 1)),
+        ("frame == loop on every row", agree),
+        ("share of rows a rule decides", round(hit_rate, 3)),
+        (
+            "per-record p50 / p99 us, real records",
+            (round(lat["p50_us"], 1), round(lat["p99_us"], 1)),
+        ),
+        (
+            "per-record p50 / p99 us, all 50 rules fail",
+            (round(lat_all["p50_us"], 1), round(lat_all["p99_us"], 1)),
+        ),
+        (
+            "per-record p50 / p99 us, all fields missing",
+            (round(lat_none["p50_us"], 1), round(lat_none["p99_us"], 1)),
+        ),
+    ]
+    for k, v in rows:
+        print(f"  {k:<45} {v}")
+    path = write_result(
+        "rules",
+        {
+            "records": n,
+            "rules": len(rs),
+            "vectorised_s": t_vec,
+            "loop_s": t_loop,
+            "to_dict_s": t_dict,
+            "speedup_vs_loop": speedup,
+            "agree": agree,
+            "hit_rate": hit_rate,
+            "per_record_us": lat,
+            "per_record_all_rules_fail_us": lat_all,
+            "per_record_all_missing_us": lat_none,
+            "peak_rss_mb": peak_rss_mb(),
+            "targets": {"speedup_vs_loop": 100, "per_record_p50_us": 50},
+        },
+    )
+    print(f"wrote {path}")
+    return 0 if agree else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
