@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.domain import suggest
+from model.records import RecordError
 from service.auth import AuthError
 from service.store import LabelError, StoreUnavailable
 
@@ -134,6 +135,11 @@ def install_handlers(
         note("label")
         field = exc.field if exc.index is None else f"labels.{exc.index}.{exc.field}"
         return problem(422, "invalid_label", str(exc), field=field)
+
+    @app.exception_handler(RecordError)
+    async def record_error(request: Request, exc: RecordError) -> JSONResponse:
+        note("record")
+        return problem(422, "invalid_record", str(exc), field=exc.field)
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -43,7 +43,7 @@ def _text_type(max_chars: int) -> Any:
 RecordId = Annotated[
     str,
     BeforeValidator(_id_from_number),
-    Field(min_length=1, max_length=MAX_ID_CHARS),
+    Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"\S"),
     AfterValidator(_clean_text),
 ]
 

@@ -178,6 +178,7 @@ def test_openapi_shows_domain_fields_with_types(client):
         ({"record_id": "x", "is_free_email": "perhaps"}, "is_free_email", "boolean"),
         ({"record_id": "x", "created_at": "yesterday-ish"}, "created_at", "datetime"),
         ({"record_id": "", "country": "DE"}, "record_id", "at least 1"),
+        ({"record_id": " \f\t", "country": "DE"}, "record_id", "pattern"),
         ({"record_id": "x", "notes": "a\u0000b"}, "notes", "NUL"),
         ({"record_id": "x", "notes": "y" * 20_000}, "notes", "at most"),
         ({"record_id": ["x"]}, "record_id", "string"),
