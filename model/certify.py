@@ -3,12 +3,15 @@
 The multiclass decision is reduced to a binary one: a record is *accepted* (resolved by the model)
 when its top calibrated probability ≥ λ, and the acceptance is *correct* when the top class is the
 true label. MAPIE's BinaryClassificationController with the precision risk then finds the λ for
-which precision among accepted records ≥ target with probability ≥ confidence, testing candidate
-λ from the strictest down (fixed-sequence testing, so no Bonferroni penalty on a long grid).
+which precision among accepted records ≥ target with probability ≥ confidence (Hoeffding–Bentkus
+p-values per λ, family-wise error controlled by fixed-sequence testing).
 
-The candidate grid comes from a *different* sample (the temperature-calibration slice) than the
-one the certificate is computed on, so the hypotheses are fixed before the certification labels
-are looked at. Only records no rule resolves enter: that is the population the model acts on.
+Fixed-sequence testing pays no Bonferroni penalty for a long grid but stops at the first λ that
+fails, so the order matters. The order is learned on a *different* labelled sample (the
+temperature-calibration slice) by MAPIE's split fixed-sequence procedure, and the candidate λ
+come from that sample too, so the hypotheses and their order are fixed before the certification
+labels are looked at. Only records no rule resolves enter: that is the population the model acts
+on.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from mapie.risk_control import BinaryClassificationController, precision
 from scipy.stats import beta
 
 METHOD = (
-    f"Learn-then-Test via MAPIE {mapie.__version__} (precision risk, split fixed-sequence FWER)"
+    f"Learn-then-Test via MAPIE {mapie.__version__}: precision risk, Hoeffding-Bentkus p-values, "
+    "split fixed-sequence FWER (test order learned on a separate calibration sample)"
 )
 
 
@@ -90,19 +94,20 @@ def certify_threshold(
     if len(candidates) == 0:
         cert["reason"] = "no candidate thresholds (empty reference sample)."
         return cert
+    method = fwer or ("split_fixed_sequence" if learn is not None else "fixed_sequence")
     controller = BinaryClassificationController(
         predict_function=lambda s: np.column_stack([1.0 - s, s]),
         risk=precision,
         target_level=target_precision,
         confidence_level=confidence,
         list_predict_params=candidates,
-        fwer_method=fwer or ("split_fixed_sequence" if learn is not None else "fixed_sequence"),
+        fwer_method=method,
     )
     with warnings.catch_warnings():
         # MAPIE warns when observed precision is not monotone in λ; fixed-sequence testing stays
         # valid (it only loses power), so the warning is noise here.
         warnings.simplefilter("ignore", UserWarning)
-        if learn is not None and controller.fwer_method == "split_fixed_sequence":
+        if learn is not None and method == "split_fixed_sequence":
             controller.learn_fixed_sequence_order(
                 np.asarray(learn[0], dtype=np.float64), np.asarray(learn[1], dtype=np.int64)
             )
@@ -112,13 +117,14 @@ def certify_threshold(
     cert["p_values"] = [float(p) for p in np.ravel(controller.p_values)]
     best = controller.best_predict_param
     if best is None:
-        top = float(candidates[0])
+        order = cert.get("test_order") or [float(candidates[0])]
+        top = float(order[0])  # the first λ tested
         acc = scores >= top
         k = int(acc.sum())
         prec = float(correct[acc].mean()) if k else float("nan")
         cert["reason"] = (
             f"no candidate threshold holds precision ≥ {target_precision:g} at confidence "
-            f"{confidence:g} (strictest candidate λ={top:.4f} accepts {k} of {len(scores)} "
+            f"{confidence:g} (the first λ tested, {top:.4f}, accepts {k} of {len(scores)} "
             f"calibration records with observed precision {prec:.3f}). More labelled data or a "
             "better model is needed; the model resolves nothing meanwhile."
         )
@@ -134,7 +140,7 @@ def certify_threshold(
         error_upper_bound=clopper_pearson_upper(errors, k, confidence),
         coverage=k / len(scores),
         reason=(
-            f"λ={thr:.4f} is the loosest candidate whose precision ≥ {target_precision:g} "
+            f"λ={thr:.4f} is the loosest λ that passed the test sequence: precision ≥ {target_precision:g} "
             f"holds at confidence {confidence:g} ({k} of {len(scores)} calibration records "
             f"accepted, {errors} wrong)."
         ),
