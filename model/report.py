@@ -140,7 +140,9 @@ def _grouping_fields(
     """The categorical/boolean fields that carry the queue's structure.
 
     A field is informative when its values go together with other fields' values (webinar leads
-    that all lack consent): its mean normalised mutual information with the other fields. A field
+    that all lack consent): its mean normalised mutual information with the other fields. Fields
+    are chosen greedily, each discounted by its overlap with those already chosen (mRMR-style), so
+    two fields that say the same thing (country and territory) do not both spend a slot. A field
     independent of everything (a coin-flip boolean) only cuts groups in arbitrary halves, and
     near-unique fields (e-mail domains with hundreds of values) make singleton clusters; both are
     left out. These co-occurring values are where a rule could draw its line.
@@ -158,14 +160,79 @@ def _grouping_fields(
     names = sorted(cols)
     if len(names) == 1:
         return names
-    scored = []
-    for a in names:
-        nmi = [normalized_mutual_info_score(cols[a], cols[b]) for b in names if b != a]
-        score = float(np.mean(nmi)) if nmi else 0.0
-        if score >= min_score:
-            scored.append((score, a))
-    scored.sort(key=lambda t: (-t[0], t[1]))
-    return [name for _, name in scored[:max_fields]]
+    nmi = {
+        (a, b): normalized_mutual_info_score(cols[a], cols[b])
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    }
+
+    def pair(a: str, b: str) -> float:
+        return nmi.get((a, b), nmi.get((b, a), 0.0))
+
+    relevance = {a: float(np.mean([pair(a, b) for b in names if b != a])) for a in names}
+    chosen: list[str] = []
+    while len(chosen) < max_fields:
+        # relevant to the rest, not a restatement of a field already chosen (country ~ territory)
+        best = max(
+            (n for n in names if n not in chosen),
+            key=lambda n: (relevance[n] - max((pair(n, c) for c in chosen), default=0.0), n),
+            default=None,
+        )
+        if best is None:
+            break
+        score = relevance[best] - max((pair(best, c) for c in chosen), default=0.0)
+        if score < min_score:
+            break
+        chosen.append(best)
+    return chosen
+
+
+def _folded(values: pd.Series, max_values: int) -> pd.Series:
+    col = values.astype("string").fillna("<missing>")
+    keep = col.value_counts().index[:max_values]
+    return col.where(col.isin(keep), "<other>")
+
+
+def _label_fields(
+    df: pd.DataFrame,
+    truth: pd.Series,
+    domain: Domain,
+    max_fields: int,
+    max_values: int,
+    min_gain: float = 0.01,
+) -> list[str]:
+    """Fields chosen greedily by how much they add to the mutual information with the label.
+
+    Adjusted for chance (AMI): plain mutual information on a few dozen labels rewards any field
+    with many values, which would cut the queue into singletons.
+    """
+    from sklearn.metrics import adjusted_mutual_info_score
+
+    known = truth.notna().to_numpy()
+    y = truth[known].astype(str).to_numpy()
+    cols = {
+        name: _folded(df[name], max_values)[known].to_numpy(dtype=object)
+        for name in domain.fields_of("category") + domain.fields_of("boolean")
+        if name in df.columns and df[name].nunique(dropna=False) >= 2
+    }
+    chosen: list[str] = []
+    key = np.full(len(y), "", dtype=object)
+    current = 0.0
+    while len(chosen) < max_fields and cols:
+        gains = {
+            name: adjusted_mutual_info_score(y, key + "|" + values) - current
+            for name, values in cols.items()
+            if name not in chosen
+        }
+        if not gains:
+            break
+        best = max(gains, key=lambda n: (gains[n], n))
+        if gains[best] < min_gain:
+            break
+        chosen.append(best)
+        key = key + "|" + cols[best]
+        current += gains[best]
+    return chosen
 
 
 def deferred_clusters(
@@ -178,29 +245,43 @@ def deferred_clusters(
     max_values: int = 8,
     top: int = 10,
     common_share: float = 0.8,
+    min_labels: int = 30,
 ) -> pd.DataFrame:
     """Largest groups of similar deferred records: candidates for a new rule.
 
-    Records are grouped on the few categorical fields whose values co-occur most (each field's
-    rare values folded into `<other>`), like one pass of k-modes with the modes fixed to the
-    frequent value combinations. Each group lists the field values shared by ≥ `common_share` of
-    its records (all fields, not only the grouping ones) and, where labels exist, the majority
-    label and how pure it is.
+    With at least `min_labels` labelled deferrals, records are grouped on the few categorical
+    fields that best explain what people did with them (greedy gain in mutual information with
+    the label, adjusted for chance): the groups a rule could resolve. Without labels, on the
+    fields whose values co-occur most (see `_grouping_fields`). Each field's rare values are
+    folded into `<other>`; this is one pass of k-modes with the modes fixed to the frequent value
+    combinations. Each group lists the field values shared by ≥ `common_share` of its records
+    (all fields, not only the grouping ones) and, where labels exist, the majority label and how
+    pure it is.
     """
-    cols = ["cluster", "size", "share", "common", "labelled", "majority_label", "purity"]
+    cols = [
+        "cluster",
+        "size",
+        "share",
+        "common",
+        "labelled",
+        "unlabelled",
+        "majority_label",
+        "purity",
+    ]
     if deferred.empty:
         return pd.DataFrame(columns=cols)
     label_column = label_column or domain.label
-    fields = _grouping_fields(deferred, domain, max_fields, max_values)
-    keyed = pd.DataFrame(index=deferred.index)
-    for name in fields:
-        col = deferred[name].astype("string").fillna("<missing>")
-        keep = col.value_counts().index[:max_values]
-        keyed[name] = col.where(col.isin(keep), "<other>")
     truth = None
     if labels is not None and not labels.empty and label_column in labels.columns:
         lab = labels.drop_duplicates(domain.id, keep="last").set_index(domain.id)[label_column]
         truth = deferred[domain.id].map(lab)
+    if truth is not None and truth.notna().sum() >= min_labels:
+        fields = _label_fields(deferred, truth, domain, max_fields, max_values)
+    else:
+        fields = _grouping_fields(deferred, domain, max_fields, max_values)
+    keyed = pd.DataFrame(index=deferred.index)
+    for name in fields:
+        keyed[name] = _folded(deferred[name], max_values)
     if not fields:
         groups = {(): deferred.index}
     else:
@@ -234,6 +315,7 @@ def deferred_clusters(
                 "share": len(idx) / len(deferred),
                 "common": common,
                 "labelled": labelled,
+                "unlabelled": len(idx) - labelled,
                 "majority_label": majority,
                 "purity": purity,
             }

@@ -195,7 +195,7 @@ def register(app: typer.Typer) -> None:
         if json_:
             emit_json(out)
             return
-        console = Console()
+        console = _console()
         console.print(simulation_table(out))
         for kind, info in out.get("new_kinds", {}).items():
             rates = ", ".join(
@@ -226,6 +226,9 @@ def register(app: typer.Typer) -> None:
         domain: DomainOpt,
         html: Annotated[Path | None, typer.Option(help="write a self-contained HTML file")] = None,
         recent_days: Annotated[int, typer.Option(help="recent traffic window for drift")] = 7,
+        cluster_days: Annotated[
+            int, typer.Option(help="window of deferrals grouped into clusters")
+        ] = 30,
         freq: Annotated[str, typer.Option(help="autonomy bucket: D, W or M")] = "D",
         json_: JsonOpt = False,
     ) -> None:
@@ -233,7 +236,7 @@ def register(app: typer.Typer) -> None:
         from model.report import build_report, render_html
 
         dom = _load_domain(domain)
-        tables = _deployment_tables(dom, recent_days)
+        tables = _deployment_tables(dom, recent_days, cluster_days)
         rep = build_report(dom, freq=freq, **tables)
         if html is not None:
             html.parent.mkdir(parents=True, exist_ok=True)
@@ -243,10 +246,10 @@ def register(app: typer.Typer) -> None:
             return
         _print_report(rep)
         if html is not None:
-            Console().print(f"HTML report: {html}")
+            _console().print(f"HTML report: {html}")
 
 
-def _deployment_tables(dom, recent_days: int) -> dict[str, Any]:
+def _deployment_tables(dom, recent_days: int, cluster_days: int = 30) -> dict[str, Any]:
     """Read the store and the registry; everything the pure report needs, as tables."""
     from model.drift import drift
     from service.settings import load_settings
@@ -257,12 +260,20 @@ def _deployment_tables(dom, recent_days: int) -> dict[str, Any]:
         store = DecisionStore.from_url(settings.store_url)
         decisions = store.decisions_frame(dom)
         labels = store.labelled_frame(dom)
-        queue = store.deferred(dom, limit=5000)
+        queue = store.deferred(dom, limit=1)
         depth = store.queue_depth(dom)
     except StoreUnavailable as exc:
         fail(f"decision store: {exc}")
     labels = labels.rename(columns={dom.id: "record_id"}) if dom.id != "record_id" else labels
-    deferred = pd.DataFrame([{**(q.get("record") or {}), dom.id: q["record_id"]} for q in queue])
+    # Clusters over every recent deferral (latest decision per record), labelled or not: the
+    # labelled ones say what people did with such records, which is what a new rule needs.
+    latest = decisions.drop_duplicates("record_id", keep="last")
+    deferred = latest[latest["outcome"].eq("deferred")]
+    if not deferred.empty:
+        when = pd.to_datetime(deferred["decided_at"], utc=True, format="ISO8601")
+        deferred = deferred[when >= when.max() - pd.Timedelta(days=cluster_days)]
+    deferred = deferred.rename(columns={"record_id": dom.id}) if dom.id != "record_id" else deferred
+    del queue
 
     policy_info: dict[str, Any] = {}
     drift_df = pd.DataFrame()
@@ -360,27 +371,48 @@ def lint_frame(lint: dict[str, Any]) -> pd.DataFrame:
     return rows[[c for c in keep if c in rows.columns]]
 
 
-def _print_report(rep) -> None:
+def _console() -> Console:
+    """Wide enough for the tables even when stdout is a pipe (rich would assume 80 columns)."""
     console = Console()
+    return console if console.is_terminal else Console(width=160)
 
-    def show(title: str, df: pd.DataFrame) -> None:
-        t = Table(title=title)
+
+def _print_report(rep) -> None:
+    from model.report import cell_text
+
+    console = _console()
+
+    def show(title: str, df: pd.DataFrame, columns: list[str] | None = None) -> None:
         if df is None or df.empty:
             console.print(f"[dim]{title}: nothing to show[/]")
             return
-        for c in df.columns:
-            t.add_column(str(c))
-        from model.report import cell_text
-
-        for row in df.itertuples(index=False):
-            t.add_row(*[cell_text(v) for v in row])
+        cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+        t = Table(title=title)
+        for c in cols:
+            t.add_column(str(c), overflow="fold")
+        for row in df[cols].itertuples(index=False):
+            t.add_row(*[cell_text(v)[:90] for v in row])
         console.print(t)
 
     console.print(f"[bold]autoresolve report — {rep.domain}[/]  policy: {rep.policy}")
     for n in rep.notes:
         console.print(f"[yellow]![/] {n}")
     show("Autonomy over time", rep.autonomy)
-    show("Realised precision from audit labels", rep.precision)
+    show("Realised precision from audit labels (95% Clopper–Pearson)", rep.precision)
     show("Drift per field (PSI, training → recent)", rep.drift)
-    show("Rule health", rep.rule_health)
-    show(f"Deferred queue: {rep.queue_depth} — largest clusters", rep.clusters)
+    show(
+        "Rule health (lint over logged traffic; findings in the HTML)",
+        rep.rule_health,
+        [
+            "rule_id",
+            "then",
+            "fires",
+            "coverage",
+            "labelled",
+            "precision",
+            "ci_low",
+            "ci_high",
+            "status",
+        ],
+    )
+    show(f"Deferred queue: {rep.queue_depth} — largest clusters of recent deferrals", rep.clusters)

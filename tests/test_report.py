@@ -125,8 +125,8 @@ def test_report_from_a_small_store(store) -> None:
     assert any("lead_source" in n for n in rep.notes)  # drift above the bar is called out
 
 
-def test_clusters_name_the_majority_label_where_labels_exist() -> None:
-    deferred = pd.DataFrame(
+def _queue() -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "record_id": [f"D{i}" for i in range(60)],
             "error_code": ["MISSING_CONSENT"] * 40 + ["NO_OWNER_MATCH"] * 20,
@@ -134,20 +134,28 @@ def test_clusters_name_the_majority_label_where_labels_exist() -> None:
             "country": np.random.default_rng(1).choice(["DE", "US", "FR", "NL"], 60),
         }
     )
-    labels = pd.DataFrame(
-        {
-            "record_id": [f"D{i}" for i in range(30)],
-            "resolution": ["nurture_marketing"] * 27 + ["route_smb_queue"] * 3,
-        }
+
+
+@pytest.mark.parametrize("supervised", [False, True])
+def test_clusters_name_the_majority_label_where_labels_exist(supervised: bool) -> None:
+    ids = [f"D{i}" for i in range(30)] + [f"D{i}" for i in range(40, 60)]
+    truth = ["nurture_marketing"] * 27 + ["route_smb_queue"] * 3 + ["route_smb_queue"] * 20
+    labels = pd.DataFrame({"record_id": ids, "resolution": truth})
+    out = deferred_clusters(
+        _queue(),
+        CRM,
+        labels=labels,
+        label_column="resolution",
+        min_labels=30 if supervised else 10_000,
     )
-    out = deferred_clusters(deferred, CRM, labels=labels, label_column="resolution")
-    first = out.iloc[0]
-    assert first["size"] == 40 or first["size"] == 20  # grouped on the concentrated fields
-    big = out[out["common"].map(lambda c: c.get("lead_source") == "webinar")].iloc[0]
+    assert out["size"].sum() == 60
+    big = out[out["common"].map(lambda c: c.get("lead_source") == "webinar")]
+    assert len(big) == 1, "the webinar group is one cluster, not cut by the unrelated country"
+    big = big.iloc[0]
+    assert big["size"] == 40
     assert big["majority_label"] == "nurture_marketing"
     assert big["purity"] == pytest.approx(0.9)
-    assert big["labelled"] == 30
-    assert out["size"].sum() == 60
+    assert big["labelled"] == 30 and big["unlabelled"] == 10
 
 
 def test_html_is_self_contained(store) -> None:
