@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from rules.lang import (
     Arith,
@@ -101,11 +102,24 @@ class FrameCtx:
         return np.broadcast_to(np.asarray(mask, dtype=bool), (self.n,))
 
 
-def _factorize(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
+def _normalised_uniques(
+    series: pd.Series, norm: Callable[[Any], Any]
+) -> tuple[np.ndarray, list[Any]]:
+    """Codes per row and the normalised distinct values (None where a value reads as missing).
+
+    pandas factorises by Python equality, which merges True, 1 and 1.0 (and refuses unhashable
+    cells); a mixed object column is therefore normalised row by row first, so each row gets
+    exactly what the per-record normaliser gives it.
+    """
+    if series.dtype == object and infer_dtype(series, skipna=True) in ("mixed", "mixed-integer"):
+        normed_rows = [norm(v) for v in series.to_numpy(dtype=object)]
+        codes, uniques = pd.factorize(pd.Series(normed_rows, dtype=object), use_na_sentinel=True)
+        return np.asarray(codes, dtype=np.intp), list(uniques)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     # to_numpy(object).tolist(): iterating an Arrow-backed array element by element is slow
     values = uniques.to_numpy(dtype=object) if hasattr(uniques, "to_numpy") else uniques
-    return np.asarray(codes, dtype=np.intp), np.asarray(values, dtype=object).tolist()
+    raw = np.asarray(values, dtype=object).tolist()
+    return np.asarray(codes, dtype=np.intp), [norm(u) for u in raw]
 
 
 def _read_column(series: pd.Series | None, vtype: str) -> Arr | Txt:
@@ -116,8 +130,7 @@ def _read_column(series: pd.Series | None, vtype: str) -> Arr | Txt:
         return Arr(fill[vtype], np.True_)
     dtype = series.dtype
     if vtype == "string":
-        codes, uniques = _factorize(series)
-        normed = [norm_string(u) for u in uniques]
+        codes, normed = _normalised_uniques(series, norm_string)
         if any(u is None for u in normed):
             remap = np.array([-1 if u is None else i for i, u in enumerate(normed)] + [-1])
             codes = remap[codes]
@@ -161,8 +174,7 @@ def _read_column(series: pd.Series | None, vtype: str) -> Arr | Txt:
 
 
 def _via_uniques(series: pd.Series, norm: Callable[[Any], Any], dtype: Any, fill: Any) -> Arr:
-    codes, uniques = _factorize(series)
-    normed = [norm(u) for u in uniques]
+    codes, normed = _normalised_uniques(series, norm)
     miss = np.array([v is None for v in normed] + [True], dtype=bool)
     if dtype is np.float64:
         miss[:-1] |= np.array([v is not None and v != v for v in normed], dtype=bool)

@@ -284,3 +284,27 @@ rules:
     assert "employees > 1000 is false (employees = 10)" in trace[0].reason
     assert "notes = missing" in trace[2].reason
     assert trace[1].to_dict()["fired"] is True
+
+
+def test_mixed_and_unhashable_object_columns_read_like_records() -> None:
+    """pandas merges True, 1 and 1.0 when factorising; the frame path must not."""
+    rs = parse_rules(
+        yaml.safe_dump(
+            {
+                "rules": [
+                    {"id": "t", "when": 'country == "true"', "then": "big"},
+                    {"id": "one", "when": 'country == "1"', "then": "spam"},
+                    {"id": "n", "when": "employees == 1", "then": "route_emea"},
+                ]
+            }
+        ),
+        FIELDS,
+        RES,
+    )
+    values = [True, 1, 1.0, "1", ["x"], {"a": 1}, None, math.nan, "true"]
+    df = pd.DataFrame(
+        {"country": pd.Series(values, dtype=object), "employees": pd.Series(values, dtype=object)}
+    )
+    expected = [rs.match_index({"country": v, "employees": v}) for v in values]
+    assert rs.match_frame(df).tolist() == expected
+    assert expected[:4] == [0, 1, 1, 1]
