@@ -140,9 +140,9 @@ def certify_threshold(
         error_upper_bound=clopper_pearson_upper(errors, k, confidence),
         coverage=k / len(scores),
         reason=(
-            f"λ={thr:.4f} is the loosest λ that passed the test sequence: precision ≥ {target_precision:g} "
-            f"holds at confidence {confidence:g} ({k} of {len(scores)} calibration records "
-            f"accepted, {errors} wrong)."
+            f"λ={thr:.4f} is the loosest λ that passed the test sequence: precision ≥ "
+            f"{target_precision:g} holds at confidence {confidence:g} ({k} of {len(scores)} "
+            f"calibration records accepted, {errors} wrong)."
         ),
     )
     return cert
