@@ -22,6 +22,7 @@ MLflow, no store; champion, challengers and labels live in memory.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from model.drift import drift, summarize
 from model.report import line_plot_png, precision_summary
 from model.retrain import (
     DEFAULT_TOLERANCE,
+    WINDOW_FRACTION,
     evaluate_gates,
     retrain_needed,
     split_recent_window,
@@ -53,10 +55,16 @@ class RetrainPolicy:
     min_new_labels: int = 200
     drift_psi: float = 0.2
     coverage_tolerance: float | None = None  # None: model.retrain's default
+    window_fraction: float = WINDOW_FRACTION  # newest labels held out for the gates
+    # What-if, not what `retrain` does: fit on a random (not time-ordered) split, so the newest
+    # labels can reach the fit slice instead of only calibration/certification/test.
+    shuffled_fit: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("if_needed", "always", "never"):
             raise ValueError(f"retrain mode {self.mode!r} is not one of if_needed, always, never.")
+        if not 0.0 < self.window_fraction < 1.0:
+            raise ValueError(f"window_fraction must be within (0, 1); got {self.window_fraction}.")
 
 
 @dataclass
@@ -76,6 +84,7 @@ class SimulationResult:
     audited: dict[int, np.ndarray] = field(default_factory=dict)
     deferred_ids: dict[int, np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0
+    retrain_policy: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(
@@ -86,6 +95,7 @@ class SimulationResult:
                 "audit_rate": self.audit_rate,
                 "seed": self.seed,
                 "split": self.split,
+                "retrain_policy": self.retrain_policy,
                 "periods": self.periods,
                 "baselines": self.baselines,
                 "new_kinds": self.new_kinds,
@@ -234,6 +244,19 @@ def _default_train(domain: Domain, df: pd.DataFrame, seed: int, rules: Any) -> A
     return policy
 
 
+def _shuffled(
+    train: Callable[[Domain, pd.DataFrame, int, Any], Any],
+) -> Callable[[Domain, pd.DataFrame, int, Any], Any]:
+    """Training on rows in random order with the time field dropped (random splits)."""
+
+    def run(domain: Domain, df: pd.DataFrame, seed: int, rules: Any) -> Any:
+        timeless = dataclasses.replace(domain, time=None)
+        rows = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        return train(timeless, rows, seed, rules)
+
+    return run
+
+
 def _decide(policy: Any, df: pd.DataFrame) -> pd.DataFrame:
     return policy.decide_frame(df).reset_index(drop=True)
 
@@ -304,6 +327,8 @@ def simulate(
         )
     rp = retrain_policy or RetrainPolicy()
     train = train or _default_train
+    if rp.shuffled_fit:
+        train = _shuffled(train)
     report = progress or (lambda _msg, _done, _total: None)
 
     if kinds is not None:
@@ -325,6 +350,7 @@ def simulate(
         split=used_split,
     )
     result.baselines = {"rules_only": [], "first_model": []}
+    result.retrain_policy = dataclasses.asdict(rp)
     for kind in new_kinds or []:
         result.new_kinds[str(kind)] = []
 
@@ -478,7 +504,9 @@ def _challenge(
     """Train on the older revealed labels, gate on the newest ones (model.retrain's window)."""
     labelled_idx = np.flatnonzero(revealed_in > 0)
     keyed = pd.DataFrame({"_revealed": revealed_in[labelled_idx], "_pos": labelled_idx})
-    older, window = split_recent_window(keyed, order_by=["_revealed", "_pos"])
+    older, window = split_recent_window(
+        keyed, order_by=["_revealed", "_pos"], fraction=rp.window_fraction
+    )
     train_mask = np.zeros(len(frame), dtype=bool)
     train_mask[older["_pos"].to_numpy()] = True
     challenger = train(domain, frame[train_mask], seed, rules)

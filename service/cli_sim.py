@@ -141,6 +141,13 @@ def register(app: typer.Typer) -> None:
         ] = "auto",
         retrain: Annotated[str, typer.Option(help="if_needed | always | never")] = "if_needed",
         min_new_labels: Annotated[int, typer.Option(help="retrain trigger: new labels")] = 200,
+        window_fraction: Annotated[
+            float, typer.Option(help="share of the newest labels held out for the gates")
+        ] = 0.25,
+        shuffled_fit: Annotated[
+            bool,
+            typer.Option(help="what-if: challengers fit on random, not time-ordered, splits"),
+        ] = False,
         rows: Annotated[int | None, typer.Option(help="use only the first ROWS records")] = None,
         plot: Annotated[Path | None, typer.Option(help="write the autonomy curve (PNG)")] = None,
         json_: JsonOpt = False,
@@ -153,7 +160,12 @@ def register(app: typer.Typer) -> None:
         if split not in ("auto", "time", "count"):
             fail(f"--split {split!r}: use auto, time or count.", EXIT_USAGE)
         try:
-            rp = RetrainPolicy(mode=retrain.replace("-", "_"), min_new_labels=min_new_labels)
+            rp = RetrainPolicy(
+                mode=retrain.replace("-", "_"),
+                min_new_labels=min_new_labels,
+                window_fraction=window_fraction,
+                shuffled_fit=shuffled_fit,
+            )
         except ValueError as exc:
             fail(f"--retrain: {exc}", EXIT_USAGE)
         df, kinds, new_kinds = _simulation_data(dom, data, rows)
