@@ -43,6 +43,10 @@ def _show(v: Any) -> str:
     return repr(v)
 
 
+def _tf(value: bool) -> str:
+    return "true" if value else "false"
+
+
 def _why(node: Node, r: dict[str, Any]) -> str:
     value = bool(compile_condition(node)(r))
     if isinstance(node, BoolOp):
@@ -57,13 +61,12 @@ def _why(node: Node, r: dict[str, Any]) -> str:
             return _why(first_true, r)
         return "none holds: " + "; ".join(_why(o, r) for o, _ in results)
     if isinstance(node, Not):
-        return f"not ({_why(node.operand, r)})"
+        return f"not ({_why(node.operand, r)}) → {_tf(value)}"
+    if isinstance(node, Field):
+        return f"{unparse(node)} → {_tf(value)} ({node.name} = {_show(r.get(node.name))})"
     names = sorted(fields_of(node))
     values = ", ".join(f"{n} = {_show(r.get(n))}" for n in names)
-    text = unparse(node)
-    if isinstance(node, Field):
-        return f"{text} is {_show(r.get(node.name))}"
-    return f"{text} is {'true' if value else 'false'}" + (f" ({values})" if values else "")
+    return f"{unparse(node)} → {_tf(value)}" + (f" ({values})" if values else "")
 
 
 def explain_record(ruleset: RuleSet, rec: Mapping[str, Any]) -> list[RuleTrace]:

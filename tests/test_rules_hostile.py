@@ -6,6 +6,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules import RuleError, load_rules, parse_rules
 
@@ -124,3 +127,96 @@ def test_hostile_regex_subject_stays_linear() -> None:
     t0 = time.perf_counter()
     rs.match_record({"notes": "a" * 100_000 + "b"})
     assert time.perf_counter() - t0 < 1.0
+
+
+TOKENS = st.sampled_from(
+    [
+        "country",
+        "employees",
+        "notes",
+        "vip",
+        "nope",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "null",
+        "true",
+        "false",
+        "==",
+        "!=",
+        "<",
+        ">=",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "1",
+        "2.5",
+        '"FR"',
+        "'x'",
+        "lower",
+        "len(",
+        "matches(",
+        "startswith(",
+        ".",
+        "__class__",
+        "`v`",
+        "lambda",
+        ":",
+        "=",
+        "!",
+        "&&",
+        "\\",
+        '"',
+        "\x00",
+        "é",
+        "1e999",
+        "--",
+        "not in",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(TOKENS, max_size=25).map(" ".join), st.text(max_size=80)))
+def test_any_condition_text_loads_or_is_refused_cleanly(when: str) -> None:
+    """Whatever is written, the loader either builds a rule set or raises RuleError."""
+    text = yaml.safe_dump({"rules": [{"id": "fuzz", "when": when, "then": "spam"}]})
+    try:
+        rs = parse_rules(text, FIELDS, RESOLUTIONS)
+    except RuleError as exc:
+        assert exc.rule_id in ("fuzz", None) and exc.file == "rules.yaml"
+        return
+    record = {"country": "FR", "employees": 3, "notes": "x", "vip": True}
+    assert rs.match_record(record) in (None, rs.rules[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(
+            alphabet=st.sampled_from(list("rules:- {}[]&*!|>'\"#\n\t idwhenthn,")), max_size=200
+        ).map(str.encode),
+    )
+)
+def test_any_file_bytes_load_or_are_refused_cleanly(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "rules.yaml"
+        p.write_bytes(data)
+        try:
+            rs = load_rules(p, FIELDS, RESOLUTIONS)
+        except RuleError as exc:
+            assert exc.file == str(p)
+            return
+        assert rs.match_record({}) in (None, *rs.rules)

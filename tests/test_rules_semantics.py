@@ -281,9 +281,11 @@ rules:
         ("emea", True, True),
         ("spam", False, False),
     ]
-    assert "employees > 1000 is false (employees = 10)" in trace[0].reason
+    assert "employees > 1000 → false (employees = 10)" in trace[0].reason
     assert "notes = missing" in trace[2].reason
     assert trace[1].to_dict()["fired"] is True
+    (vip,) = parse_rules("rules:\n  - {id: v, when: not vip, then: big}\n", FIELDS, RES).explain({})
+    assert vip.matched and vip.reason == "not (vip → false (vip = missing)) → true"
 
 
 def test_mixed_and_unhashable_object_columns_read_like_records() -> None:
