@@ -8,6 +8,8 @@ missing too (the schema layer, model.records, refuses such values before they ge
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -26,19 +28,18 @@ def norm_number(v: Any) -> float | None:
     t = type(v)
     if t is float:
         return None if v != v else v
-    if t is int:
+    if t is int and -(2**1000) < v < 2**1000:
         return float(v)
     if v is None or v is NA or v is NaT:
         return None
     if isinstance(v, bool | np.bool_):
         return float(v)
-    if isinstance(v, int | float | np.integer | np.floating):
-        f = float(v)
-        return None if f != f else f
-    if isinstance(v, str):
+    if isinstance(v, str | int | float | np.integer | np.floating | numbers.Number):
         try:
             f = float(v)
-        except ValueError:
+        except OverflowError:  # an int beyond float range
+            return math.inf if v > 0 else -math.inf
+        except (TypeError, ValueError):
             return None
         return None if f != f else f
     return None
@@ -57,9 +58,12 @@ def norm_string(v: Any) -> str | None:
         return "true" if v else "false"
     if isinstance(v, np.generic):
         v = v.item()
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e16:
         return str(int(v))
-    return str(v)
+    try:
+        return str(v)
+    except ValueError:  # e.g. an int with more digits than Python will print
+        return None
 
 
 def norm_boolean(v: Any) -> bool | None:

@@ -106,7 +106,11 @@ def cond(depth: int) -> st.SearchStrategy[str]:
 
 MISSING = st.sampled_from([None, math.nan])
 VALUES = {
-    "n1": st.one_of(MISSING, st.integers(-3, 3), st.sampled_from([0.5, 2.5, -0.0, 1e6, 100])),
+    "n1": st.one_of(
+        MISSING,
+        st.integers(-3, 3),
+        st.sampled_from([0.5, 2.5, -0.0, 1e6, 100, 1e308, math.inf, -math.inf]),
+    ),
     "n2": st.one_of(MISSING, st.integers(-3, 3), st.sampled_from([0.5, 1e-9, 7.25])),
     "c1": st.one_of(MISSING, st.sampled_from(["a", "b", "B", "ab", "", " a", "é", "A B"])),
     "t1": st.one_of(MISSING, st.sampled_from(["urgent", "URGENT now", "x y", "bab", " a "])),

@@ -310,3 +310,19 @@ def test_mixed_and_unhashable_object_columns_read_like_records() -> None:
     expected = [rs.match_index({"country": v, "employees": v}) for v in values]
     assert rs.match_frame(df).tolist() == expected
     assert expected[:4] == [0, 1, 1, 1]
+
+
+def test_extreme_and_odd_numbers_read_the_same_way() -> None:
+    from decimal import Decimal
+
+    rs = _ruleset("employees > 1e300 or employees is null")
+    values = [10**400, -(10**400), Decimal("5"), Decimal("NaN"), 1 + 2j, "1e999", "inf", "x"]
+    expected = [rs.match_index({"employees": v}) for v in values]
+    assert expected == [0, -1, -1, 0, 0, 0, 0, 0]
+    df = pd.DataFrame({"employees": pd.Series(values, dtype=object)})
+    assert rs.match_frame(df).tolist() == expected
+    huge = _ruleset('country == "x"')
+    assert huge.match_record({"country": 10**5000}) is None
+    assert huge.match_frame(
+        pd.DataFrame({"country": pd.Series([10**5000], dtype=object)})
+    ).tolist() == [-1]
