@@ -10,7 +10,9 @@ tampered artifact is refused before it is unpickled. The pyfunc wrapper, which m
 `models serve` and Spark, checks the same hash from its own model config: that catches corruption,
 while `load_policy` (the service's path) also catches an artifact swapped in the artifact store.
 
-Pyfunc output: one row per input row with the columns of `model.decision.DECISION_COLUMNS`; the
+Pyfunc output: `model.batch.decide_chunk`'s table — one row per input row, the columns of
+`model.decision.DECISION_COLUMNS` plus `error`; a record that does not fit the schema becomes a
+deferral with reason `invalid` and the refusal in `error` instead of failing the whole request. The
 `candidates` column is a JSON string (`[{"resolution": ..., "probability": ...}, ...]`) so the frame
 is flat and survives JSON (`models serve`) and Spark (`spark_udf` with `SPARK_RESULT_TYPE`). Pass
 `params={"now": "<ISO-8601>"}` to pin `decided_at`.
@@ -45,7 +47,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
-from model.batch import decision_table, parse_now
+from model.batch import decide_chunk
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ CONNECT_TIMEOUT_S = 3.0
 SPARK_RESULT_TYPE = (
     "record_id string, outcome string, resolution string, source string, rule_id string, "
     "confidence double, threshold double, defer_reason string, candidates string, "
-    "policy_version string, decided_at string"
+    "policy_version string, decided_at string, error string"
 )
 
 
@@ -237,8 +239,7 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None):
         df = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        now = parse_now((params or {}).get("now"))
-        return decision_table(self._policy.decide_frame(df.reset_index(drop=True), now=now))
+        return decide_chunk(self._policy, df.reset_index(drop=True), now=(params or {}).get("now"))
 
 
 def _pip_requirements() -> list[str]:

@@ -29,6 +29,9 @@ DEFAULT_CHUNK_ROWS = 100_000
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
+# Decision fields that are None when not applicable; never the literal text "None".
+_NULLABLE_TEXT = ("record_id", "resolution", "source", "rule_id", "defer_reason", "error")
+
 OUTPUT_SCHEMA = pa.schema(
     [
         pa.field(c, pa.float64() if c in ("confidence", "threshold") else pa.string())
@@ -79,7 +82,8 @@ def read_chunks(path: Path, domain: Domain, chunk_rows: int) -> Iterator[pd.Data
                 sep=sep,
                 chunksize=chunk_rows,
                 dtype={domain.id: str},
-                keep_default_na=True,
+                keep_default_na=False,  # "NA" is Namibia; the schema's coercion knows per type
+                na_values=[""],
                 low_memory=False,
             )
     except (OSError, pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -198,29 +202,27 @@ def resolve_local(
     return summary
 
 
-def spark_schema(domain: Domain, columns: list[str]) -> Any:
-    """Spark types for a CSV's columns, in its header order: domain numbers double, booleans
-    boolean, everything else (ids, categories, text, timestamps, unknown columns) string."""
+def spark_schema(columns: list[str]) -> Any:
+    """Every CSV column as text: the policy's own coercion then reads numbers, booleans ('1.0',
+    'true') and timestamps exactly as the local engine does, and refuses what does not fit."""
     from pyspark.sql import types as T
 
-    kinds = {"number": T.DoubleType(), "boolean": T.BooleanType()}
-    types = domain.field_types
-    return T.StructType(
-        [
-            T.StructField(c, kinds.get(types.get(c, ""), T.StringType()), True)
-            if c != domain.id
-            else T.StructField(c, T.StringType(), True)
-            for c in columns
-        ]
-    )
+    return T.StructType([T.StructField(c, T.StringType(), True) for c in columns])
 
 
 def spark_session(master: str = "local[2]") -> Any:
     """A quiet local Spark session bound to 127.0.0.1."""
+    import os
+    import sys
+
     from pyspark.sql import SparkSession
 
+    # Python workers must run this interpreter (it has pandas, the model and mlflow).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     spark = (
         SparkSession.builder.master(master)
+        .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
         .appName("autoresolve-resolve")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
@@ -235,13 +237,19 @@ def spark_session(master: str = "local[2]") -> Any:
 
 
 def decide_spark_frame(spark: Any, udf: Any, df: Any, domain: Domain) -> Any:
-    """Apply the policy UDF to a Spark DataFrame: decision columns plus `error` (always null)."""
+    """Apply the policy UDF to a Spark DataFrame: the decision columns plus `error`."""
     from pyspark.sql import functions as F
 
     cols = [c for c in [domain.id, *domain.field_types] if c in df.columns]
     decided = df.withColumn("_d", udf(F.struct(*[F.col(c) for c in cols])))
-    out = decided.select(*[F.col(f"_d.{c}").alias(c) for c in OUTPUT_COLUMNS if c != ERROR_COLUMN])
-    return out.withColumn(ERROR_COLUMN, F.lit(None).cast("string"))
+
+    def column(c: str) -> Any:
+        col = F.col(f"_d.{c}")
+        if c in _NULLABLE_TEXT:  # spark_udf casts a struct's None strings to "None"; undo that
+            col = F.when(col == "None", F.lit(None).cast("string")).otherwise(col)
+        return col.alias(c)
+
+    return decided.select(*[column(c) for c in OUTPUT_COLUMNS])
 
 
 def resolve_spark(
@@ -270,14 +278,13 @@ def resolve_spark(
             spark.read.option("header", True)
             .option("multiLine", True)
             .option("escape", '"')
-            .schema(spark_schema(domain, header))
+            .schema(spark_schema(header))
             .csv(str(input_path))
         )
     out = decide_spark_frame(spark, udf, sdf, domain)
     writer = DecisionWriter(output_path)
     try:
         table = out.toPandas()
-        table[ERROR_COLUMN] = None
         writer.write(table)
         summary.add(table)
         writer.close()

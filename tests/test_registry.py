@@ -127,9 +127,10 @@ def test_pyfunc_predict_matches_policy(store: Path) -> None:
     got = model.predict(records, params={"now": now})
     policy = registry.load_policy("crm", "1")
     want = decision_table(policy.decide_frame(records, now=parse_now(now)))
+    want["error"] = None
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want)
     assert got["candidates"].iloc[0] == '[{"resolution":"merge_duplicate","probability":0.97}]'
-    assert list(got.columns) == list(DECISION_COLUMNS)
+    assert list(got.columns) == [*DECISION_COLUMNS, "error"]
 
 
 def _policy_artifact(store: Path, version: str) -> Path:
