@@ -5,7 +5,8 @@ Public API (docs/architecture.md): load_rules, parse_rules, RuleSet, Rule, RuleE
 
 from rules.errors import RuleError
 from rules.lint import LintReport, lint
-from rules.ruleset import DEFER, Example, ExampleFailure, Rule, RuleSet, load_rules, parse_rules
+from rules.loader import load_rules, parse_rules
+from rules.ruleset import DEFER, Example, ExampleFailure, Rule, RuleSet
 
 __all__ = [
     "DEFER",

@@ -10,26 +10,18 @@ import hashlib
 import json
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from rules import frame, record
-from rules.check import VALUE_TYPE, Checker
-from rules.errors import ExprError, RuleError, suggest
+from rules.check import VALUE_TYPE
 from rules.funcs import share_regexes
-from rules.lang import Call, Node, children, fields_of, parse, unparse
+from rules.lang import Call, Node, children, fields_of, unparse
 from rules.values import NORMALISERS
-from rules.yamlsafe import compose, construct
 
 DEFER = "defer"
-RULE_KEYS = ("id", "when", "then", "note", "examples")
-EXAMPLE_KEYS = ("record", "expect")
-MAX_RULES = 5_000
 
 
 @dataclass(frozen=True)
@@ -113,7 +105,7 @@ class RuleSet:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Compiled closures and RE2 objects do not pickle; the source text rebuilds them exactly.
-        return (parse_rules, (self._text, self.fields, self.resolutions, self.source))
+        return (_rebuild, (self._text, self.fields, self.resolutions, self.source))
 
     def get(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
@@ -238,278 +230,9 @@ def _calls(node: Node | None, func: str) -> list[Call]:
     return out
 
 
-# --- loading ------------------------------------------------------------------------------------
-
-
-def load_rules(
-    path: str | Path, fields: Mapping[str, str], resolutions: Collection[str]
+def _rebuild(
+    text: str, fields: dict[str, str], resolutions: tuple[str, ...], source: str
 ) -> RuleSet:
-    """Load and check `rules.yaml` (or a domain folder holding one)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "rules.yaml"
-    if not p.is_file():
-        raise RuleError(
-            "no rule file here; a domain folder holds rules.yaml (write `rules: []` for none)",
-            file=str(p),
-        )
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RuleError(
-            f"not UTF-8 text (byte {exc.start}: {exc.reason}); is this the right file?",
-            file=str(p),
-        ) from None
-    return parse_rules(text, fields, resolutions, source=str(p))
+    from rules.loader import parse_rules
 
-
-def parse_rules(
-    text: str,
-    fields: Mapping[str, str],
-    resolutions: Collection[str],
-    source: str = "rules.yaml",
-) -> RuleSet:
-    """Parse and check rule-file text. Pure: no file access."""
-    if not isinstance(text, str):
-        raise RuleError(f"rule text must be str, got {type(text).__name__}", file=source)
-    checker = Checker(fields)
-    resolutions = tuple(resolutions)
-    node, loader = compose(text, source)
-    lines = text.splitlines()
-
-    def err(msg: str, n: yaml.Node | None, rule_id: str | None = None) -> RuleError:
-        line = n.start_mark.line + 1 if n is not None else None
-        col = n.start_mark.column + 1 if n is not None else None
-        return RuleError(msg, file=source, rule_id=rule_id, line=line, column=col)
-
-    if node is None:
-        raise RuleError(
-            "the rule file is empty; write `rules: []` for a domain without rules", file=source
-        )
-    if not isinstance(node, yaml.MappingNode):
-        raise err("a rule file is a mapping with one key, `rules:` (a list of rules)", node)
-    top = _mapping(node, source)
-    for key, (knode, _) in top.items():
-        if key != "rules":
-            raise err(f"unknown top-level key '{key}'; a rule file has only `rules:`", knode)
-    if "rules" not in top:
-        raise err("missing `rules:` (write `rules: []` for none)", node)
-    rules_node = top["rules"][1]
-    if isinstance(rules_node, yaml.ScalarNode) and rules_node.tag.endswith(":null"):
-        items: list[yaml.Node] = []
-    elif not isinstance(rules_node, yaml.SequenceNode):
-        raise err("`rules:` must be a list of rules (each starting with `- id: ...`)", rules_node)
-    else:
-        items = list(rules_node.value)
-    if len(items) > MAX_RULES:
-        raise err(f"{len(items):,} rules; the limit is {MAX_RULES:,}", rules_node)
-
-    built: list[Rule] = []
-    seen: dict[str, int] = {}
-    for item in items:
-        rule = _rule(item, checker, resolutions, loader, source, lines, err)
-        if rule.id in seen:
-            raise err(
-                f"duplicate rule id (first defined at line {seen[rule.id]}); ids must be unique",
-                item,
-                rule.id,
-            )
-        seen[rule.id] = rule.line
-        built.append(rule)
-    return RuleSet(tuple(built), fields, resolutions, source, text)
-
-
-def _mapping(node: yaml.MappingNode, source: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-    for k, v in node.value:
-        if not isinstance(k, yaml.ScalarNode):
-            raise RuleError(
-                "keys must be plain names",
-                file=source,
-                line=k.start_mark.line + 1,
-                column=k.start_mark.column + 1,
-            )
-        if k.value in out:
-            raise RuleError(
-                f"key '{k.value}' appears twice",
-                file=source,
-                line=k.start_mark.line + 1,
-                column=k.start_mark.column + 1,
-            )
-        out[k.value] = (k, v)
-    return out
-
-
-def _scalar_text(n: yaml.Node, what: str, err: Any, rule_id: str | None) -> str:
-    if not isinstance(n, yaml.ScalarNode) or n.tag.endswith(":null") or n.value == "":
-        raise err(f"`{what}` must be a non-empty text value", n, rule_id)
-    return n.value
-
-
-def _rule(item, checker, resolutions, loader, source, lines, err) -> Rule:
-    if not isinstance(item, yaml.MappingNode):
-        raise err(
-            "each rule is a mapping with id, when, then (and optionally note, examples)", item
-        )
-    keys = _mapping(item, source)
-    rid_node = keys.get("id", (None, None))[1]
-    if rid_node is None:
-        raise err("rule without `id`", item)
-    rule_id = _scalar_text(rid_node, "id", err, None)
-    if len(rule_id) > 200:
-        raise err("rule id is longer than 200 characters", rid_node)
-    for k, (knode, _) in keys.items():
-        if k not in RULE_KEYS:
-            raise err(f"unknown key '{k}'." + suggest(k, RULE_KEYS), knode, rule_id)
-    for req in ("when", "then"):
-        if req not in keys:
-            raise err(f"missing `{req}`", item, rule_id)
-    when_node = keys["when"][1]
-    when = _scalar_text(when_node, "when", err, rule_id)
-    try:
-        expr = checker.condition(parse(when))
-        canonical = unparse(expr)
-    except ExprError as exc:
-        line, col = _locate(when_node, when, exc.pos, lines)
-        raise RuleError(
-            f"{exc.message}\n    when: {_caret(when, exc.pos)}",
-            file=source,
-            rule_id=rule_id,
-            line=line,
-            column=col,
-        ) from None
-    then_node = keys["then"][1]
-    then = _scalar_text(then_node, "then", err, rule_id)
-    if then != DEFER and then not in resolutions:
-        raise err(
-            f"unknown resolution '{then}'."
-            + suggest(then, [*resolutions, DEFER])
-            + " `then` is one of the domain's resolutions or `defer`.",
-            then_node,
-            rule_id,
-        )
-    note = ""
-    if "note" in keys:
-        note_val = construct(loader, keys["note"][1], source)
-        note = "" if note_val is None else str(note_val)
-    examples: tuple[Example, ...] = ()
-    if "examples" in keys:
-        examples = _examples(
-            keys["examples"][1], checker, resolutions, loader, source, err, rule_id
-        )
-    return Rule(
-        id=rule_id,
-        when=when,
-        then=then,
-        note=note,
-        examples=examples,
-        line=item.start_mark.line + 1,
-        expr=expr,
-        canonical=canonical,
-    )
-
-
-def _examples(node, checker, resolutions, loader, source, err, rule_id) -> tuple[Example, ...]:
-    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
-        return ()
-    if not isinstance(node, yaml.SequenceNode):
-        raise err("`examples` is a list of {record: {...}, expect: ...}", node, rule_id)
-    out: list[Example] = []
-    for i, ex in enumerate(node.value, 1):
-        where = f"example {i}"
-        if not isinstance(ex, yaml.MappingNode):
-            raise err(f"{where}: expected {{record: {{...}}, expect: ...}}", ex, rule_id)
-        keys = _mapping(ex, source)
-        for k, (knode, _) in keys.items():
-            if k not in EXAMPLE_KEYS:
-                raise err(f"{where}: unknown key '{k}'." + suggest(k, EXAMPLE_KEYS), knode, rule_id)
-        if "record" not in keys or "expect" not in keys:
-            raise err(
-                f"{where}: needs both `record` and `expect` (expect: null when no rule "
-                "should fire)",
-                ex,
-                rule_id,
-            )
-        rec_node = keys["record"][1]
-        rec = construct(loader, rec_node, source)
-        if rec is None:
-            rec = {}
-        if not isinstance(rec, dict):
-            raise err(f"{where}: `record` must be a mapping of field: value", rec_node, rule_id)
-        for fname, value in rec.items():
-            _check_example_value(
-                fname, value, checker.fields, keys["record"][1], err, rule_id, where
-            )
-        exp_node = keys["expect"][1]
-        expect = construct(loader, exp_node, source)
-        if expect is not None and (
-            not isinstance(expect, str) or (expect != DEFER and expect not in resolutions)
-        ):
-            raise err(
-                f"{where}: expect {expect!r} is not a resolution, `defer` or null."
-                + suggest(str(expect), [*resolutions, DEFER]),
-                exp_node,
-                rule_id,
-            )
-        out.append(Example(record=rec, expect=expect, line=ex.start_mark.line + 1))
-    return tuple(out)
-
-
-def _check_example_value(fname, value, fields, node, err, rule_id, where) -> None:
-    if not isinstance(fname, str) or fname not in fields:
-        raise err(f"{where}: unknown field '{fname}'." + suggest(str(fname), fields), node, rule_id)
-    if value is None:
-        return
-    vtype = VALUE_TYPE[fields[fname]]
-    ok = {
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        "string": isinstance(value, str),
-        "boolean": isinstance(value, bool),
-        "datetime": isinstance(value, date | datetime)
-        or (isinstance(value, str) and NORMALISERS["datetime"](value) is not None),
-    }[vtype]
-    if not ok:
-        hint = ""
-        if vtype == "string" and not isinstance(value, str):
-            hint = " Quote it: YAML reads yes/no/on/off/NO as booleans and 010 as a number."
-        raise err(
-            f"{where}: field '{fname}' is {fields[fname]} ({vtype}), but the example gives "
-            f"{value!r}.{hint}",
-            node,
-            rule_id,
-        )
-
-
-def _locate(node: yaml.ScalarNode, text: str, pos: int, lines: list[str]) -> tuple[int, int]:
-    """File line and column of offset `pos` inside a `when` scalar.
-
-    Exact for one-line scalars; for folded, literal and multi-line plain scalars the value is
-    walked segment by segment (YAML joins the stripped lines with one space or newline).
-    """
-    start_line, start_col = node.start_mark.line, node.start_mark.column
-    if node.start_mark.line == node.end_mark.line and node.style in (None, '"', "'"):
-        return start_line + 1, start_col + 1 + (1 if node.style else 0) + pos
-    if node.style in (None, "|", ">"):
-        first = start_line + (1 if node.style else 0)
-        remaining = pos
-        for idx in range(first, min(node.end_mark.line + 1, len(lines))):
-            src = lines[idx]
-            offset = start_col if (idx == start_line and node.style is None) else 0
-            body = src[offset:]
-            seg = body.strip()
-            if not seg:
-                continue
-            indent = offset + len(body) - len(body.lstrip())
-            if remaining <= len(seg):
-                return idx + 1, indent + 1 + remaining
-            remaining -= len(seg) + 1
-    return start_line + 1, start_col + 1
-
-
-def _caret(text: str, pos: int) -> str:
-    flat = text.replace("\n", " ")
-    lo = max(0, pos - 50)
-    shown = flat[lo : pos + 50]
-    prefix = "…" if lo else ""
-    return f"{prefix}{shown}\n          {' ' * (len(prefix) + pos - lo)}^"
+    return parse_rules(text, fields, resolutions, source)
