@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rules.lang import fields_of
+
 if TYPE_CHECKING:
     from rules.ruleset import RuleSet
 
@@ -49,7 +51,7 @@ class RuleStats:
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # shadowed | dead | overlap | below_bar | uncertain | duplicate_condition
+    kind: str  # shadowed dead overlap below_bar uncertain duplicate_condition constant_condition
     severity: str  # error | warning | info
     rule_id: str
     message: str
@@ -110,6 +112,21 @@ def lint(
     )
     canon_seen: dict[str, str] = {}
     for j, rule in enumerate(ruleset.rules):
+        if rule.expr is not None and not fields_of(rule.expr):
+            always = ruleset.matches_each({})[j]
+            report.findings.append(
+                Finding(
+                    "constant_condition",
+                    "error",
+                    rule.id,
+                    "the condition reads no field, so it is always "
+                    + (
+                        "true: every later rule is unreachable"
+                        if always
+                        else "false: it never fires"
+                    ),
+                )
+            )
         if rule.canonical in canon_seen:
             report.findings.append(
                 Finding(

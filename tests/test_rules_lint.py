@@ -99,3 +99,17 @@ def test_wilson_interval_matches_published_values(k: int, n: int, lo: float, hi:
 
 def test_wilson_interval_empty() -> None:
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_constant_conditions_are_errors() -> None:
+    rs = parse_rules(
+        "rules:\n  - {id: all, when: 1 < 2, then: spam}\n"
+        "  - {id: none, when: 'false', then: spam}\n",
+        FIELDS,
+        RES,
+    )
+    report = lint(rs, pd.DataFrame({"vip": [True, False]}), None)
+    found = {(f.kind, f.rule_id, f.severity) for f in report.findings}
+    assert ("constant_condition", "all", "error") in found
+    assert ("constant_condition", "none", "error") in found
+    assert not report.ok

@@ -326,3 +326,16 @@ def test_extreme_and_odd_numbers_read_the_same_way() -> None:
     assert huge.match_frame(
         pd.DataFrame({"country": pd.Series([10**5000], dtype=object)})
     ).tolist() == [-1]
+
+
+def test_empty_and_odd_frames() -> None:
+    rs = _ruleset('country == "FR" or employees is null')
+    empty = pd.DataFrame({"country": pd.Series([], dtype=object)})
+    assert rs.match_frame(empty).tolist() == []
+    assert rs.rule_masks(empty).shape == (0, 1)
+    assert rs.match_frame(pd.DataFrame(index=range(3))).tolist() == [0, 0, 0]  # all missing
+    dup = pd.DataFrame([["FR", "DE"]], columns=["country", "country"])
+    with pytest.raises(ValueError, match="more than one column named 'country'"):
+        rs.match_frame(dup)
+    with pytest.raises(TypeError, match="DataFrame"):
+        rs.match_frame([{"country": "FR"}])
