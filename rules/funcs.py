@@ -60,7 +60,7 @@ def _fast_search(rx: Any) -> Callable[[str], bool] | None:
     unanchored = anchor.UNANCHORED
 
     def search(s: str) -> bool:
-        b = s.encode("utf-8")
+        b = s.encode("utf-8", "surrogatepass")
         return raw.Match(unanchored, b, 0, len(b))[0][0] >= 0
 
     try:
@@ -218,7 +218,7 @@ class RegexSet:
         out = np.zeros((len(texts) + 1, len(self.patterns)), dtype=bool)
         raw = getattr(self._set, "_set", None)
         if raw is not None and hasattr(raw, "Match"):
-            hit_lists = [raw.Match(t.encode("utf-8")) for t in texts]
+            hit_lists = [raw.Match(t.encode("utf-8", "surrogatepass")) for t in texts]
         else:  # pragma: no cover - a google-re2 without the inner object
             hit_lists = [self._set.Match(t) for t in texts]
         for i, hits in enumerate(hit_lists):

@@ -339,3 +339,19 @@ def test_empty_and_odd_frames() -> None:
         rs.match_frame(dup)
     with pytest.raises(TypeError, match="DataFrame"):
         rs.match_frame([{"country": "FR"}])
+
+
+def test_lone_surrogates_do_not_break_patterns() -> None:
+    doc = {
+        "rules": [
+            {"id": "a", "when": 'matches(notes, "a$")', "then": "big"},
+            {"id": "b", "when": 'matches(notes, "^x")', "then": "spam"},
+        ]
+    }
+    rs = parse_rules(yaml.safe_dump(doc), FIELDS, RES)
+    texts = ["\udc80a", "x\udc80", "plain"]
+    expected = [rs.match_index({"notes": t}) for t in texts]
+    assert expected == [0, 1, -1]
+    assert (
+        rs.match_frame(pd.DataFrame({"notes": pd.Series(texts, dtype=object)})).tolist() == expected
+    )
