@@ -7,15 +7,18 @@ Phases run in separate processes so each one's peak memory is its own:
   kind of model (LightGBM's scikit-learn API, same trees) behind a scikit-learn Pipeline with a
   ColumnTransformer, fed `pd.DataFrame([record])`. Also checks that the single-record
   probabilities equal the batch path's (max |Δ|, must be ≤ 1e-9).
-- batch: `Policy.decide_frame` on 1,000,000 records (the demo tiled with fresh ids), records/s
-  and peak RSS, against `pd.DataFrame.to_dict('records')` on the same frame as a floor.
-- train: `train_policy` on 200,000 records (the demo tiled, times spread), seconds and peak RSS.
+- batch: `Policy.decide_frame` on 1,000,000 fresh records from the demo generator (another
+  seed), records/s with LightGBM on one and on two threads, and peak RSS, against
+  `pd.DataFrame.to_dict('records')` on the same frame (a floor any row-wise path pays).
+- train: `train_policy` on 200,000 generated records, seconds and peak RSS, with the 24,000-record
+  demo in the same process as the baseline.
 
 `python -m benchmarks model_speed [--quick]` (--quick: 200k batch, 50k training rows).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -54,11 +57,10 @@ def json_record(row: pd.Series) -> dict[str, Any]:
     return out
 
 
-def tiled(df: pd.DataFrame, domain, n: int) -> pd.DataFrame:
-    reps = -(-n // len(df))
-    big = pd.concat([df] * reps, ignore_index=True).iloc[:n].copy()
-    big[domain.id] = [f"b{i}" for i in range(n)]
-    return big
+def generated(n: int, seed: int) -> pd.DataFrame:
+    from model.crm_demo import generate
+
+    return generate(n=n, seed=seed)
 
 
 def naive_pipeline(domain, df: pd.DataFrame, n_trees: int):
@@ -175,15 +177,21 @@ def phase_batch(quick: bool) -> dict[str, Any]:
     domain, df = _domain_and_frame()
     policy, _ = train_policy(domain, df, seed=0)
     n = 200_000 if quick else 1_000_000
-    big = tiled(df.drop(columns=[domain.label]), domain, n)
+    big = generated(n, seed=7).drop(columns=[domain.label])
     rss_before = peak_rss_mb()
     _, floor_s = timed(lambda: big.to_dict("records"))
     out, secs = timed(lambda: policy.decide_frame(big))
     assert len(out) == n
+    two = copy.copy(policy)
+    two.batch_threads = 2
+    _, secs2 = timed(lambda: two.decide_frame(big))
     return {
         "records": n,
-        "seconds": secs,
+        "rule_free_share": float(out["rule_id"].isna().mean()),
+        "seconds_1_thread": secs,
         "records_per_s": n / secs,
+        "seconds_2_threads": secs2,
+        "records_per_s_2_threads": n / secs2,
         "to_dict_records_per_s": n / floor_s,
         "ratio_vs_to_dict": (n / secs) / (n / floor_s),
         "outcomes": out["outcome"].value_counts().to_dict(),
@@ -195,22 +203,19 @@ def phase_batch(quick: bool) -> dict[str, Any]:
 def phase_train(quick: bool) -> dict[str, Any]:
     domain, df = _domain_and_frame()
     n = 50_000 if quick else 200_000
-    big = tiled(df, domain, n)
-    t = big[domain.time]
-    big[domain.time] = (
-        t.min()
-        + (t - t.min()) * 0
-        + pd.to_timedelta(np.linspace(0, (t.max() - t.min()).total_seconds(), n), unit="s")
-    )
+    big = generated(n, seed=11)
+    _, base_s = timed(lambda: train_policy(domain, df, seed=0))
     rss_before = peak_rss_mb()
     (_policy, report), secs = timed(lambda: train_policy(domain, big, seed=0))
-    _base, base_s = timed(lambda: train_policy(domain, df, seed=0))
     return {
         "rows": n,
         "seconds": secs,
         "rows_per_s": n / secs,
         "baseline_24k_rows_seconds": base_s,
         "chosen": report.chosen,
+        "trees_per_class": report.candidates["lightgbm"]["estimator"].get("trees_per_class"),
+        "test_coverage": report.metrics["coverage"],
+        "test_precision": report.metrics["realised_precision"],
         "peak_rss_mb_before": rss_before,
         "peak_rss_mb": peak_rss_mb(),
     }
@@ -250,6 +255,7 @@ def main(argv: list[str]) -> int:
     print(f"  max |p_record − p_batch| = {s['max_abs_prob_diff_record_vs_batch']:.2e}")
     print(
         f"  batch {b['records']:,} records: {b['records_per_s']:,.0f} records/s "
+        f"(2 threads: {b['records_per_s_2_threads']:,.0f}) "
         f"({b['ratio_vs_to_dict']:.2f}× of to_dict('records')), peak RSS {b['peak_rss_mb']:.0f} MB"
     )
     print(f"  train {t['rows']:,} rows: {t['seconds']:.1f} s, peak RSS {t['peak_rss_mb']:.0f} MB")

@@ -169,9 +169,12 @@ class LinearModel:
 
     name = "linear"
 
-    def __init__(self, *, C: float = 1.0, max_iter: int = 300, seed: int = 0):
+    def __init__(
+        self, *, C: float = 1.0, max_iter: int = 300, max_rows: int = 50_000, seed: int = 0
+    ):
         self.C = C
         self.max_iter = max_iter
+        self.max_rows = max_rows  # a baseline: the most recent rows suffice, and lbfgs is slow
         self.seed = seed
 
     def _layout(self, X: np.ndarray, categorical: Sequence[int], sizes: dict[int, int]) -> None:
@@ -217,6 +220,8 @@ class LinearModel:
         category_sizes: dict[int, int] | None = None,
         **_: object,
     ) -> LinearModel:
+        if len(X) > self.max_rows:
+            X, y = X[-self.max_rows :], y[-self.max_rows :]
         self._layout(X, categorical, category_sizes or {})
         n = len(X)
         idx = self._cat_index(X)
@@ -254,4 +259,9 @@ class LinearModel:
         return softmax(logits)
 
     def describe(self) -> dict:
-        return {"family": self.name, "C": self.C, "converged": self.converged_}
+        return {
+            "family": self.name,
+            "C": self.C,
+            "converged": self.converged_,
+            "max_rows": self.max_rows,
+        }

@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 
 from model.calibration import TemperatureScaler
-from model.certify import certify_threshold
+from model.certify import candidate_grid, certify_threshold
 from model.decision import DECISION_COLUMNS, Candidate, Decision
 from model.domain import Domain
 from model.features import FeaturePipeline
 from model.novelty import NoveltyDetector
 from model.records import coerce_frame, coerce_record
+from model.splits import time_order
 
 TOP_K = 3
 
@@ -228,23 +229,28 @@ class Policy:
             source[rest] = np.where(ok, "model", None)
             resolution[rest] = np.where(ok, names[:, 0], None)
 
-        out = pd.DataFrame(
+        def obj(values: Any) -> pd.Series:
+            # object dtype keeps None for missing (pandas would infer `str` and turn it into NaN)
+            return pd.Series(values, dtype=object, index=index)
+
+        index = pd.RangeIndex(n)
+        stamp = iso_utc(now)
+        return pd.DataFrame(
             {
-                "record_id": ids,
-                "outcome": outcome,
-                "resolution": resolution,
-                "source": source,
-                "rule_id": rule_id,
-                "confidence": confidence,
-                "threshold": threshold,
-                "defer_reason": reason,
-                "candidates": candidates,
-                "policy_version": self.version,
-                "decided_at": iso_utc(now),
+                "record_id": obj(ids),
+                "outcome": obj(outcome),
+                "resolution": obj(resolution),
+                "source": obj(source),
+                "rule_id": obj(rule_id),
+                "confidence": pd.Series(confidence, index=index),
+                "threshold": pd.Series(threshold, index=index),
+                "defer_reason": obj(reason),
+                "candidates": obj(candidates),
+                "policy_version": obj([self.version] * n),
+                "decided_at": obj([stamp] * n),
             },
             columns=list(DECISION_COLUMNS),
         )
-        return out
 
     def decide_record(self, record: Mapping[str, Any], now: datetime | None = None) -> Decision:
         record = coerce_record(self.domain, record)
@@ -301,31 +307,37 @@ class Policy:
         """The same model re-certified for a new rule set (no refit): a new policy version.
 
         `calibration_df` must be labelled records the model never trained on (e.g. the recent
-        window); the certificate is recomputed on those no new rule resolves.
+        window). Records the new rules resolve are left out; the rest are split in time order:
+        the first 40% learn the candidate thresholds and their test order, the last 60% give the
+        certificate — the same procedure as training, on new data.
         """
         df = self._coerce_frame(calibration_df)
         label = self.domain.label
         if label not in df.columns:
             raise ValueError(f"calibration data needs the label column '{label}' to re-certify.")
-        df = df[df[label].notna()]
-        free = np.asarray(rules.match_frame(df)) < 0
-        sub = df.iloc[np.flatnonzero(free)]
+        df = df[df[label].notna()].reset_index(drop=True)
+        df = df.iloc[time_order(self.domain, df)]
+        sub = df.iloc[np.flatnonzero(np.asarray(rules.match_frame(df)) < 0)]
         P = self._proba(self.pipeline.transform(sub), self.batch_threads)
         top = P.max(axis=1)
         pred = self._classes_arr[P.argmax(axis=1)]
         correct = (pred == sub[label].astype(str).to_numpy(dtype=object)).astype(int)
-        grid = np.array(self.candidate_grid)
+        cut = int(0.4 * len(top))
+        grid = candidate_grid(top[:cut], len(top) - cut, min_accepted=20)
         cert = certify_threshold(
-            top,
-            correct,
+            top[cut:],
+            correct[cut:],
             target_precision=self.domain.policy.target_precision,
             confidence=self.domain.policy.confidence,
             candidates=grid,
+            learn=(top[:cut], correct[:cut]),
         )
         cert["recertified_for_rules"] = rules.version
+        cert["coverage"] = cert["accepted"] / max(len(top) - cut, 1)
         new = copy.copy(self)
         new.rules = rules
         new.certificate = cert
+        new.candidate_grid = tuple(float(g) for g in grid)
         t = cert.get("threshold")
         new.threshold = None if t is None else float(t)
         new.version = new.content_version()

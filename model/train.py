@@ -283,7 +283,7 @@ def train_policy(
     best["coverage"] = certificate["coverage"]
 
     step("fitting novelty detector", 0.75)
-    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"])
+    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"]) if domain.policy.novelty else None
 
     cert = dict(best["certificate"])
     cert["selection"] = why
@@ -332,7 +332,10 @@ def train_policy(
         },
         splits=split_info,
         dropped=dropped,
-        novelty={**novelty.describe(), **evaluation.get("novelty", {})},
+        novelty={
+            **(novelty.describe() if novelty is not None else {"disabled": True}),
+            **evaluation.get("novelty", {}),
+        },
         evaluation=evaluation,
     )
     step("done", 1.0)

@@ -129,6 +129,9 @@ def test_decide_frame_shape_and_reasons(trained) -> None:
     assert (resolved["confidence"] >= resolved["threshold"]).all()
     assert set(out["defer_reason"].dropna()) <= {"novel", "low_confidence"}
     assert out["decided_at"].iloc[0] == "2026-01-02T03:04:05.000Z"
+    deferred = out[out.outcome == "deferred"]
+    assert deferred["resolution"].map(lambda v: v is None).all()  # None, not NaN
+    assert out["rule_id"].map(lambda v: v is None).all()
     cands = out["candidates"].iloc[0]
     assert len(cands) == 3 and cands[0]["probability"] >= cands[1]["probability"]
 
@@ -278,3 +281,72 @@ def test_progress_callback_and_version_override(trained) -> None:
     v2 = policy.with_version("7")
     assert v2.version == "7" and policy.version != "7"
     assert policy.decide_record(json_record(df.iloc[0])).policy_version == policy.version
+
+
+RULES = """
+rules:
+  - id: x-is-a
+    when: cat == "x"
+    then: a
+    examples:
+      - {record: {cat: x}, expect: a}
+  - id: hold-refunds
+    when: contains(lower(note), "refund")
+    then: defer
+    examples:
+      - {record: {note: "Refund please"}, expect: defer}
+"""
+
+
+def _ruleset(domain):
+    from rules import parse_rules
+
+    return parse_rules(RULES, domain.field_types, domain.resolutions)
+
+
+def test_rules_first_then_model_and_recertification(trained) -> None:
+    domain, df, policy, _ = trained
+    rs = _ruleset(domain)
+    new = policy.with_rules(rs, df.iloc[1500:])
+    assert new.rules is rs and policy.rules is not rs
+    assert new.version != policy.version
+    assert new.certificate["recertified_for_rules"] == rs.version
+    out = new.decide_frame(df.head(400), now=NOW)
+    x = (df["cat"].head(400) == "x").to_numpy()
+    refund = df["note"].head(400).fillna("").str.contains("refund").to_numpy()
+    assert (out.loc[x, "source"] == "rule").all() and (out.loc[x, "rule_id"] == "x-is-a").all()
+    deferred = out[refund & ~x]
+    assert (deferred["defer_reason"] == "rule").all() and (deferred["outcome"] == "deferred").all()
+    rec = json_record(df.iloc[int(np.flatnonzero(refund & ~x)[0])])
+    d = new.decide_record(rec, now=NOW)
+    assert d.outcome == "deferred" and d.defer_reason == "rule" and d.rule_id == "hold-refunds"
+    assert new.describe()["rules_version"] == rs.version
+
+
+def test_train_with_rules_certifies_on_rule_free_records() -> None:
+    domain, df = make_synth(n=1500)
+    _, report = train_policy(domain, df, rules=_ruleset(domain))
+    m = report.metrics
+    assert m["rule_resolved"] > 0 and m["test_rule_free"] < m["test_records"]
+    assert report.certificate["n_calibration"] < report.splits["cert"]["rows"]
+
+
+def test_policy_survives_pickle_with_identical_decisions(trained) -> None:
+    import pickle
+
+    _, df, policy, _ = trained
+    rec = json_record(df.iloc[42])
+    before = policy.decide_record(rec, now=NOW)  # builds the per-thread fast predictor
+    clone = pickle.loads(pickle.dumps(policy))
+    assert clone.decide_record(rec, now=NOW) == before
+    pd.testing.assert_frame_equal(
+        clone.decide_frame(df.head(50), now=NOW), policy.decide_frame(df.head(50), now=NOW)
+    )
+
+
+def test_novelty_can_be_switched_off_by_the_domain() -> None:
+    domain, df = make_synth(n=800, novelty=False)
+    policy, report = train_policy(domain, df)
+    assert policy.novelty is None and report.novelty.get("disabled")
+    rec = {**json_record(df.iloc[3]), "cat": "never-seen-before"}
+    assert policy.decide_record(rec, now=NOW).defer_reason != "novel"
