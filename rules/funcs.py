@@ -212,10 +212,11 @@ class RegexSet:
         self._set = rset
 
     def table(self, texts: list[str]) -> Any:
-        """bool matrix (len(texts) + 1, k); the extra last row (missing) is all False."""
+        """bool matrix (k, len(texts) + 1): row i says which texts pattern i finds; the extra last
+        column (missing) is all False."""
         import numpy as np
 
-        out = np.zeros((len(texts) + 1, len(self.patterns)), dtype=bool)
+        out = np.zeros((len(self.patterns), len(texts) + 1), dtype=bool)
         raw = getattr(self._set, "_set", None)
         if raw is not None and hasattr(raw, "Match"):
             hit_lists = [raw.Match(t.encode("utf-8", "surrogatepass")) for t in texts]
@@ -223,7 +224,7 @@ class RegexSet:
             hit_lists = [self._set.Match(t) for t in texts]
         for i, hits in enumerate(hit_lists):
             if hits:
-                out[i, hits] = True
+                out[hits, i] = True
         return out
 
 
