@@ -152,8 +152,16 @@ def _check_reachable(uri: str) -> None:
 def configure(tracking_uri: str, artifact_root: str | Path | None = None) -> None:
     """Point tracking and registry at one store; check it is reachable before anything waits."""
     _check_reachable(tracking_uri)
+    # mlflow also exports the URIs as environment variables; keep the environment as it was, so
+    # a later configure (and the settings that read MLFLOW_TRACKING_URI) is not overridden by us.
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     _config.tracking_uri = tracking_uri
     _config.artifact_root = artifact_root
 

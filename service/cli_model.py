@@ -412,6 +412,35 @@ def _training_and_window(
     return train.reset_index(drop=True), window, info
 
 
+def _unseen_by(champion: Any, dom: Any, history: pd.DataFrame, labels: pd.DataFrame) -> Any:
+    """Labelled records the champion never trained on: history after its training data's end,
+    plus store labels (a store label wins), in time order (labelling time, else record time)."""
+    import pandas as pd
+
+    cols = [c for c in [dom.id, *dom.field_types, dom.label] if c in history.columns]
+    end = (getattr(champion, "fingerprint", None) or {}).get("time_end")
+    fresh = history.iloc[0:0]
+    if end and dom.time and dom.time in history.columns:
+        when = pd.to_datetime(history[dom.time], utc=True, errors="coerce")
+        fresh = history[when > pd.Timestamp(end)]
+    labelled_ids = set(labels[dom.id].astype(str))
+    fresh = fresh[~fresh[dom.id].astype(str).isin(labelled_ids)].reindex(columns=cols)
+    ordered_labels = labels.sort_values("labelled_at", kind="stable").reindex(columns=cols)
+    return pd.concat([fresh, ordered_labels], ignore_index=True)
+
+
+def _recertify(champion: Any, rules_now: Any, unseen: pd.DataFrame) -> tuple[Any, Any] | None:
+    """(challenger, window) re-certified for the new rules without refit, or None when too few
+    unseen labelled records: the older part certifies, the newest part is the gate window."""
+    from model.retrain import MIN_WINDOW
+
+    if not hasattr(champion, "with_rules") or len(unseen) < 4 * MIN_WINDOW:
+        return None
+    cut = len(unseen) - max(MIN_WINDOW, len(unseen) // 4)
+    calibration, window = unseen.iloc[:cut], unseen.iloc[cut:].reset_index(drop=True)
+    return champion.with_rules(rules_now, calibration), window
+
+
 def _need(
     registry: Any,
     store: Any,
@@ -442,6 +471,13 @@ def _need(
         champion_rules_version=getattr(champion.rules, "version", None),
         rules_version=rules_version,
     )
+
+
+def _champion_summary(registry: Any, dom: Any) -> Any:
+    import json
+
+    text = registry.load_artifact_text(dom.name, "champion", "data_summary.json")
+    return json.loads(text) if text else None
 
 
 def _print_gate(payload: dict[str, Any]) -> None:
@@ -485,6 +521,7 @@ def _cmd_retrain(
         "retrained": False,
         "promoted": False,
     }
+    need = None
     if if_needed:
         need = _need(registry, store, dom, champion, rules_now.version, min_new_labels, psi_bar)
         payload["need"] = need.to_dict()
@@ -496,30 +533,63 @@ def _cmd_retrain(
                 err_console.print(need.reasons[0], highlight=False)
             return
         err_console.print("retraining: " + " ".join(need.reasons), highlight=False)
+    rules_only = bool(need is not None and need.rules_changed and len(need.reasons) == 1)
     with _progress() as progress:
         task = progress.add_task("loading history and labels", total=None)
         history = load_domain_frame(dom, data)
         labels = _labelled(store, dom)
-        train_df, window, info = _training_and_window(dom, history, labels)
         progress.update(task, description=f"loaded {len(history):,} + {len(labels):,} labelled")
-        payload.update(info)
-        update = _fraction_progress(progress, "training challenger")
-        from model.train import train_policy
-
-        challenger, report = train_policy(
-            dom, train_df, seed=seed, rules=rules_now, progress=update
+        recertified = (
+            _recertify(champion, rules_now, _unseen_by(champion, dom, history, labels))
+            if rules_only
+            else None
         )
+        if recertified is not None:
+            update = _fraction_progress(progress, "re-certifying for the new rules (no refit)")
+            challenger, window = recertified
+            report, train_df = None, None
+            payload.update(
+                mode="recertified",
+                window="newest labelled records the champion never trained on",
+                window_records=len(window),
+                labels_in_store=len(labels),
+            )
+        else:
+            if rules_only:
+                err_console.print(
+                    "too few labelled records unseen by the champion to re-certify without "
+                    "refit; refitting.",
+                    highlight=False,
+                )
+            train_df, window, info = _training_and_window(dom, history, labels)
+            payload.update(mode="refit", **info)
+            update = _fraction_progress(progress, "training challenger")
+            from model.train import train_policy
+
+            challenger, report = train_policy(
+                dom, train_df, seed=seed, rules=rules_now, progress=update
+            )
         update("gates", 0.95)
         gate = evaluate_gates(challenger, champion, window, tolerance=tolerance)
         update("registering", 0.97)
         from model.drift import summarize
 
+        summary = (
+            summarize(dom.field_types, train_df)
+            if train_df is not None
+            else _champion_summary(registry, dom)
+        )
         version = registry.log_policy(
             challenger,
             report,
-            run_name=f"{dom.name}-retrain",
-            data_summary=summarize(dom.field_types, train_df),
-            params={"seed": seed, "rows": len(train_df), "tolerance": tolerance},
+            run_name=f"{dom.name}-{payload['mode']}",
+            data_summary=summary,
+            params={
+                "seed": seed,
+                "rows": len(train_df) if train_df is not None else 0,
+                "tolerance": tolerance,
+                "mode": payload["mode"],
+            },
             tags={"autoresolve.gate": "passed" if gate.passed else "failed"},
         )
         registry.tag_version(dom.name, version, "gate_reasons", " | ".join(gate.reasons))

@@ -211,3 +211,34 @@ def test_retrain_with_store_labels_applies_gates(env: dict[str, Any]) -> None:
     after = registry.champion_version("crm")
     assert after == (out["challenger_version"] if out["gate"]["passed"] else before)
     assert out["gate"]["champion"]["records"] == 100
+
+
+def test_changed_rules_alone_recertify_without_refit(env: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    from model import registry
+
+    dom_dir = tmp_path / "crm"
+    dom_dir.mkdir()
+    shutil.copy(DOMAIN_DIR / "domain.yaml", dom_dir / "domain.yaml")
+    shutil.copy(DOMAIN_DIR / "rules.yaml", dom_dir / "rules.yaml")
+    ordered = env["df"].sort_values(DOMAIN.time, kind="stable")
+    early = tmp_path / "early.csv"
+    ordered.head(10_000).to_csv(early, index=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUTORESOLVE_HOME", str(tmp_path / "home"))
+        assert run(env, "train", "--domain", str(dom_dir), "--data", str(early)).exit_code == 0
+        raw = yaml.safe_load((dom_dir / "rules.yaml").read_text())
+        raw["rules"] = raw["rules"][:-1]  # operations retire the last rule
+        (dom_dir / "rules.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        result = run(env, "retrain", "--domain", str(dom_dir), "--data", str(env["history"]),
+                     "--if-needed", "--json")  # fmt: skip
+        out = json.loads(result.stdout)
+        assert out["need"]["rules_changed"] and out["mode"] == "recertified", out
+        assert result.exit_code == (0 if out["gate"]["passed"] else 1)
+        challenger = registry.load_policy("crm", out["challenger_version"])
+        champion = registry.load_policy("crm", out["champion_version"])
+        assert challenger.rules.version != champion.rules.version
+        assert challenger.estimator is not None and challenger.fingerprint == champion.fingerprint
