@@ -187,3 +187,29 @@ def test_unreachable_store_is_a_clear_fast_error(store: Path) -> None:
         registry.configure("sqlite:////proc/autoresolve-nope/mlflow.db")
     # the failed calls left the working configuration alone
     assert registry.champion_version("crm") is not None
+
+
+def test_a_real_policy_round_trips_with_its_figures(store: Path) -> None:
+    import mlflow
+
+    from model.crm_demo import generate
+    from model.train import train_policy
+
+    domain = load_domain(ROOT / "data" / "crm")
+    df = generate(3_000, seed=2)
+    policy, report = train_policy(domain, df, seed=0)
+    v = registry.log_policy(policy, report, run_name="real")
+    loaded = registry.load_policy("crm", v)
+    assert loaded.version == f"crm:{v}" and type(loaded) is type(policy)
+    records = df.tail(200).drop(columns=[domain.label])
+    a = decision_table(policy.decide_frame(records)).drop(columns=["policy_version", "decided_at"])
+    b = decision_table(loaded.decide_frame(records)).drop(columns=["policy_version", "decided_at"])
+    pd.testing.assert_frame_equal(a, b)
+    run_id = registry.version_info("crm", v).run_id
+    client = mlflow.MlflowClient()
+    figs = {Path(a.path).name for a in client.list_artifacts(run_id, "figures")}
+    assert len(figs) >= 3 and all(f.endswith(".png") for f in figs), figs
+    files = {Path(a.path).name for a in client.list_artifacts(run_id, "domain")}
+    assert files == {"domain.yaml", "rules.yaml"}
+    metrics = mlflow.get_run(run_id).data.metrics
+    assert {"coverage", "ece", "certificate.n_calibration"} <= set(metrics)
