@@ -77,9 +77,10 @@ class LightGBMModel:
         *,
         num_boost_round: int = 400,
         early_stopping_rounds: int = 30,
-        learning_rate: float = 0.08,
+        learning_rate: float = 0.15,
         num_leaves: int = 31,
-        min_data_in_leaf: int = 20,
+        max_depth: int = 8,
+        min_data_in_leaf: int = 40,
         seed: int = 0,
         num_threads: int = 1,
     ):
@@ -87,6 +88,7 @@ class LightGBMModel:
         self.early_stopping_rounds = early_stopping_rounds
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
+        self.max_depth = max_depth
         self.min_data_in_leaf = min_data_in_leaf
         self.seed = seed
         self.num_threads = num_threads
@@ -107,6 +109,7 @@ class LightGBMModel:
             "num_class": n_classes,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
             "min_data_in_leaf": self.min_data_in_leaf,
             "feature_fraction": 0.9,
             "lambda_l2": 1.0,

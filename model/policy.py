@@ -32,6 +32,7 @@ from model.records import coerce_frame, coerce_record
 from model.splits import time_order
 
 TOP_K = 3
+CHUNK = 100_000  # rows per model block in decide_frame: bounds the feature matrix's memory
 
 
 class RuleLike(Protocol):
@@ -171,7 +172,7 @@ class Policy:
     def decide_frame(self, df: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
         df = self._coerce_frame(df)
         n = len(df)
-        ids = [str(v) for v in df[self.domain.id].to_numpy(dtype=object)]
+        ids = df[self.domain.id].to_numpy(dtype=object)  # coerce_frame made them str
         hit = np.asarray(self.rules.match_frame(df), dtype=np.int64)
         outcome = np.full(n, "deferred", dtype=object)
         resolution = np.full(n, None, dtype=object)
@@ -196,8 +197,9 @@ class Policy:
             resolution[ruled] = np.where(defer, None, then)
             reason[ruled] = np.where(defer, "rule", None)
 
-        rest = np.flatnonzero(hit < 0)
-        if len(rest):
+        all_rest = np.flatnonzero(hit < 0)
+        for start in range(0, len(all_rest), CHUNK):
+            rest = all_rest[start : start + CHUNK]
             sub = df.iloc[rest] if len(rest) < n else df
             X = self.pipeline.transform(sub)
             P = self._proba(X, self.batch_threads)
@@ -208,13 +210,13 @@ class Policy:
                 if self.novelty is not None
                 else np.zeros(len(rest), dtype=bool)
             )
+            del X, P
             conf = top_p[:, 0]
             confidence[rest] = conf
             names = self._classes_arr[order]
-            for i, r in enumerate(rest):
+            for r, nr, pr in zip(rest.tolist(), names.tolist(), top_p.tolist(), strict=True):
                 candidates[r] = [
-                    {"resolution": names[i, k], "probability": float(top_p[i, k])}
-                    for k in range(order.shape[1])
+                    {"resolution": a, "probability": b} for a, b in zip(nr, pr, strict=True)
                 ]
             thr = self.threshold
             if thr is None:
