@@ -157,15 +157,7 @@ mutations = st.fixed_dictionaries(
 )
 
 
-@settings(
-    max_examples=120,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-@given(i=st.integers(0, 2999), change=mutations)
-def test_record_and_frame_paths_agree(trained, i: int, change: dict) -> None:
-    _, df, policy, _ = trained
-    rec = {**json_record(df.iloc[i]), **change}
+def _assert_paths_agree(policy, rec: dict) -> None:
     try:
         one = policy.decide_record(rec, now=NOW).to_dict()
     except RecordError:  # a value the schema refuses: the table path must refuse it too
@@ -182,6 +174,34 @@ def test_record_and_frame_paths_agree(trained, i: int, change: dict) -> None:
             assert abs(one[col] - row[col]) <= 1e-9
         else:
             assert _same(one[col], row[col]), (col, one[col], row[col])
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(i=st.integers(0, 2999), change=mutations)
+def test_record_and_frame_paths_agree(trained, i: int, change: dict) -> None:
+    _, df, policy, _ = trained
+    _assert_paths_agree(policy, {**json_record(df.iloc[i]), **change})
+
+
+@pytest.fixture(scope="module")
+def ruled(trained):
+    domain, df, policy, _ = trained
+    return policy.with_rules(_ruleset(domain), df.iloc[1500:])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(i=st.integers(0, 2999), change=mutations)
+def test_record_and_frame_paths_agree_with_rules(trained, ruled, i: int, change: dict) -> None:
+    _, df, _, _ = trained
+    _assert_paths_agree(ruled, {**json_record(df.iloc[i]), **change})
 
 
 def test_batch_of_many_rows_matches_records(trained) -> None:
