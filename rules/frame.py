@@ -68,8 +68,12 @@ class Arr:
 class Txt:
     """Text as codes into distinct values; code -1 is missing. Scalars broadcast."""
 
-    codes: Any
+    codes: Any  # small ints (int16/int32) for fast comparisons, or a scalar
     uniques: list[str]
+    wide: Any = None  # the same codes as intp, for gathers (np.take wants intp)
+
+    def gather(self, table: np.ndarray) -> Any:
+        return np.take(table, self.codes if self.wide is None else self.wide)
 
 
 Mask = Any  # np.ndarray[bool] of the frame's length, or a Python bool (constant)
@@ -125,6 +129,12 @@ def _normalised_uniques(
     return np.asarray(codes, dtype=np.intp), [norm(u) for u in raw]
 
 
+def _compact(codes: Any, distinct: int) -> np.ndarray:
+    """Codes in the smallest signed int type that holds them: comparisons stream less memory."""
+    dtype = np.int16 if distinct < 32_000 else np.int32
+    return np.asarray(codes).astype(dtype, copy=False)
+
+
 def _may_merge(u: Any) -> bool:
     if isinstance(u, bool | np.bool_):
         return True
@@ -155,7 +165,7 @@ def _read_column(series: pd.Series | None, vtype: str) -> Arr | Txt:
             remap = np.array([-1 if u is None else i for i, u in enumerate(normed)] + [-1])
             codes = np.take(remap, codes)
             normed = ["" if u is None else u for u in normed]
-        return Txt(codes, normed)  # type: ignore[arg-type]
+        return Txt(_compact(codes, len(normed)), normed, codes)  # type: ignore[arg-type]
     if vtype == "number":
         if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
             values = series.to_numpy(dtype=np.float64)
@@ -278,7 +288,7 @@ def _compile_condition(node: Node) -> CondFn:
             if table is None:
                 table = rset.table(v.uniques)
                 ctx.memo[key] = table
-            return np.take(table[col], v.codes)
+            return _spread(v, table[col])
 
         return call_set
     if isinstance(node, Call):
@@ -295,9 +305,32 @@ def _compile_condition(node: Node) -> CondFn:
 
 
 def _lut(v: Txt, per_unique: list[bool]) -> Mask:
-    # np.take is ~3x faster than fancy indexing here; code -1 (missing) takes the extra False.
-    table = np.array([*per_unique, False], dtype=bool)
-    return np.take(table, v.codes)
+    return _spread(v, np.array([*per_unique, False], dtype=bool))
+
+
+_FEW = 16  # up to this many distinct values, equality tests on int16 codes beat a gather
+
+
+def _spread(v: Txt, table: np.ndarray) -> Mask:
+    """Spread a per-distinct-value boolean (last entry: missing, False) to the rows."""
+    codes = v.codes
+    if not isinstance(codes, np.ndarray):
+        return v.gather(table)
+    hits = np.flatnonzero(table)
+    if len(hits) == 0:
+        return np.zeros(codes.shape, dtype=bool)
+    if len(hits) <= _FEW:
+        out = codes == hits[0]
+        for h in hits[1:]:
+            out |= codes == h
+        return out
+    misses = np.flatnonzero(~table[:-1])
+    if len(misses) <= _FEW:
+        out = codes >= 0
+        for m in misses:
+            out &= codes != m
+        return out
+    return v.gather(table)
 
 
 def _compare(node: Compare) -> CondFn:
@@ -341,8 +374,8 @@ def _compare(node: Compare) -> CondFn:
             assert isinstance(a, Txt) and isinstance(b, Txt)
             order = sorted(set(a.uniques) | set(b.uniques))
             rank = {u: i for i, u in enumerate(order)}
-            ra = np.take(np.array([rank[u] for u in a.uniques] + [-1], dtype=np.intp), a.codes)
-            rb = np.take(np.array([rank[u] for u in b.uniques] + [-1], dtype=np.intp), b.codes)
+            ra = a.gather(np.array([rank[u] for u in a.uniques] + [-1], dtype=np.intp))
+            rb = b.gather(np.array([rank[u] for u in b.uniques] + [-1], dtype=np.intp))
             return fn(ra, rb) & (ra >= 0) & (rb >= 0)
 
         return text_vs_text
@@ -389,6 +422,23 @@ def _in_list(node: InList) -> CondFn:
 
 
 def compile_value(node: Node) -> ValFn:
+    """A checked value → fn(ctx) -> Arr | Txt; computed values are memoised per frame."""
+    if isinstance(node, Arith | Neg | Call) and node.type != "boolean":
+        fn = _compile_value(node)
+        key = "value:" + unparse(node)
+
+        def memoised(ctx: FrameCtx) -> Arr | Txt:
+            done = ctx.memo.get(key)
+            if done is None:
+                done = fn(ctx)
+                ctx.memo[key] = done
+            return done
+
+        return memoised
+    return _compile_value(node)
+
+
+def _compile_value(node: Node) -> ValFn:
     if isinstance(node, Field):
         name = node.name
         return lambda ctx: ctx.column(name)
@@ -451,23 +501,13 @@ def _call_value(node: Call) -> ValFn:
     name = node.func
     returns = node.type
 
-    key = unparse(node)
-
     def call(ctx: FrameCtx) -> Arr | Txt:
-        done = ctx.memo.get(key)
-        if done is not None:
-            return done
-        out = compute(ctx)
-        ctx.memo[key] = out
-        return out
-
-    def compute(ctx: FrameCtx) -> Arr | Txt:
         v = arg(ctx)
         if isinstance(v, Txt):
             if returns == "string":
-                return Txt(v.codes, [fn(u) for u in v.uniques])
+                return Txt(v.codes, [fn(u) for u in v.uniques], v.wide)
             table = np.array([fn(u) for u in v.uniques] + [np.nan], dtype=np.float64)
-            return Arr(np.take(table, v.codes), np.asarray(v.codes) < 0)
+            return Arr(v.gather(table), np.asarray(v.codes) < 0)
         if name == "abs":
             return Arr(np.abs(v.values), v.missing)
         stamps = pd.DatetimeIndex(np.asarray(v.values, dtype=np.int64).reshape(-1).view("M8[us]"))

@@ -161,14 +161,26 @@ class RuleSet:
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"match_frame takes a pandas DataFrame, got {type(df).__name__}")
         ctx = frame.FrameCtx(df, self._types)
-        out = np.full(len(df), -1, dtype=np.int64)
-        for j in range(len(self._frame_fns) - 1, -1, -1):
-            mask = self._frame_fns[j](ctx)
+        # First hit without scattered writes: each row is decided once, so the sum over rules of
+        # hit_j * (j + 1) is the first matching rule + 1 (0 for none); small unsigned ints keep
+        # every step a cheap vector operation.
+        k = len(self._frame_fns)
+        acc_type = np.uint8 if k < 255 else np.uint16 if k < 65_535 else np.uint32
+        acc = np.zeros(len(df), dtype=acc_type)
+        undecided = np.ones(len(df), dtype=bool)
+        for j, fn in enumerate(self._frame_fns):
+            mask = fn(ctx)
             if isinstance(mask, np.ndarray) and mask.ndim == 1:
-                np.putmask(out, mask, j)
+                hit = mask & undecided
             elif bool(np.asarray(mask).all()):
-                out[:] = j
-        return out
+                hit = undecided.copy()
+            else:
+                continue
+            acc += hit.view(np.uint8).astype(acc_type, copy=False) * acc_type(j + 1)
+            undecided ^= hit
+            if j % 8 == 7 and not undecided.any():
+                break
+        return acc.astype(np.int64) - 1
 
     def resolutions_frame(self, df: pd.DataFrame) -> pd.DataFrame:
         """rule_id and then per row (None where no rule fires), same order as df."""

@@ -276,3 +276,30 @@ def test_datetime_time_zones_and_precision_agree() -> None:
         {"d1": pd.to_datetime(["2023-12-31 23:59:59", "2024-01-01", None], format="ISO8601")}
     )
     assert rs.match_frame(ts).tolist() == [-1, 0, -1]
+
+
+def test_many_distinct_values_take_every_spreading_strategy() -> None:
+    """Few hits, few misses, and many of both spread differently; all must agree."""
+    values = [f"v{i}" for i in range(100)]
+    few = ", ".join(f'"v{i}"' for i in range(3))
+    most = ", ".join(f'"v{i}"' for i in range(95))
+    half = ", ".join(f'"v{i}"' for i in range(50))
+    doc = {
+        "rules": [
+            {"id": "few", "when": f"c1 in [{few}] and n1 > 0", "then": "r_a"},
+            {"id": "most", "when": f"c1 in [{most}] and n1 > 1", "then": "r_b"},
+            {"id": "half", "when": f"c1 not in [{half}] and n1 > 2", "then": "r_a"},
+            {"id": "rx", "when": 'matches(c1, "^v[0-9]$") or matches(c1, "7")', "then": "r_b"},
+        ]
+    }
+    rs = parse_rules(yaml.safe_dump(doc), FIELDS, RESOLUTIONS)
+    rng = np.random.default_rng(11)
+    n = 3_000
+    c1 = rng.choice([*values, None], n)
+    n1 = rng.integers(0, 5, n).astype(float)
+    df = pd.DataFrame({"c1": c1, "n1": n1})
+    recs = df.to_dict("records")
+    for layout in (df, df.astype({"c1": object}), df.astype({"c1": "category"})):
+        masks = rs.rule_masks(layout)
+        assert rs.match_frame(layout).tolist() == [rs.match_index(r) for r in recs]
+        assert masks.tolist() == [rs.matches_each(r) for r in recs]
