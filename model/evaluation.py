@@ -141,8 +141,9 @@ def evaluate_policy(
         "deferred_by_reason": {str(k): int(v) for k, v in reasons.items()},
     }
     labels_cm = list(policy.classes)
+    extra = sorted(set(truth_f) - set(labels_cm))  # true labels the model cannot predict
     cm = pd.crosstab(
-        pd.Categorical(truth_f, categories=sorted(set(truth_f) | set(labels_cm))),
+        pd.Categorical(truth_f, categories=labels_cm + extra),
         pd.Categorical(pred_f, categories=labels_cm),
         dropna=False,
     )

@@ -370,3 +370,12 @@ def test_novelty_can_be_switched_off_by_the_domain() -> None:
     assert policy.novelty is None and report.novelty.get("disabled")
     rec = {**json_record(df.iloc[3]), "cat": "never-seen-before"}
     assert policy.decide_record(rec, now=NOW).defer_reason != "novel"
+
+
+def test_confusion_matrix_rows_and_columns_share_the_order(trained) -> None:
+    _, _, policy, report = trained
+    cm = report.evaluation["confusion"]
+    assert list(cm.columns) == list(policy.classes)
+    assert list(cm.index)[: len(policy.classes)] == list(policy.classes)
+    diag = sum(int(cm.iat[i, i]) for i in range(len(policy.classes)))
+    assert diag / cm.to_numpy().sum() == pytest.approx(report.metrics["accuracy_rule_free"])
