@@ -223,7 +223,14 @@ def _unpickle_verified(data: bytes, expected: str | None, where: str) -> Any:
             f"!= recorded {expected[:12]}…); refusing to load it. Promote another version "
             "(`autoresolve retrain` or registry.promote) or retrain with `autoresolve train`."
         )
-    return pickle.loads(data)  # noqa: S301 - bytes verified against our registry's hash
+    try:
+        return pickle.loads(data)  # noqa: S301 - bytes verified against our registry's hash
+    except (AttributeError, ImportError, pickle.UnpicklingError, EOFError, TypeError) as exc:
+        raise RegistryError(
+            f"{where}: the policy was saved by an incompatible version of autoresolve and "
+            f"cannot be loaded ({type(exc).__name__}: {exc}). Retrain with `autoresolve train` "
+            "(or promote a newer version)."
+        ) from exc
 
 
 def _set_version(policy: Any, version: str) -> Any:

@@ -213,3 +213,13 @@ def test_a_real_policy_round_trips_with_its_figures(store: Path) -> None:
     assert files == {"domain.yaml", "rules.yaml"}
     metrics = mlflow.get_run(run_id).data.metrics
     assert {"coverage", "ece", "certificate.n_calibration"} <= set(metrics)
+
+
+def test_policy_pickled_by_other_code_is_a_clear_error(store: Path) -> None:
+    import hashlib
+    import pickle
+
+    blob = pickle.dumps(StandIn())
+    stale = blob.replace(b"StandIn", b"GoneNow")  # a class that no longer exists
+    with pytest.raises(registry.RegistryError, match=r"incompatible version.*Retrain"):
+        registry._unpickle_verified(stale, hashlib.sha256(stale).hexdigest(), "policy 'crm' v9")
