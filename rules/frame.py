@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from rules.lang import (
     Neg,
     Node,
     Not,
+    children,
     unparse,
 )
 from rules.values import (
@@ -87,7 +89,7 @@ class FrameCtx:
         self.n = len(df)
         self.types = types
         self._cache: dict[str, Arr | Txt] = {}
-        self.memo: dict[str, Any] = {}  # value functions shared by several rules
+        self.memo: dict[str, Any] = {}  # conditions and values that several rules share
 
     def column(self, name: str) -> Arr | Txt:
         col = self._cache.get(name)
@@ -218,12 +220,13 @@ CondFn = Callable[[FrameCtx], Mask]
 ValFn = Callable[[FrameCtx], "Arr | Txt"]
 
 
-def compile_condition(node: Node) -> CondFn:
-    """A checked condition → fn(ctx) -> mask. Comparisons, `in`, `is null` and predicates are
-    memoised per frame by their canonical text: rule sets repeat them (error_code == "X" …)."""
-    if isinstance(node, Compare | InList | IsNull | Call):
-        fn = _compile_condition(node)
-        key = "cond:" + unparse(node)
+def compile_condition(node: Node, shared: frozenset[str] = frozenset()) -> CondFn:
+    """A checked condition → fn(ctx) -> mask. Comparisons, `in`, `is null` and predicates whose
+    key is in `shared` (they occur more than once in the rule set: error_code == "X" …) are
+    memoised per frame, so each is computed once."""
+    key = "cond:" + unparse(node) if isinstance(node, Compare | InList | IsNull | Call) else ""
+    if key in shared:
+        fn = _compile_condition(node, shared)
 
         def memoised(ctx: FrameCtx) -> Mask:
             done = ctx.memo.get(key)
@@ -233,10 +236,10 @@ def compile_condition(node: Node) -> CondFn:
             return done
 
         return memoised
-    return _compile_condition(node)
+    return _compile_condition(node, shared)
 
 
-def _compile_condition(node: Node) -> CondFn:
+def _compile_condition(node: Node, shared: frozenset[str] = frozenset()) -> CondFn:
     if isinstance(node, Field):
         name = node.name
 
@@ -249,10 +252,10 @@ def _compile_condition(node: Node) -> CondFn:
         const = bool(node.value)
         return lambda ctx: const
     if isinstance(node, Not):
-        inner = compile_condition(node.operand)
+        inner = compile_condition(node.operand, shared)
         return lambda ctx: np.logical_not(inner(ctx))
     if isinstance(node, BoolOp):
-        parts = [compile_condition(o) for o in node.operands]
+        parts = [compile_condition(o, shared) for o in node.operands]
         combine = np.logical_and if node.op == "and" else np.logical_or
 
         def boolop(ctx: FrameCtx) -> Mask:
@@ -263,11 +266,11 @@ def _compile_condition(node: Node) -> CondFn:
 
         return boolop
     if isinstance(node, Compare):
-        return _compare(node)
+        return _compare(node, shared)
     if isinstance(node, InList):
-        return _in_list(node)
+        return _in_list(node, shared)
     if isinstance(node, IsNull):
-        value = compile_value(node.operand)
+        value = compile_value(node.operand, shared)
         negate = node.negate
 
         def is_null(ctx: FrameCtx) -> Mask:
@@ -276,9 +279,9 @@ def _compile_condition(node: Node) -> CondFn:
             return np.logical_not(missing) if negate else missing
 
         return is_null
-    if isinstance(node, Call) and node.shared is not None:
-        arg = compile_value(node.args[0])
-        rset, col = node.shared
+    if isinstance(node, Call) and node.regex_set is not None:
+        arg = compile_value(node.args[0], shared)
+        rset, col = node.regex_set
         key = f"set:{id(rset)}:{unparse(node.args[0])}"
 
         def call_set(ctx: FrameCtx) -> Mask:
@@ -292,7 +295,7 @@ def _compile_condition(node: Node) -> CondFn:
 
         return call_set
     if isinstance(node, Call):
-        arg = compile_value(node.args[0])
+        arg = compile_value(node.args[0], shared)
         pred = node.bound
 
         def call_pred(ctx: FrameCtx) -> Mask:
@@ -333,13 +336,13 @@ def _spread(v: Txt, table: np.ndarray) -> Mask:
     return v.gather(table)
 
 
-def _compare(node: Compare) -> CondFn:
+def _compare(node: Compare, shared: frozenset[str] = frozenset()) -> CondFn:
     op = node.op
     left, right = node.left, node.right
     if isinstance(left, Literal) and not isinstance(right, Literal):
         left, right, op = right, left, _SWAP[op]
     fn = _CMP[op]
-    lf = compile_value(left)
+    lf = compile_value(left, shared)
     if node.left.type == "string" and isinstance(right, Literal):
         c = right.value
 
@@ -366,7 +369,7 @@ def _compare(node: Compare) -> CondFn:
             return out & ~col.missing if op == "!=" else out
 
         return number_vs_const
-    rf = compile_value(right)
+    rf = compile_value(right, shared)
     if node.left.type == "string":
 
         def text_vs_text(ctx: FrameCtx) -> Mask:
@@ -390,10 +393,10 @@ def _compare(node: Compare) -> CondFn:
     return arr_vs_arr
 
 
-def _in_list(node: InList) -> CondFn:
+def _in_list(node: InList, shared: frozenset[str] = frozenset()) -> CondFn:
     items = [i.value for i in node.items.items]
     negate = node.negate
-    value = compile_value(node.operand)
+    value = compile_value(node.operand, shared)
     if node.operand.type == "string":
         members = frozenset(items)
 
@@ -421,11 +424,12 @@ def _in_list(node: InList) -> CondFn:
     return arr_in
 
 
-def compile_value(node: Node) -> ValFn:
-    """A checked value → fn(ctx) -> Arr | Txt; computed values are memoised per frame."""
-    if isinstance(node, Arith | Neg | Call) and node.type != "boolean":
-        fn = _compile_value(node)
-        key = "value:" + unparse(node)
+def compile_value(node: Node, shared: frozenset[str] = frozenset()) -> ValFn:
+    """A checked value → fn(ctx) -> Arr | Txt; computed values in `shared` are memoised."""
+    computed = isinstance(node, Arith | Neg | Call) and node.type != "boolean"
+    key = "value:" + unparse(node) if computed else ""
+    if key in shared:
+        fn = _compile_value(node, shared)
 
         def memoised(ctx: FrameCtx) -> Arr | Txt:
             done = ctx.memo.get(key)
@@ -435,10 +439,10 @@ def compile_value(node: Node) -> ValFn:
             return done
 
         return memoised
-    return _compile_value(node)
+    return _compile_value(node, shared)
 
 
-def _compile_value(node: Node) -> ValFn:
+def _compile_value(node: Node, shared: frozenset[str] = frozenset()) -> ValFn:
     if isinstance(node, Field):
         name = node.name
         return lambda ctx: ctx.column(name)
@@ -446,10 +450,10 @@ def _compile_value(node: Node) -> ValFn:
         const = _literal(node)
         return lambda ctx: const
     if node.type == "boolean":
-        cond = compile_condition(node)
+        cond = compile_condition(node, shared)
         return lambda ctx: Arr(cond(ctx), np.False_)
     if isinstance(node, Neg):
-        inner = compile_value(node.operand)
+        inner = compile_value(node.operand, shared)
 
         def neg(ctx: FrameCtx) -> Arr:
             v = inner(ctx)
@@ -458,9 +462,9 @@ def _compile_value(node: Node) -> ValFn:
 
         return neg
     if isinstance(node, Arith):
-        return _arith(node)
+        return _arith(node, shared)
     if isinstance(node, Call):
-        return _call_value(node)
+        return _call_value(node, shared)
     raise TypeError(f"not a value: {node!r}")  # pragma: no cover
 
 
@@ -477,8 +481,8 @@ def _literal(node: Literal) -> Arr | Txt:
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "%": np.mod}
 
 
-def _arith(node: Arith) -> ValFn:
-    lf, rf = compile_value(node.left), compile_value(node.right)
+def _arith(node: Arith, shared: frozenset[str] = frozenset()) -> ValFn:
+    lf, rf = compile_value(node.left, shared), compile_value(node.right, shared)
     ufunc = _ARITH[node.op]
     divides = node.op in ("/", "%")
 
@@ -495,8 +499,8 @@ def _arith(node: Arith) -> ValFn:
     return arith
 
 
-def _call_value(node: Call) -> ValFn:
-    arg = compile_value(node.args[0])
+def _call_value(node: Call, shared: frozenset[str] = frozenset()) -> ValFn:
+    arg = compile_value(node.args[0], shared)
     fn = node.bound
     name = node.func
     returns = node.type
@@ -524,3 +528,17 @@ def _call_value(node: Call) -> ValFn:
         return Arr(out, v.missing)
 
     return call
+
+
+def shared_keys(exprs: list[Node]) -> frozenset[str]:
+    """Memo keys of the conditions and computed values that occur more than once."""
+    seen: Counter[str] = Counter()
+    stack = list(exprs)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Compare | InList | IsNull | Call) and n.type == "boolean":
+            seen["cond:" + unparse(n)] += 1
+        elif isinstance(n, Arith | Neg | Call):
+            seen["value:" + unparse(n)] += 1
+        stack.extend(children(n))
+    return frozenset(k for k, c in seen.items() if c > 1)

@@ -243,4 +243,4 @@ def share_regexes(calls: list[Any], key: Callable[[Any], str]) -> None:
             continue
         index = {p: i for i, p in enumerate(patterns)}
         for c in members:
-            c.shared = (rset, index[c.args[1].value])
+            c.regex_set = (rset, index[c.args[1].value])

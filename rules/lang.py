@@ -203,7 +203,7 @@ class Call(Node):
     func: str
     args: tuple[Node, ...]
     bound: Any = field(default=None, kw_only=True)  # the checked function, literals bound
-    shared: Any = field(default=None, kw_only=True)  # (RegexSet, index) for batched regexes
+    regex_set: Any = field(default=None, kw_only=True)  # (RegexSet, index) for batched regexes
 
 
 def children(node: Node) -> tuple[Node, ...]:

@@ -90,7 +90,9 @@ class RuleSet:
         self._normers = tuple((n, NORMALISERS[self._types[n]]) for n in self.used_fields)
         self._record_fns = tuple((r, record.compile_condition(r.expr)) for r in rules)  # type: ignore[arg-type]
         share_regexes([c for r in rules for c in _calls(r.expr, "matches")], unparse)
-        self._frame_fns = tuple(frame.compile_condition(r.expr) for r in rules)  # type: ignore[arg-type]
+        exprs: list[Node] = [r.expr for r in rules]  # type: ignore[misc]
+        shared = frame.shared_keys(exprs)
+        self._frame_fns = tuple(frame.compile_condition(e, shared) for e in exprs)
         self._by_id = {r.id: r for r in rules}
 
     # --- identity -----------------------------------------------------------------------------

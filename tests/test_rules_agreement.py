@@ -215,7 +215,7 @@ def test_regex_sets_agree_with_single_patterns() -> None:
         ]
     }
     rs = parse_rules(yaml.safe_dump(doc), FIELDS, RESOLUTIONS)
-    assert rs.rules[0].expr.shared is not None
+    assert rs.rules[0].expr.regex_set is not None
     texts = ["a", "ab", "URGENT", "queue", "x", "", None, "éb", "zz"] * 3
     df = pd.DataFrame({"t1": texts})
     assert rs.match_frame(df).tolist() == [rs.match_index({"t1": t}) for t in texts]
