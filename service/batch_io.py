@@ -214,9 +214,11 @@ def spark_session(master: str = "local[2]") -> Any:
     """A quiet local Spark session bound to 127.0.0.1."""
     import os
     import sys
+    import warnings
 
     from pyspark.sql import SparkSession
 
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     # Python workers must run this interpreter (it has pandas, the model and mlflow).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
