@@ -379,3 +379,24 @@ def test_confusion_matrix_rows_and_columns_share_the_order(trained) -> None:
     assert list(cm.index)[: len(policy.classes)] == list(policy.classes)
     diag = sum(int(cm.iat[i, i]) for i in range(len(policy.classes)))
     assert diag / cm.to_numpy().sum() == pytest.approx(report.metrics["accuracy_rule_free"])
+
+
+def test_all_missing_and_constant_columns_train_and_are_inert(trained) -> None:
+    _, df, policy, _ = trained
+    assert df["empty"].isna().all() and df["const"].nunique() == 1
+    names = list(policy.pipeline.get_feature_names_out())
+    X = policy.pipeline.transform(df.head(100))
+    assert np.isnan(X[:, names.index("empty")]).all()
+    assert (X[:, names.index("const")] == 0).all()
+    # a value where training saw none is accepted (the field carried no information)
+    rec = {**json_record(df.iloc[5]), "empty": 12.5}
+    assert policy.decide_record(rec, now=NOW).outcome in ("resolved", "deferred")
+
+
+def test_domain_without_time_field_splits_in_given_order() -> None:
+    raw = {k: v for k, v in SYNTH.items() if k != "time"}
+    domain = parse_domain(raw)
+    _, df = make_synth(n=800)
+    policy, report = train_policy(domain, df.drop(columns=["ts"]))
+    assert report.splits["test"]["time_start"] is None
+    assert policy.fingerprint["time_start"] is None and policy.fingerprint["rows"] == 800
