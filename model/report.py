@@ -473,10 +473,11 @@ def build_report(
     drift_alarm: float = 0.2,
 ) -> DeploymentReport:
     """Assemble the report from tables the CLI has already read; add plots."""
-    labels = labels if labels is not None else pd.DataFrame(columns=["record_id", domain.label])
+    label_col = domain.label if labels is None or domain.label in labels.columns else "resolution"
+    if labels is None or "record_id" not in labels.columns or label_col not in labels.columns:
+        labels = pd.DataFrame(columns=["record_id", label_col])  # nothing labelled yet
     rep = DeploymentReport(domain=domain.name, policy=dict(policy or {}))
     rep.autonomy = autonomy_over_time(decisions, freq)
-    label_col = domain.label if domain.label in labels.columns else "resolution"
     rep.precision = audited_precision(
         decisions, labels, label_column=label_col, confidence=confidence
     )

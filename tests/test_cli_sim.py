@@ -137,3 +137,58 @@ def test_report_json_and_html_from_a_store(env: Path) -> None:
     assert "unavailable" in json.dumps(out["policy"])  # no registry yet: said, not crashed
     page = html.read_text()
     assert "data:image/png;base64," in page and "http" not in page
+
+
+def test_report_reads_drift_and_policy_from_the_registry(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry path with MLflow stubbed out: drift against the logged data summary."""
+    from model import registry
+    from model.crm_demo import generate
+    from model.domain import load_domain
+    from model.drift import summarize
+    from service.store import DecisionStore
+
+    dom = load_domain(CRM_DIR)
+    home = env / "var"
+    home.mkdir(exist_ok=True)
+    (home / "mlflow.db").touch()  # the report only reads an existing registry
+    history = generate(2000, seed=3)
+    early, late = history.iloc[:1000], history.iloc[1000:]
+
+    class Champion:
+        rules = None
+
+        def describe(self) -> dict:
+            return {"version": "crm:7", "threshold": 0.93, "trained_at": "2025-06-01"}
+
+    monkeypatch.setattr(registry, "configure", lambda *a, **k: None)
+    monkeypatch.setattr(registry, "load_policy", lambda name, *a: Champion())
+    summary = summarize(dom.field_types, early)
+    monkeypatch.setattr(registry, "load_artifact_text", lambda name, v, path: json.dumps(summary))
+    store = DecisionStore.from_url(f"sqlite:///{home / 'autoresolve.db'}")
+    store.migrate()
+    late = late.drop(columns=["resolution"]).copy()
+    late["created_at"] = late["created_at"].astype(str)
+    records = [{k: (None if v != v else v) for k, v in r.items()} for r in late.to_dict("records")]
+    decisions = [
+        {
+            "record_id": r["record_id"],
+            "outcome": "deferred",
+            "defer_reason": "low_confidence",
+            "policy_version": "crm:7",
+            "decided_at": "2025-12-01T10:00:00Z",
+        }
+        for r in records
+    ]
+    store.log_decisions(dom, decisions, records)
+    store.close()
+    r = CliRunner().invoke(app, ["report", "--domain", str(CRM_DIR), "--json"])
+    assert r.exit_code == 0, r.output
+    out = _json(r.stdout)
+    assert out["policy"]["version"] == "crm:7"
+    fields = {d["field"]: d["psi"] for d in out["drift"]}
+    assert set(fields) >= {"lead_source", "error_code", "employees"}
+    assert all(v >= 0 for v in fields.values())
+    assert out["rule_health"] and {"rule_id", "fires"} <= set(out["rule_health"][0])
+    assert out["queue_depth"] == 1000 and out["clusters"]
