@@ -163,10 +163,20 @@ def main(argv: list[str]) -> int:
     records, t_dict = timed(lambda: df.to_dict("records"))
     print(f"df.to_dict('records'): {t_dict:.1f}s (not counted in either figure)", flush=True)
     match_index = rs.match_index
+    chunk = max(n // 20, 1)
+    parts, chunk_times = [], []
     t0, c0 = time.perf_counter(), time.process_time()
-    looped = np.asarray([match_index(r) for r in records], dtype=np.int64)
+    for lo in range(0, n, chunk):
+        tc = time.perf_counter()
+        parts.append([match_index(r) for r in records[lo : lo + chunk]])
+        chunk_times.append((time.perf_counter() - tc) / len(parts[-1]))
     t_loop, c_loop = time.perf_counter() - t0, time.process_time() - c0
+    looped = np.asarray([i for part in parts for i in part], dtype=np.int64)
     c_vec = float(np.median([_cpu_time(lambda: rs.match_frame(df)) for _ in range(3)]))
+    # On a shared machine other jobs inflate both figures unevenly; best-of-runs for the frame
+    # against best-chunk-rate for the loop compares the two at their least disturbed.
+    best_vec = min(timed(lambda: rs.match_frame(df))[1] for _ in range(5))
+    best_loop = min(chunk_times) * n
     agree = bool(np.array_equal(framed, looped) and np.array_equal(framed_obj, looped))
     sample_hi = df_hi.head(20_000).to_dict("records")
     agree_hi = framed_hi[:20_000].tolist() == [match_index(r) for r in sample_hi]
@@ -203,6 +213,7 @@ def main(argv: list[str]) -> int:
         ("per-record loop (same rules, same records), s", round(t_loop, 2)),
         ("speed-up, wall time (target >= 100x)", round(t_loop / t_vec, 1)),
         ("speed-up, CPU time of this process", round(c_loop / c_vec, 1)),
+        ("speed-up, best frame run vs best loop chunk", round(best_loop / best_vec, 1)),
         ("speed-up, object text columns", round(t_loop / t_vec_obj, 1)),
         (f"speed-up, {df_hi['notes'].nunique():,} distinct notes", round(t_loop / t_vec_hi, 1)),
         ("frame == loop on every row", agree),
@@ -228,6 +239,9 @@ def main(argv: list[str]) -> int:
             "vectorised_cpu_s": c_vec,
             "loop_cpu_s": c_loop,
             "speedup_cpu": c_loop / c_vec,
+            "vectorised_best_s": best_vec,
+            "loop_best_rate_s": best_loop,
+            "speedup_best": best_loop / best_vec,
             "speedup_object_text": t_loop / t_vec_obj,
             "speedup_60k_notes": t_loop / t_vec_hi,
             "agree": agree,
