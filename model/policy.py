@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from model.calibration import TemperatureScaler
-from model.certify import candidate_grid, certify_threshold
+from model.certify import candidate_grid, certify_per_class, certify_threshold
 from model.decision import DECISION_COLUMNS, Candidate, Decision
 from model.domain import Domain
 from model.features import FeaturePipeline
@@ -108,10 +108,35 @@ class Policy:
         self.candidate_grid = tuple(candidate_grid)
         self.metrics = metrics or {}
         self.batch_threads = batch_threads
-        t = certificate.get("threshold")
-        self.threshold: float | None = None if t is None else float(t)
+        self._set_thresholds(certificate)
         self._classes_arr = np.array(self.classes, dtype=object)
         self.version = version or self.content_version()
+
+    def _set_thresholds(self, certificate: dict[str, Any]) -> None:
+        """Global λ, or one λ per class (certificate mode `per_class`); +inf = never resolved."""
+        t = certificate.get("threshold")
+        self.threshold: float | None = None if t is None else float(t)
+        per = certificate.get("per_class") or {}
+        if self.threshold is not None:
+            by_class = [self.threshold] * len(self.classes)
+        else:
+            by_class = [
+                float(per[c]["threshold"])
+                if c in per and per[c].get("threshold") is not None
+                else float("inf")
+                for c in self.classes
+            ]
+        self.class_thresholds = np.array(by_class, dtype=np.float64)
+        self._thr_list = by_class
+        self.resolves_nothing = not np.isfinite(self.class_thresholds).any()
+
+    @property
+    def thresholds(self) -> dict[str, float | None]:
+        """The certified λ per class (None: that class is never resolved by the model)."""
+        return {
+            c: (float(t) if np.isfinite(t) else None)
+            for c, t in zip(self.classes, self.class_thresholds, strict=True)
+        }
 
     # ---------------------------------------------------------------- identity
     def content_version(self) -> str:
@@ -120,6 +145,7 @@ class Policy:
                 "fingerprint": self.fingerprint,
                 "rules": self.rules.version,
                 "threshold": self.threshold,
+                "thresholds": self._thr_list,
                 "classes": self.classes,
                 "estimator": self.estimator.describe(),
                 "temperature": self.calibrator.temperature_,
@@ -141,7 +167,9 @@ class Policy:
             "rules_version": self.rules.version,
             "n_rules": len(getattr(self.rules, "rules", ()) or ()),
             "threshold": self.threshold,
-            "thresholds": {"global": self.threshold},
+            "thresholds": (
+                {"global": self.threshold} if self.threshold is not None else self.thresholds
+            ),
             "certificate": self.certificate,
             "classes": list(self.classes),
             "estimator": self.estimator.describe(),
@@ -218,12 +246,12 @@ class Policy:
                 candidates[r] = [
                     {"resolution": a, "probability": b} for a, b in zip(nr, pr, strict=True)
                 ]
-            thr = self.threshold
-            if thr is None:
+            if self.resolves_nothing:
                 why = np.where(novel, "novel", "no_model")
                 ok = np.zeros(len(rest), dtype=bool)
             else:
-                threshold[rest] = thr
+                thr = self.class_thresholds[order[:, 0]]
+                threshold[rest] = np.where(np.isfinite(thr), thr, np.nan)
                 ok = ~novel & (conf >= thr)
                 why = np.where(novel, "novel", np.where(ok, None, "low_confidence"))
             reason[rest] = why
@@ -280,11 +308,13 @@ class Policy:
         cands = tuple(Candidate(self.classes[k], p[k]) for k in order)
         conf = p[order[0]]
         novel = self.novelty.is_novel_row(row) if self.novelty is not None else False
-        thr = self.threshold
+        thr: float | None = self._thr_list[order[0]]
+        if thr == float("inf"):
+            thr = None
         if novel:
             reason = "novel"
-        elif thr is None:
-            reason = "no_model"
+        elif self.resolves_nothing or thr is None:
+            reason = "no_model" if self.resolves_nothing else "low_confidence"
         elif conf >= thr:
             reason = None
         else:
@@ -326,21 +356,35 @@ class Policy:
         correct = (pred == sub[label].astype(str).to_numpy(dtype=object)).astype(int)
         cut = int(0.4 * len(top))
         grid = candidate_grid(top[:cut], len(top) - cut, min_accepted=20)
-        cert = certify_threshold(
-            top[cut:],
-            correct[cut:],
-            target_precision=self.domain.policy.target_precision,
-            confidence=self.domain.policy.confidence,
-            candidates=grid,
-            learn=(top[:cut], correct[:cut]),
-        )
+        target = self.domain.policy.target_precision
+        if self.certificate.get("mode") == "per_class":
+            pred_i = P.argmax(axis=1)
+            index = {c: i for i, c in enumerate(self.classes)}
+            truth = np.array([index.get(v, -1) for v in sub[label].astype(str)], dtype=np.int64)
+            cert = certify_per_class(
+                top[cut:],
+                pred_i[cut:],
+                truth[cut:],
+                self.classes,
+                target_precision=target,
+                confidence=self.domain.policy.confidence,
+                learn=(top[:cut], pred_i[:cut], truth[:cut]),
+            )
+        else:
+            cert = certify_threshold(
+                top[cut:],
+                correct[cut:],
+                target_precision=target,
+                confidence=self.domain.policy.confidence,
+                candidates=grid,
+                learn=(top[:cut], correct[:cut]),
+            )
         cert["recertified_for_rules"] = rules.version
         cert["coverage"] = cert["accepted"] / max(len(top) - cut, 1)
         new = copy.copy(self)
         new.rules = rules
         new.certificate = cert
         new.candidate_grid = tuple(float(g) for g in grid)
-        t = cert.get("threshold")
-        new.threshold = None if t is None else float(t)
+        new._set_thresholds(cert)
         new.version = new.content_version()
         return new

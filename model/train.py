@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.stats import beta
 
 from model.calibration import TemperatureScaler
-from model.certify import candidate_grid, certify_threshold
+from model.certify import candidate_grid, certify_per_class, certify_threshold
 from model.domain import Domain, DomainError, suggest
 from model.estimators import LightGBMModel, LinearModel
 from model.evaluation import evaluate_policy
@@ -38,6 +38,7 @@ from model.splits import DEFAULT_FRACTIONS, time_range, time_splits
 
 Progress = Callable[[str, float], None]
 MIN_ROWS = 100
+PER_CLASS_MIN = 20  # predicted records a class needs in both samples to get its own λ
 
 
 class TrainError(ValueError):
@@ -169,6 +170,7 @@ def _fit_candidate(
         "estimator": est,
         "scaler": scaler,
         "learn": (learn_top, learn_ok),
+        "learn_classes": (p_cal.argmax(axis=1), cal_y[cal_rows]),
         "selection_coverage": selection_coverage(
             learn_top, learn_ok, domain.policy.target_precision, domain.policy.confidence
         ),
@@ -176,24 +178,59 @@ def _fit_candidate(
     }
 
 
+def per_class_selection(
+    top: np.ndarray, pred: np.ndarray, truth: np.ndarray, n_classes: int, domain: Domain
+) -> float:
+    """`selection_coverage` summed over predicted classes, each at its Bonferroni confidence."""
+    eligible = [c for c in range(n_classes) if (pred == c).sum() >= PER_CLASS_MIN]
+    if not eligible or len(top) == 0:
+        return 0.0
+    conf = 1.0 - (1.0 - domain.policy.confidence) / len(eligible)
+    covered = 0.0
+    for c in eligible:
+        m = pred == c
+        ok = (truth[m] == c).astype(int)
+        covered += selection_coverage(top[m], ok, domain.policy.target_precision, conf) * m.sum()
+    return covered / len(top)
+
+
 def _certify(
-    cand: dict[str, Any], X: dict, y: dict, free: dict, domain: Domain
+    cand: dict[str, Any],
+    X: dict,
+    y: dict,
+    free: dict,
+    domain: Domain,
+    classes: tuple[str, ...],
+    per_class: bool,
 ) -> tuple[dict[str, Any], np.ndarray]:
     est, scaler = cand["estimator"], cand["scaler"]
     p_cert = scaler.apply(est.predict_proba(X["cert"][free["cert"]]))
     top = p_cert.max(axis=1)
-    correct = (p_cert.argmax(axis=1) == y["cert"][free["cert"]]).astype(int)
+    truth = y["cert"][free["cert"]]
+    correct = (p_cert.argmax(axis=1) == truth).astype(int)
     learn_top, learn_ok = cand["learn"]
     grid = candidate_grid(learn_top, len(top), min_accepted=20)
-    cert = certify_threshold(
-        top,
-        correct,
-        target_precision=domain.policy.target_precision,
-        confidence=domain.policy.confidence,
-        candidates=grid,
-        learn=(learn_top, learn_ok),
-    )
-    cert["coverage"] = cert["accepted"] / len(top) if len(top) else 0.0
+    if per_class:
+        cert = certify_per_class(
+            top,
+            p_cert.argmax(axis=1),
+            truth,
+            classes,
+            target_precision=domain.policy.target_precision,
+            confidence=domain.policy.confidence,
+            learn=(learn_top, *cand["learn_classes"]),
+            min_records=PER_CLASS_MIN,
+        )
+    else:
+        cert = certify_threshold(
+            top,
+            correct,
+            target_precision=domain.policy.target_precision,
+            confidence=domain.policy.confidence,
+            candidates=grid,
+            learn=(learn_top, learn_ok),
+        )
+        cert["coverage"] = cert["accepted"] / len(top) if len(top) else 0.0
     cert["accuracy"] = float(correct.mean()) if len(correct) else None
     return cert, grid
 
@@ -208,8 +245,13 @@ def train_policy(
     fractions: dict[str, float] | None = None,
     families: tuple[str, ...] = ("lightgbm", "linear"),
     num_threads: int = 1,
+    per_class: bool | str = False,
 ) -> tuple[Policy, TrainReport]:
-    """Fit, calibrate, certify and evaluate a policy on labelled history `df`."""
+    """Fit, calibrate, certify and evaluate a policy on labelled history `df`.
+
+    `per_class`: False — one certified λ for all classes; True — one per predicted class
+    (Bonferroni over classes); "auto" — whichever reaches the target on more of the calib slice.
+    """
 
     def step(msg: str, frac: float) -> None:
         if progress is not None:
@@ -277,8 +319,18 @@ def train_policy(
         + ". Chosen on the calibration slice; only the chosen model is certified, on the "
         "certification slice, so the certificate carries no selection bias."
     )
+    mode_note = ""
+    if per_class == "auto":
+        lt, (lp, ly) = best["learn"][0], best["learn_classes"]
+        per_cov = per_class_selection(lt, lp, ly, len(classes), domain)
+        per_class = per_cov > best["selection_coverage"]
+        mode_note = (
+            f" Thresholds: {'per class' if per_class else 'one global'} (calib-slice coverage "
+            f"per class {per_cov:.3f} vs global {best['selection_coverage']:.3f})."
+        )
+    why += mode_note
     step("certifying", 0.7)
-    certificate, grid = _certify(best, X, y, free, domain)
+    certificate, grid = _certify(best, X, y, free, domain, classes, bool(per_class))
     best["certificate"], best["grid"] = certificate, grid
     best["coverage"] = certificate["coverage"]
 

@@ -400,3 +400,31 @@ def test_domain_without_time_field_splits_in_given_order() -> None:
     policy, report = train_policy(domain, df.drop(columns=["ts"]))
     assert report.splits["test"]["time_start"] is None
     assert policy.fingerprint["time_start"] is None and policy.fingerprint["rows"] == 800
+
+
+def test_per_class_thresholds_are_certified_and_used_by_both_paths() -> None:
+    domain, df = make_synth(n=12000)  # each class needs its own certification sample
+    policy, report = train_policy(domain, df, per_class=True)
+    cert = report.certificate
+    assert cert["mode"] == "per_class" and cert["threshold"] is None
+    certified = {c: v["threshold"] for c, v in cert["per_class"].items() if v["threshold"]}
+    assert certified, cert["reason"]
+    for c, v in cert["per_class"].items():
+        if v["threshold"] is not None:
+            assert v["error_upper_bound"] <= 1 - 0.9 + 1e-9, c
+    assert policy.thresholds == {c: certified.get(c) for c in policy.classes}
+    out = policy.decide_frame(df.tail(300), now=NOW)
+    by_model = out[out.source == "model"]
+    assert len(by_model) > 0
+    for _, row in by_model.iterrows():
+        assert row["threshold"] == certified[row["resolution"]]
+        assert row["confidence"] >= row["threshold"]
+    for i in range(11000, 11060):
+        _assert_paths_agree(policy, json_record(df.iloc[i]))
+    assert policy.describe()["thresholds"] == policy.thresholds
+
+
+def test_auto_threshold_mode_explains_its_choice() -> None:
+    domain, df = make_synth(n=1500)
+    _, report = train_policy(domain, df, per_class="auto")
+    assert "Thresholds:" in report.why
