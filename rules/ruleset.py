@@ -46,6 +46,9 @@ class Rule:
     def defers(self) -> bool:
         return self.then == DEFER
 
+    def __hash__(self) -> int:  # examples hold dicts; a rule is identified by what it decides
+        return hash((self.id, self.canonical, self.then))
+
 
 @dataclass(frozen=True)
 class ExampleFailure:

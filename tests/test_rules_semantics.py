@@ -355,3 +355,12 @@ def test_lone_surrogates_do_not_break_patterns() -> None:
     assert (
         rs.match_frame(pd.DataFrame({"notes": pd.Series(texts, dtype=object)})).tolist() == expected
     )
+
+
+def test_rules_are_hashable_and_compare_by_content() -> None:
+    text = (
+        "rules:\n  - {id: a, when: vip, then: big, "
+        "examples: [{record: {vip: true}, expect: big}]}\n"
+    )
+    a, b = parse_rules(text, FIELDS, RES), parse_rules(text, FIELDS, RES)
+    assert a.rules[0] == b.rules[0] and {a.rules[0]: 1}[b.rules[0]] == 1
