@@ -50,6 +50,8 @@ HOSTILE = {
     "1000-deep parens": (_rule("(" * 1000 + "vip" + ")" * 1000), "nested more than"),
     "1000-deep not": (_rule("not " * 1000 + "vip"), "nested more than"),
     "1000-deep minus": (_rule("-" * 1000 + "employees > 1"), "nested more than"),
+    "1000-deep calls": (_rule("lower(" * 1000 + "notes" + ")" * 1000 + ' == "x"'), "nested more"),
+    "1000-deep lists": (_rule("country in " + "[" * 1000 + "]" * 1000), "nested more"),
     "long arithmetic chain": (_rule("employees" + " + 1" * 1500 + " > 0"), "nested more than"),
     "catastrophic regex backref": (_rule('matches(notes, "(a+)+\\\\1")'), "regular expression"),
     "look-around": (_rule('matches(notes, "(?=a)")'), "regular expression"),
