@@ -165,9 +165,13 @@ kind.value_counts().head(10).to_frame("deferred records")"""),
                "with the real promotion gates. Baselines of the same run: rules only, and the "
                "first model never retrained. `autoresolve simulate` is the same code."),
         ("code", SETUP),
+        ("md", "Three times the demo's traffic: with ~2,000 records a month no challenger "
+               "certifies a threshold within a year (see `docs/autonomy.md`), so the curve "
+               "would only show the rules."),
         ("code", """\
 from model.simulate import precision_plot_png, simulate
 
+df, meta = generate_with_meta(3 * ROWS)
 PERIODS = 12 if ROWS >= 24000 else 4
 result = simulate(domain, df, PERIODS, audit_rate=0.02, seed=0,
                   kinds=meta["case_kind"].to_numpy(), new_kinds=["webinar_smb", "consent_missing"])
