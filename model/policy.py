@@ -62,11 +62,6 @@ class NoRules:
         return None
 
 
-def _coercers():
-    """model.records' coercion (validates types, names the bad field)."""
-    return coerce_frame, coerce_record
-
-
 def iso_utc(now: datetime | None) -> str:
     t = now if now is not None else datetime.now(UTC)
     if t.tzinfo is None:

@@ -258,8 +258,8 @@ def train_policy(
             progress(msg, frac)
 
     step("checking data", 0.0)
-    df, dropped = _check_labels(domain, df)
-    df = coerce_frame(domain, df)
+    domain.check_table(df, require_label=True, where="the training data")
+    df, dropped = _check_labels(domain, coerce_frame(domain, df))
     df = df.reset_index(drop=True)
     ruleset = rules if rules is not None else default_rules(domain)
 

@@ -428,3 +428,14 @@ def test_auto_threshold_mode_explains_its_choice() -> None:
     domain, df = make_synth(n=1500)
     _, report = train_policy(domain, df, per_class="auto")
     assert "Thresholds:" in report.why
+
+
+def test_label_column_missing_is_a_domain_error_and_labels_are_stripped() -> None:
+    from model.domain import DomainError
+
+    domain, df = make_synth(n=400)
+    with pytest.raises(DomainError, match="res"):
+        train_policy(domain, df.drop(columns=["res"]))
+    df["res"] = " " + df["res"] + " "
+    _, report = train_policy(domain, df)
+    assert report.dropped["unlabelled_rows"] == 0
