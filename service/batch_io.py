@@ -238,8 +238,10 @@ def spark_session(master: str = "local[2]") -> Any:
     return spark
 
 
-def decide_spark_frame(spark: Any, udf: Any, df: Any, domain: Domain) -> Any:
-    """Apply the policy UDF to a Spark DataFrame: the decision columns plus `error`."""
+def decide_spark_frame(
+    spark: Any, udf: Any, df: Any, domain: Domain, keep: tuple[str, ...] = ()
+) -> Any:
+    """Apply the policy UDF to a Spark DataFrame: the decision columns plus `error` (and `keep`)."""
     from pyspark.sql import functions as F
 
     cols = [c for c in [domain.id, *domain.field_types] if c in df.columns]
@@ -251,7 +253,7 @@ def decide_spark_frame(spark: Any, udf: Any, df: Any, domain: Domain) -> Any:
             col = F.when(col == "None", F.lit(None).cast("string")).otherwise(col)
         return col.alias(c)
 
-    return decided.select(*[column(c) for c in OUTPUT_COLUMNS])
+    return decided.select(*[column(c) for c in OUTPUT_COLUMNS], *[F.col(k) for k in keep])
 
 
 def resolve_spark(
@@ -283,10 +285,17 @@ def resolve_spark(
             .schema(spark_schema(header))
             .csv(str(input_path))
         )
-    out = decide_spark_frame(spark, udf, sdf, domain)
+    from pyspark.sql import functions as F
+
+    # Spread the records over the local cores, then put the decisions back in input order.
+    sdf = sdf.withColumn("_row", F.monotonically_increasing_id())
+    parts = int(spark.sparkContext.defaultParallelism)
+    if parts > 1:
+        sdf = sdf.repartition(parts)
+    out = decide_spark_frame(spark, udf, sdf, domain, keep=("_row",))
     writer = DecisionWriter(output_path)
     try:
-        table = out.toPandas()
+        table = out.orderBy("_row").drop("_row").toPandas()
         writer.write(table)
         summary.add(table)
         writer.close()
