@@ -319,15 +319,16 @@ def _spread(v: Txt, table: np.ndarray) -> Mask:
     codes = v.codes
     if not isinstance(codes, np.ndarray):
         return v.gather(table)
-    hits = np.flatnonzero(table)
-    if len(hits) == 0:
+    # Python ints, not numpy int64: an int64 scalar would promote the int16 codes (a full copy).
+    hits = np.flatnonzero(table).tolist()
+    if not hits:
         return np.zeros(codes.shape, dtype=bool)
     if len(hits) <= _FEW:
         out = codes == hits[0]
         for h in hits[1:]:
             out |= codes == h
         return out
-    misses = np.flatnonzero(~table[:-1])
+    misses = np.flatnonzero(~table[:-1]).tolist()
     if len(misses) <= _FEW:
         out = codes >= 0
         for m in misses:
