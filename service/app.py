@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio.to_thread
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, Query
 from fastapi.concurrency import run_in_threadpool
@@ -63,7 +64,25 @@ def _clean(value: Any) -> Any:
 
 def decision_dict(row: Mapping[str, Any] | Decision) -> dict[str, Any]:
     """A Decision or a decide_frame row as the JSON shape of DecisionOut."""
-    d = row.to_dict() if isinstance(row, Decision) else dict(row)
+    if isinstance(row, Decision):  # the hot path: no dataclasses.asdict deep copy
+        at = row.decided_at
+        return {
+            "record_id": str(row.record_id),
+            "outcome": row.outcome,
+            "resolution": row.resolution,
+            "source": row.source,
+            "rule_id": row.rule_id,
+            "confidence": _clean(row.confidence),
+            "threshold": _clean(row.threshold),
+            "defer_reason": row.defer_reason,
+            "candidates": [
+                {"resolution": c.resolution, "probability": float(c.probability)}
+                for c in row.candidates
+            ],
+            "policy_version": str(row.policy_version or ""),
+            "decided_at": at.isoformat() if hasattr(at, "isoformat") else str(at or ""),
+        }
+    d = dict(row)
     out = {c: _clean(d.get(c)) for c in DECISION_COLUMNS}
     out["record_id"] = str(out["record_id"])
     out["candidates"] = store_mod._candidates(d.get("candidates"))
@@ -119,7 +138,9 @@ def create_app(
             settings.store_url,
             busy_timeout_ms=settings.store_busy_timeout_ms,
             synchronous=settings.sqlite_synchronous,
+            group_commit=settings.group_commit,
         )
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
         try:
             await run_in_threadpool(svc.store.migrate)
         except store_mod.StoreUnavailable as exc:
@@ -171,10 +192,11 @@ def create_app(
         on_error=lambda k: metrics.errors.labels(k).inc(),
     )
 
-    def api_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+    # async: a sync dependency would cost a thread-pool hop per request
+    async def api_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
         check_api_key(x_api_key, settings.keys)
 
-    def resolve_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+    async def resolve_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
         if settings.resolve_requires_key:
             check_api_key(x_api_key, settings.keys)
 
@@ -194,13 +216,15 @@ def create_app(
         summary="Decide one record",
         tags=["decisions"],
     )
-    def resolve(record: RecordModel) -> Response:  # type: ignore[valid-type]
+    async def resolve(record: RecordModel) -> Response:  # type: ignore[valid-type]
+        # One record costs ~0.2-0.5 ms of CPU (rules + LightGBM on a pre-encoded row): cheaper
+        # inline on the loop than a thread hop; the commit is awaited, not blocked on.
         t0 = time.perf_counter()
         policy = svc.policy()
         store = svc.the_store()
         rec = _record(record)
         out = decision_dict(policy.decide_record(rec))
-        store.log_decisions(domain, [out], [rec])
+        await store.log_decisions_async(domain, [out], [rec])
         metrics.count([out])
         metrics.latency.labels("resolve").observe(time.perf_counter() - t0)
         return Response(_dumps(out), media_type=_JSON)
@@ -310,7 +334,7 @@ def create_app(
         return Response(data, media_type=ctype)
 
     @app.get("/v1/ping", summary="A constant answer (the benchmark's baseline)", tags=["ops"])
-    def ping() -> Response:
+    async def ping() -> Response:
         return Response(b'{"ok":true}', media_type=_JSON)
 
     return app

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     store_busy_timeout_ms: int = Field(
         default=5_000, ge=0, description="how long a write waits for a locked store before 503"
     )
+    group_commit: bool = Field(
+        default=True, description="concurrent requests share store commits (one writer thread)"
+    )
+    threadpool_size: int = Field(
+        default=40, ge=1, le=1000, description="requests scored at once per worker (FIFO beyond)"
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         default="NORMAL",
         description="NORMAL (WAL): durable across a process crash, not a power cut; FULL: both",

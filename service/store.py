@@ -21,9 +21,12 @@ Only the latest decision per record counts, and a labelled record leaves the que
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
+import queue
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -133,6 +136,12 @@ def _as_datetime(value: Any) -> datetime:
         return _now()
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            pass
     ts = pd.Timestamp(value)
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
@@ -202,7 +211,10 @@ def label_priority(defer_reason: str | None, candidates: Sequence[Mapping[str, A
     return 0.0
 
 
-def decision_row(domain: str, decision: Decision | Mapping[str, Any], record: Mapping) -> dict:
+def decision_row(
+    domain: str, decision: Decision | Mapping[str, Any], record: Mapping, *, plain: bool = False
+) -> dict:
+    """A decisions-table row. `plain`: the record is already plain JSON (validated HTTP input)."""
     d = decision.to_dict() if isinstance(decision, Decision) else dict(decision)
     cands = _candidates(d.get("candidates"))
     outcome = str(d["outcome"])
@@ -220,7 +232,7 @@ def decision_row(domain: str, decision: Decision | Mapping[str, Any], record: Ma
         "candidates": cands,
         "policy_version": str(d.get("policy_version") or ""),
         "decided_at": _as_datetime(d.get("decided_at")),
-        "record": _jsonable(dict(record)),
+        "record": dict(record) if plain else _jsonable(dict(record)),
         "priority": label_priority(reason, cands) if outcome == "deferred" else None,
     }
 
@@ -276,23 +288,114 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = 5_000, synchronous: st
     return engine
 
 
-class DecisionStore:
-    """Decision log, labels and the deferred queue over one SQLAlchemy engine (thread-safe)."""
+def _settle(future: asyncio.Future, slot: list[BaseException | None]) -> None:
+    if future.done():
+        return
+    if slot[0] is not None:
+        future.set_exception(slot[0])
+    else:
+        future.set_result(None)
 
-    def __init__(self, engine: Engine):
+
+class GroupCommit:
+    """One writer thread that commits the decisions of all concurrent requests together.
+
+    A caller blocks until the transaction holding its rows has committed (or failed), so the
+    guarantee is unchanged — logged before answered — while one commit serves many requests.
+    """
+
+    def __init__(self, engine: Engine, max_rows: int = 2_000):
         self.engine = engine
+        self.max_rows = max_rows
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, rows: list[dict[str, Any]]) -> None:
+        done = threading.Event()
+        slot: list[BaseException | None] = [None]
+        self._queue.put((rows, done.set, slot))
+        done.wait()
+        if slot[0] is not None:
+            raise slot[0]
+
+    async def submit_async(self, rows: list[dict[str, Any]]) -> None:
+        """The same from the event loop: awaits the commit without holding a thread."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        slot: list[BaseException | None] = [None]
+
+        def done() -> None:
+            loop.call_soon_threadsafe(_settle, future, slot)
+
+        self._queue.put((rows, done, slot))
+        await future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            n = len(item[0])
+            while n < self.max_rows:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+                n += len(nxt[0])
+            error: BaseException | None = None
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(decisions.insert(), [r for rows, _, _ in batch for r in rows])
+            except DBAPIError as exc:
+                error = _unavailable(exc, "logging decisions")
+            except Exception as exc:  # never leave a caller waiting
+                error = exc
+            for _, done, slot in batch:
+                slot[0] = error
+                done()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+
+class DecisionStore:
+    """Decision log, labels and the deferred queue over one SQLAlchemy engine (thread-safe).
+
+    With `group_commit=True` (the HTTP service), concurrent `log_decisions` calls share commits
+    through one writer thread; each call still returns only once its rows are committed.
+    """
+
+    def __init__(self, engine: Engine, *, group_commit: bool = False):
+        self.engine = engine
+        self._group = GroupCommit(engine) if group_commit else None
 
     @classmethod
     def from_url(
-        cls, url: str, *, busy_timeout_ms: int = 5_000, synchronous: str = "NORMAL"
+        cls,
+        url: str,
+        *,
+        busy_timeout_ms: int = 5_000,
+        synchronous: str = "NORMAL",
+        group_commit: bool = False,
     ) -> DecisionStore:
-        return cls(make_engine(url, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous))
+        engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
+        return cls(engine, group_commit=group_commit)
 
     @property
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
+            self._group = None
         self.engine.dispose()
 
     # -- schema -------------------------------------------------------------------------------
@@ -367,12 +470,31 @@ class DecisionStore:
             return 0
         name = _domain_name(domain)
         rows = [decision_row(name, d, r) for d, r in zip(decisions_, records, strict=True)]
+        if self._group is not None and len(rows) <= _CHUNK:
+            self._group.submit(rows)
+            return len(rows)
         try:
             with self.engine.begin() as conn:
                 for i in range(0, len(rows), _CHUNK):
                     conn.execute(decisions.insert(), rows[i : i + _CHUNK])
         except DBAPIError as exc:
             raise _unavailable(exc, "logging decisions") from exc
+        return len(rows)
+
+    async def log_decisions_async(
+        self,
+        domain: Domain | str,
+        decisions_: Sequence[Decision | Mapping[str, Any]],
+        records: Sequence[Mapping[str, Any]],
+    ) -> int:
+        """`log_decisions` for the event loop: through the group commit when there is one."""
+        if self._group is None or len(decisions_) != len(records) or len(records) > _CHUNK:
+            return await asyncio.to_thread(self.log_decisions, domain, decisions_, records)
+        name = _domain_name(domain)
+        rows = [
+            decision_row(name, d, r, plain=True) for d, r in zip(decisions_, records, strict=True)
+        ]
+        await self._group.submit_async(rows)
         return len(rows)
 
     def count_decisions(self, domain: Domain | str) -> int:

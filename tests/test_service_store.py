@@ -191,7 +191,10 @@ def test_unknown_resolution_is_refused_with_allowed_values_and_nothing_written(s
         store.upsert_labels(CRM, [(None, "merge_duplicate")])
 
 
-def test_concurrent_writers_lose_nothing(store):
+@pytest.mark.parametrize("group_commit", [False, True])
+def test_concurrent_writers_lose_nothing(store_url, group_commit):
+    store = DecisionStore.from_url(store_url, group_commit=group_commit)
+    store.migrate()
     errors: list[BaseException] = []
 
     def writer(w: int) -> None:
@@ -217,6 +220,7 @@ def test_concurrent_writers_lose_nothing(store):
     with store.engine.connect() as c:
         n = c.execute(sa.text("select count(*) from labels")).scalar_one()
     assert n == 155
+    store.close()
 
 
 def test_priority_prefers_novel_then_small_margins():
