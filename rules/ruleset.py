@@ -171,17 +171,21 @@ class RuleSet:
         # every step a cheap vector operation.
         k = len(self._frame_fns)
         acc_type = np.uint8 if k < 255 else np.uint16 if k < 65_535 else np.uint32
-        acc = np.zeros(len(df), dtype=acc_type)
-        undecided = np.ones(len(df), dtype=bool)
+        n = len(df)
+        acc = np.zeros(n, dtype=acc_type)
+        undecided = np.ones(n, dtype=bool)
+        hit = np.empty(n, dtype=bool)  # reused buffers: fresh large arrays cost page faults
+        step = np.empty(n, dtype=acc_type)
         for j, fn in enumerate(self._frame_fns):
             mask = fn(ctx)
             if isinstance(mask, np.ndarray) and mask.ndim == 1:
-                hit = mask & undecided
+                np.logical_and(mask, undecided, out=hit)
             elif bool(np.asarray(mask).all()):
-                hit = undecided.copy()
+                np.copyto(hit, undecided)
             else:
                 continue
-            acc += hit.view(np.uint8).astype(acc_type, copy=False) * acc_type(j + 1)
+            np.multiply(hit, acc_type(j + 1), out=step, dtype=acc_type)
+            acc += step
             undecided ^= hit
             if j % 8 == 7 and not undecided.any():
                 break

@@ -364,3 +364,13 @@ def test_rules_are_hashable_and_compare_by_content() -> None:
     )
     a, b = parse_rules(text, FIELDS, RES), parse_rules(text, FIELDS, RES)
     assert a.rules[0] == b.rules[0] and {a.rules[0]: 1}[b.rules[0]] == 1
+
+
+def test_first_hit_with_hundreds_of_rules() -> None:
+    rules = [{"id": f"r{i}", "when": f"employees >= {i}", "then": "big"} for i in range(300)]
+    rs = parse_rules(yaml.safe_dump({"rules": rules[::-1]}), FIELDS, RES)
+    values = [0, 1, 150, 299, 400, None, -5]
+    df = pd.DataFrame({"employees": values})
+    expected = [rs.match_index({"employees": v}) for v in values]
+    assert expected[:2] == [299, 298] and expected[-2:] == [-1, -1]
+    assert rs.match_frame(df).tolist() == expected
