@@ -62,6 +62,15 @@ class NoRules:
         return None
 
 
+def _candidate_lists(names: np.ndarray, probs: np.ndarray) -> list[list[dict[str, Any]]]:
+    """Per row, the top classes as [{resolution, probability}, …] (columns zipped: fast)."""
+    cols = [
+        [{"resolution": a, "probability": b} for a, b in zip(nc, pc, strict=True)]
+        for nc, pc in zip(names.T.tolist(), probs.T.tolist(), strict=True)
+    ]
+    return [list(row) for row in zip(*cols, strict=True)]
+
+
 def iso_utc(now: datetime | None) -> str:
     t = now if now is not None else datetime.now(UTC)
     if t.tzinfo is None:
@@ -198,10 +207,10 @@ class Policy:
         ids = df[self.domain.id].to_numpy(dtype=object)  # coerce_frame made them str
         hit = np.asarray(self.rules.match_frame(df), dtype=np.int64)
         outcome = np.full(n, "deferred", dtype=object)
-        resolution = np.full(n, None, dtype=object)
-        source = np.full(n, None, dtype=object)
-        rule_id = np.full(n, None, dtype=object)
-        reason = np.full(n, None, dtype=object)
+        resolution = np.empty(n, dtype=object)  # all None
+        source = np.empty(n, dtype=object)  # all None
+        rule_id = np.empty(n, dtype=object)  # all None
+        reason = np.empty(n, dtype=object)  # all None
         confidence = np.full(n, np.nan)
         threshold = np.full(n, np.nan)
         candidates: list[list[dict[str, Any]]] = [[] for _ in range(n)]
@@ -237,10 +246,12 @@ class Policy:
             conf = top_p[:, 0]
             confidence[rest] = conf
             names = self._classes_arr[order]
-            for r, nr, pr in zip(rest.tolist(), names.tolist(), top_p.tolist(), strict=True):
-                candidates[r] = [
-                    {"resolution": a, "probability": b} for a, b in zip(nr, pr, strict=True)
-                ]
+            built = _candidate_lists(names, top_p)
+            if len(rest) == n:
+                candidates = built
+            else:
+                for r, c in zip(rest.tolist(), built, strict=True):
+                    candidates[r] = c
             if self.resolves_nothing:
                 why = np.where(novel, "novel", "no_model")
                 ok = np.zeros(len(rest), dtype=bool)
