@@ -263,3 +263,17 @@ def test_changed_rules_alone_recertify_without_refit(env: dict[str, Any], tmp_pa
         champion = registry.load_policy("crm", out["champion_version"])
         assert challenger.rules.version != champion.rules.version
         assert challenger.estimator is not None and challenger.fingerprint == champion.fingerprint
+
+
+def test_broken_rule_file_is_one_clear_line(env: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    dom_dir = tmp_path / "crm"
+    dom_dir.mkdir()
+    shutil.copy(Path(env["dom"]) / "domain.yaml", dom_dir / "domain.yaml")
+    (dom_dir / "rules.yaml").write_text(
+        "rules:\n  - id: bad\n    when: countyr == 'DE'\n    then: route_smb_queue\n"
+    )
+    result = run(env, "train", "--domain", str(dom_dir), "--data", str(env["history"]))
+    assert result.exit_code == 1
+    assert "countyr" in result.output and "Traceback" not in result.output
