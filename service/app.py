@@ -7,6 +7,7 @@ The decision logic itself lives in the policy (model/); a handler validates, ask
 """
 
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -151,11 +152,12 @@ def create_app(
         svc.holder = PolicyHolder(
             source,
             domain,
-            on_change=lambda p, v: metrics.set_policy(domain.name, v),
+            on_change=lambda p, v: (metrics.set_policy(domain.name, v), _freeze_heap()),
             on_result=lambda r: metrics.reloads.labels(r).inc(),
         )
         result = await run_in_threadpool(svc.holder.check_now)
         log.info("start-up policy check: %s", result)
+        _freeze_heap()
         svc.holder.start(settings.reload_interval_s)
         try:
             yield
@@ -338,6 +340,16 @@ def create_app(
         return Response(b'{"ok":true}', media_type=_JSON)
 
     return app
+
+
+def _freeze_heap() -> None:
+    """Move the long-lived heap (libraries, the policy) out of the collector's sight.
+
+    A full collection otherwise walks hundreds of MB of objects that never die and shows up as
+    100 ms+ stalls in the latency tail; frozen objects are skipped by every later collection.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _jsonable_default(o: Any) -> Any:
