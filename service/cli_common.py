@@ -13,7 +13,7 @@ EXIT_OK = 0
 EXIT_REFUSED = 1  # a failed gate or refused input
 EXIT_USAGE = 2
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 
 def emit_json(payload: Any) -> None:
