@@ -22,12 +22,14 @@ Only the latest decision per record counts, and a labelled record leaves the que
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import math
 import queue
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -102,6 +104,7 @@ label_history = sa.Table(
 )
 
 _CHUNK = 500
+_MIGRATE_LOCK = threading.Lock()
 
 
 class StoreUnavailable(RuntimeError):
@@ -411,13 +414,15 @@ class DecisionStore:
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (default: the newest), keeping existing data.
 
-        Several workers may start at once: on PostgreSQL an advisory lock serialises them; on
-        SQLite a loser of the race finds the schema already current.
+        Several workers or replicas may start at once: alembic is not thread-safe (a process
+        lock), SQLite files get an exclusive file lock beside them, PostgreSQL an advisory lock.
         """
         from alembic import command
 
+        if revision == "head" and self.is_current():
+            return
         try:
-            with self.engine.begin() as conn:
+            with _MIGRATE_LOCK, self._file_lock(), self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(77215001)"))
                 command.upgrade(self._alembic_config(conn), revision)
@@ -425,6 +430,19 @@ class DecisionStore:
             if revision == "head" and self.is_current():
                 return
             raise _unavailable(exc, "migrating the schema") from exc
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        db = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not db or db == ":memory:":
+            yield
+            return
+        with open(f"{db}.migrate-lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

@@ -426,3 +426,21 @@ def test_unknown_path_and_method_are_json(client):
     r = client.get("/v1/nothing")
     assert r.status_code == 404 and "see /docs" in r.json()["message"]
     assert client.get("/v1/resolve").status_code == 405
+
+
+def test_policy_whose_rule_examples_fail_is_refused(tmp_path):
+    class Rules:
+        version = "r2"
+
+        def run_examples(self):
+            return ["rule 'spam' example 1: expected disqualify_spam, got nothing"]
+
+    bad = FakePolicy("2")
+    bad.rules = Rules()
+    source = FakeSource({"1": FakePolicy("1"), "2": bad}, champion="1")
+    with TestClient(create_app(make_settings(tmp_path), policy_source=source)) as c:
+        source.champion = "2"
+        res = c.post("/v1/admin/reload", headers={"X-API-Key": KEY}).json()
+        assert res["result"].startswith("refused: version 2")
+        assert "rule example" in res["result"] and "spam" in res["result"]
+        assert c.post("/v1/resolve", json={"record_id": "x"}).json()["policy_version"] == "1"

@@ -193,7 +193,9 @@ def test_unknown_resolution_is_refused_with_allowed_values_and_nothing_written(s
 
 @pytest.mark.parametrize("group_commit", [False, True])
 def test_concurrent_writers_lose_nothing(store_url, group_commit):
-    store = DecisionStore.from_url(store_url, group_commit=group_commit)
+    # two stores = two replicas (separate engines and pools) writing to the same database
+    replicas = [DecisionStore.from_url(store_url, group_commit=group_commit) for _ in range(2)]
+    store = replicas[0]
     store.migrate()
     errors: list[BaseException] = []
 
@@ -201,8 +203,9 @@ def test_concurrent_writers_lose_nothing(store_url, group_commit):
         try:
             for i in range(25):
                 rid = f"w{w}-{i}"
-                store.log_decisions(CRM, [dec(rid)], [rec(rid)])
-                store.upsert_labels(
+                replica = replicas[(w + i) % 2]
+                replica.log_decisions(CRM, [dec(rid)], [rec(rid)])
+                replica.upsert_labels(
                     CRM, [(f"shared-{i % 5}", "merge_duplicate"), (rid, "route_smb_queue")]
                 )
         except BaseException as exc:
@@ -220,7 +223,29 @@ def test_concurrent_writers_lose_nothing(store_url, group_commit):
     with store.engine.connect() as c:
         n = c.execute(sa.text("select count(*) from labels")).scalar_one()
     assert n == 155
-    store.close()
+    for r in replicas:
+        r.close()
+
+
+def test_workers_starting_together_migrate_once(store_url):
+    stores = [DecisionStore.from_url(store_url) for _ in range(3)]
+    errors: list[BaseException] = []
+
+    def start(s: DecisionStore) -> None:
+        try:
+            s.migrate()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert all(s.is_current() for s in stores)
+    for s in stores:
+        s.close()
 
 
 def test_priority_prefers_novel_then_small_margins():
