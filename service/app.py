@@ -18,15 +18,17 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import pandas as pd
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from model.decision import DECISION_COLUMNS, Decision
 from model.domain import Domain, load_domain
 from service import store as store_mod
 from service.auth import check_api_key
-from service.errors import BodyLimitMiddleware, NotReady, install_handlers
+from service.errors import BodyLimitMiddleware, NotReady, as_body_errors, install_handlers
 from service.metrics import Metrics
 from service.reload import PolicyHolder, PolicySource, RegistrySource
 from service.schemas import BatchOut, DecisionOut, DeferredPage, LabelsOut, Problem, build_models
@@ -202,6 +204,8 @@ def create_app(
         if settings.resolve_requires_key:
             check_api_key(x_api_key, settings.keys)
 
+    # FastAPI's dependency solving costs ~50-100 µs a request: only pay it when a key is asked for
+    resolve_deps = [Depends(resolve_key)] if settings.resolve_requires_key else []
     RecordModel = models.record
     BatchModel = models.batch
     LabelModel = models.label
@@ -210,18 +214,29 @@ def create_app(
     def _record(body: Any) -> dict[str, Any]:
         return body.model_dump(mode="json")
 
+    record_ref = {"$ref": f"#/components/schemas/{RecordModel.__name__}"}
+
     @app.post(
         "/v1/resolve",
         response_model=DecisionOut,
         responses=ERRORS,
-        dependencies=[Depends(resolve_key)],
+        dependencies=resolve_deps,
         summary="Decide one record",
         tags=["decisions"],
+        openapi_extra={
+            "requestBody": {"required": True, "content": {_JSON: {"schema": record_ref}}}
+        },
     )
-    async def resolve(record: RecordModel) -> Response:  # type: ignore[valid-type]
-        # One record costs ~0.2-0.5 ms of CPU (rules + LightGBM on a pre-encoded row): cheaper
+    async def resolve(request: Request) -> Response:
+        # The hot path: pydantic parses and validates the JSON bytes in one pass (no json.loads
+        # + dict validation); one record costs ~0.1-0.3 ms of CPU for rules + LightGBM, cheaper
         # inline on the loop than a thread hop; the commit is awaited, not blocked on.
         t0 = time.perf_counter()
+        body = await request.body()
+        try:
+            record = RecordModel.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(as_body_errors(exc), body=body) from None
         policy = svc.policy()
         store = svc.the_store()
         rec = _record(record)
@@ -235,7 +250,7 @@ def create_app(
         "/v1/resolve/batch",
         response_model=BatchOut,
         responses=ERRORS,
-        dependencies=[Depends(resolve_key)],
+        dependencies=resolve_deps,
         summary="Decide many records (one transaction in the log)",
         tags=["decisions"],
     )

@@ -30,6 +30,11 @@ def problem(status: int, error: str, message: str, **extra: Any) -> JSONResponse
     return JSONResponse(body, status_code=status)
 
 
+def as_body_errors(exc: Any) -> list[dict[str, Any]]:
+    """A pydantic ValidationError from parsing a body, shaped like FastAPI's body errors."""
+    return [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+
+
 def _field_path(loc: tuple | list) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
@@ -43,12 +48,9 @@ def _describe(err: dict[str, Any], known: dict[str, list[str]]) -> dict[str, Any
     path = _field_path(loc)
     name = str(loc[-1]) if loc else ""
     if kind == "json_invalid":
-        pos = loc[1] if len(loc) > 1 else "?"
-        reason = (err.get("ctx") or {}).get("error", "invalid JSON")
-        return {
-            "field": None,
-            "message": f"request body is not valid JSON: {reason} at character {pos}.",
-        }
+        reason = (err.get("ctx") or {}).get("error") or err.get("msg", "invalid JSON")
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return {"field": None, "message": f"request body is not valid JSON: {reason}{at}."}
     if kind == "extra_forbidden":
         allowed = known.get(_field_path(loc[:-1]), known.get("", []))
         hint = suggest(name, allowed) if allowed else ""

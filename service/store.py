@@ -291,13 +291,14 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = 5_000, synchronous: st
     return engine
 
 
-def _settle(future: asyncio.Future, slot: list[BaseException | None]) -> None:
-    if future.done():
-        return
-    if slot[0] is not None:
-        future.set_exception(slot[0])
-    else:
-        future.set_result(None)
+def _settle_all(futures: list[asyncio.Future], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(None)
 
 
 class GroupCommit:
@@ -317,21 +318,15 @@ class GroupCommit:
     def submit(self, rows: list[dict[str, Any]]) -> None:
         done = threading.Event()
         slot: list[BaseException | None] = [None]
-        self._queue.put((rows, done.set, slot))
+        self._queue.put((rows, done, slot))
         done.wait()
         if slot[0] is not None:
             raise slot[0]
 
     async def submit_async(self, rows: list[dict[str, Any]]) -> None:
         """The same from the event loop: awaits the commit without holding a thread."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-        slot: list[BaseException | None] = [None]
-
-        def done() -> None:
-            loop.call_soon_threadsafe(_settle, future, slot)
-
-        self._queue.put((rows, done, slot))
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._queue.put((rows, future, None))
         await future
 
     def _run(self) -> None:
@@ -359,9 +354,21 @@ class GroupCommit:
                 error = _unavailable(exc, "logging decisions")
             except Exception as exc:  # never leave a caller waiting
                 error = exc
-            for _, done, slot in batch:
+            self._notify(batch, error)
+
+    @staticmethod
+    def _notify(batch: list, error: BaseException | None) -> None:
+        """Wake every waiter; one wake-up per event loop, not one per request."""
+        by_loop: dict[Any, list[asyncio.Future]] = {}
+        for _, waiter, slot in batch:
+            if isinstance(waiter, asyncio.Future):
+                by_loop.setdefault(waiter.get_loop(), []).append(waiter)
+            else:
                 slot[0] = error
-                done()
+                waiter.set()
+        for loop, futures in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle_all, futures, error)
 
     def close(self) -> None:
         self._queue.put(None)

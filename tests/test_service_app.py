@@ -216,7 +216,11 @@ def test_malformed_json_is_4xx_json(client, raw):
 def test_lone_surrogate_is_refused_and_odd_unicode_kept(client, tmp_path):
     raw = '{"record_id": "x", "notes": "\\ud800 broken"}'
     r = client.post("/v1/resolve", content=raw, headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json()["field"] == "notes"
+    assert r.status_code == 422 and "hex escape at line 1 column 36" in r.json()["message"]
+    raw = '{"records": [{"record_id": "x", "notes": "\\ud800 broken"}]}'
+    r = client.post("/v1/resolve/batch", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["field"] == "records.0.notes"
+    assert "unicode" in r.json()["message"]
     odd = "Zoë 👩🏽‍💻 \u202e ﷽ 𝕏 \u200b"
     r = client.post("/v1/resolve", json={"record_id": "é-1", "notes": odd, "country": "FR"})
     assert r.status_code == 200 and r.json()["record_id"] == "é-1"
