@@ -8,10 +8,18 @@ p-values per λ, family-wise error controlled by fixed-sequence testing).
 
 Fixed-sequence testing pays no Bonferroni penalty for a long grid but stops at the first λ that
 fails, so the order matters. The order is learned on a *different* labelled sample (the
-temperature-calibration slice) by MAPIE's split fixed-sequence procedure, and the candidate λ
-come from that sample too, so the hypotheses and their order are fixed before the certification
-labels are looked at. Only records no rule resolves enter: that is the population the model acts
-on.
+calibration slice), and the candidate λ come from that sample too, so the hypotheses and their
+order are fixed before the certification labels are looked at (split fixed-sequence testing, valid
+for any order chosen that way). The order is chosen for power on the certification slice: for each
+λ the calibration sample gives its acceptance rate and a pessimistic error rate ((errors + 1) /
+(accepted + 1), so a λ that accepted a handful of records without error does not look perfect);
+scaled to the certification slice's size, these give the Hoeffding–Bentkus p-value the test would
+probably see. The sequence starts at the λ with the smallest projected p-value and then loosens
+one candidate at a time (more coverage, harder to pass) until one fails. Before, MAPIE's own
+order (p-values on the calibration sample at *its* size) often started at a strict λ that accepted
+~100 certification records, where one extra error fails the whole sequence; a nearly identical
+model then certified nothing. `fwer="split_fixed_sequence"` still gives MAPIE's order. Only
+records no rule resolves enter: that is the population the model acts on.
 """
 
 from __future__ import annotations
@@ -22,11 +30,13 @@ from typing import Any
 import mapie
 import numpy as np
 from mapie.risk_control import BinaryClassificationController, precision
+from mapie.risk_control.methods import compute_hoeffding_bentkus_p_value
 from scipy.stats import beta
 
 METHOD = (
     f"Learn-then-Test via MAPIE {mapie.__version__}: precision risk, Hoeffding-Bentkus p-values, "
-    "split fixed-sequence FWER (test order learned on a separate calibration sample)"
+    "split fixed-sequence FWER (test order learned on a separate calibration sample: start at "
+    "the λ with the best projected p-value, then loosen)"
 )
 
 
@@ -56,6 +66,41 @@ def candidate_grid(
     levels = np.linspace(top_level, 0.0, size)
     grid = np.unique(np.round(np.quantile(s, levels), 6))[::-1]
     return grid
+
+
+def projected_order(
+    candidates: np.ndarray,
+    learn_scores: np.ndarray,
+    learn_correct: np.ndarray,
+    n_certify: int,
+    target_precision: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(test order, projected p-values): see the module doc. Uses no certification label."""
+    cands = np.sort(np.asarray(candidates, dtype=np.float64))[::-1]
+    ls = np.asarray(learn_scores, dtype=np.float64)
+    lc = np.asarray(learn_correct, dtype=np.int64)
+    n_learn = max(len(ls), 1)
+    accepted = np.array([int((ls >= c).sum()) for c in cands])
+    errors = np.array([int(((ls >= c) & (lc == 0)).sum()) for c in cands])
+    # Projected counts on the certification slice, integer (the binomial form needs k/n).
+    n_proj = np.maximum(np.round(accepted * n_certify / n_learn), 1).astype(np.int64)
+    e_proj = np.ceil((errors + 1) / (accepted + 1) * n_proj - 1e-9).astype(np.int64)
+    p = np.array(
+        [
+            float(
+                np.ravel(
+                    compute_hoeffding_bentkus_p_value(
+                        np.array([e / m]), np.array([m]), 1.0 - target_precision, binary=True
+                    )
+                )[0]
+            )
+            for e, m in zip(e_proj, n_proj, strict=True)
+        ]
+    )
+    p = np.where(np.isfinite(p), p, 1.0)
+    # Ties go to the looser λ (more coverage at the same evidence).
+    start = int(len(p) - 1 - np.argmin(p[::-1]))
+    return cands[start:], p
 
 
 def certify_threshold(
@@ -94,7 +139,14 @@ def certify_threshold(
     if len(candidates) == 0:
         cert["reason"] = "no candidate thresholds (empty reference sample)."
         return cert
-    method = fwer or ("split_fixed_sequence" if learn is not None else "fixed_sequence")
+    method = fwer or ("projected" if learn is not None else "fixed_sequence")
+    if method == "projected" and learn is not None:
+        candidates, projected = projected_order(
+            candidates, learn[0], learn[1], len(scores), target_precision
+        )
+        cert["test_order"] = [float(v) for v in candidates]
+        cert["projected_p_values"] = [float(v) for v in projected]
+        method = "fixed_sequence"
     controller = BinaryClassificationController(
         predict_function=lambda s: np.column_stack([1.0 - s, s]),
         risk=precision,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-DEFAULT_N = 24_000
+DEFAULT_N = 60_000
 DEFAULT_SEED = 20250101
 START = "2025-01-01"
 MONTHS = 12
@@ -96,8 +96,8 @@ KIND_NAMES = tuple(k for k, _, _ in KINDS) + tuple(NEW_KINDS)
 RULE_KINDS = frozenset(k for k, _, on_rule in KINDS if on_rule)
 
 NOISE_RULE = 0.01  # known paths: ops follow the playbook
-NOISE_CLEAR = 0.02  # unruled but clear cases
-NOISE_AMBIGUOUS = 0.08  # judgement calls are where people disagree with themselves
+NOISE_CLEAR = 0.01  # unruled but clear cases
+NOISE_AMBIGUOUS = 0.14  # judgement calls are where people disagree with themselves
 
 WORKFLOWS = (
     "lead_assignment",

@@ -12,7 +12,16 @@ challenger never trained on:
    together) is at least the champion's coverage on the same window minus `tolerance`.
 
 The window (chosen by the caller, see `split_recent_window`) is the newest labelled records, by
-time of labelling, that are held out of the challenger's training data.
+time of labelling, that are held out of the challenger's training data: 25% of them, at least
+`MIN_WINDOW` and at most `MAX_WINDOW` (1,000). The cap is there because the window is also what
+the challenger cannot learn from: an uncapped 25% of a year of labels is the last two to three
+months of them, so a new kind of case reached a challenger's training data only months after it
+appeared (measured on the CRM replay, docs/autonomy.md). 1,000 records still make both gates
+real: both policies decide the same records, so a coverage loss beyond the 0.02 tolerance shows,
+and a model realising ~90% on a few hundred window resolutions has a Clopper–Pearson upper bound
+below 0.95 and is refused (the CRM replay refuses several challengers this way). Note the window
+holds the labels a deployment gets — mostly the champion's deferrals, the harder records — so its
+precision reads low compared with all traffic: a conservative gate.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from scipy.stats import beta
 DEFAULT_TOLERANCE = 0.02
 MIN_WINDOW = 100
 WINDOW_FRACTION = 0.25
+MAX_WINDOW = 1_000
 
 
 @dataclass(frozen=True)
@@ -218,8 +228,9 @@ def split_recent_window(
     order_by: str | list[str],
     fraction: float = WINDOW_FRACTION,
     min_records: int = MIN_WINDOW,
+    max_records: int | None = MAX_WINDOW,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(older, window): the window is the newest max(min_records, ⌈fraction·n⌉) rows by `order_by`.
+    """(older, window): the newest min(max_records, max(min_records, ⌈fraction·n⌉)) rows.
 
     Ties keep input order (stable sort). When the table has fewer than 2·min_records rows, the
     window is its newer half, so both parts keep some data.
@@ -230,6 +241,8 @@ def split_recent_window(
     keys = [order_by] if isinstance(order_by, str) else list(order_by)
     ordered = labelled.sort_values(keys, kind="stable", na_position="first")
     size = max(min_records, math.ceil(fraction * n))
+    if max_records is not None:
+        size = min(size, max(max_records, min_records))
     if n < 2 * min_records:
         size = n // 2
     size = int(np.clip(size, 0, n))

@@ -1,4 +1,4 @@
-"""Train a policy: check the labels, split by time, fit, calibrate, certify, choose, evaluate.
+"""Train a policy: check the labels, split (model.splits), fit, calibrate, certify, choose.
 
 `train_policy(domain, df)` returns the Policy and a TrainReport. Choices are made on slices before
 the test slice only: LightGBM and the linear baseline are both fitted (fit slice, early stopping on
@@ -263,7 +263,7 @@ def train_policy(
     df = df.reset_index(drop=True)
     ruleset = rules if rules is not None else default_rules(domain)
 
-    splits = time_splits(domain, df, fractions or DEFAULT_FRACTIONS)
+    splits = time_splits(domain, df, fractions or DEFAULT_FRACTIONS, seed=seed)
     labels = df[domain.label].astype(str).to_numpy(dtype=object)
     fit_counts = pd.Series(labels[splits["fit"]]).value_counts()
     min_ex = domain.policy.min_class_examples

@@ -153,6 +153,9 @@ def test_label_noise_in_range(data, matched) -> None:
     assert noisy[hit >= 0].mean() <= 0.02
     ambiguous = meta["ambiguous"].to_numpy()
     assert 0.1 <= ambiguous[hit == -1].mean() <= 0.4
+    # The noise sits on the judgement calls: clear rule-free cases can reach ~98-99% precision.
+    assert noisy[(hit == -1) & ~ambiguous].mean() <= 0.02
+    assert noisy[(hit == -1) & ambiguous].mean() >= 0.08
 
 
 def test_new_kinds_only_in_later_months(data, matched) -> None:

@@ -14,6 +14,7 @@ from model.decision import DECISION_COLUMNS
 from model.domain import load_domain
 from model.drift import PSI_BAR, drift, drifted, psi, summarize
 from model.retrain import (
+    MAX_WINDOW,
     evaluate_gates,
     precision_upper,
     retrain_needed,
@@ -158,6 +159,15 @@ def test_split_recent_window_takes_newest_and_keeps_disjoint() -> None:
     assert window["t"].min() > older["t"].max()
     small_old, small_win = split_recent_window(df.head(50), order_by="t", min_records=100)
     assert len(small_win) == 25 and len(small_old) == 25
+
+
+def test_split_recent_window_is_capped_so_recent_labels_reach_training() -> None:
+    df = pd.DataFrame({"t": np.arange(20_000), "x": 0})
+    older, window = split_recent_window(df, order_by="t")
+    assert len(older) == 19_000
+    assert len(window) == MAX_WINDOW == 1_000 and window["t"].min() == 19_000
+    _, uncapped = split_recent_window(df, order_by="t", max_records=None)
+    assert len(uncapped) == 5_000
 
 
 def test_retrain_needed_triggers_and_nothing_to_do() -> None:
