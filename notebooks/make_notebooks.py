@@ -23,7 +23,7 @@ import pandas as pd
 from IPython.display import Image, display
 
 ROOT = Path.cwd() if (Path.cwd() / "data" / "crm").is_dir() else Path.cwd().parent
-ROWS = int(os.environ.get("AUTORESOLVE_NOTEBOOK_ROWS", "24000"))  # small under test
+ROWS = int(os.environ.get("AUTORESOLVE_NOTEBOOK_ROWS", "60000"))  # small under test
 pd.set_option("display.width", 140, "display.max_columns", 30)
 
 from model.domain import load_domain
@@ -165,13 +165,11 @@ kind.value_counts().head(10).to_frame("deferred records")"""),
                "with the real promotion gates. Baselines of the same run: rules only, and the "
                "first model never retrained. `autoresolve simulate` is the same code."),
         ("code", SETUP),
-        ("md", "Three times the demo's traffic: with ~2,000 records a month no challenger "
-               "certifies a threshold within a year (see `docs/autonomy.md`), so the curve "
-               "would only show the rules."),
+        ("md", "The demo's default year (~5,000 records a month; `docs/autonomy.md` explains "
+               "why fewer records a month would only show the rules)."),
         ("code", """\
 from model.simulate import precision_plot_png, simulate
 
-df, meta = generate_with_meta(3 * ROWS)
 PERIODS = 12 if ROWS >= 24000 else 4
 result = simulate(domain, df, PERIODS, audit_rate=0.02, seed=0,
                   kinds=meta["case_kind"].to_numpy(), new_kinds=["webinar_smb", "consent_missing"])
