@@ -8,6 +8,8 @@ first time it is asked for (written atomically, so concurrent first uses cannot 
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -113,14 +115,39 @@ def _csv_ready(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
     return out
 
 
+def generator_stamp(domain: Domain, seed: int | None = None) -> str:
+    """Identifies the generator code and seed, so a file made by an older generator is redone."""
+    make = GENERATORS.get(domain.generator or "")
+    if make is None:
+        return ""
+    source = inspect.getsource(inspect.getmodule(make) or make)
+    return hashlib.sha256(f"{source}\0{seed}".encode()).hexdigest()[:16]
+
+
+def _stamp_path(target: Path) -> Path:
+    return target.with_name(target.name + ".stamp")
+
+
+def is_current(domain: Domain, *, seed: int | None = None) -> bool:
+    """True when the data file exists and (for generated data) matches today's generator."""
+    target = domain.data_path
+    if target is None or not target.is_file():
+        return False
+    if not domain.generator:
+        return True
+    stamp = _stamp_path(target)
+    return stamp.is_file() and stamp.read_text().strip() == generator_stamp(domain, seed)
+
+
 def ensure_generated(domain: Domain, *, seed: int | None = None) -> Path:
-    """Create the domain's data file from its generator if it does not exist yet."""
+    """Create the domain's data file from its generator if it is missing or was made by an
+    older version of the generator (a stale demo file would silently disagree with the tests)."""
     target = domain.data_path
     if target is None:
         raise DatasetError(
             f"domain '{domain.name}' names no data file; pass the file explicitly.", key="data"
         )
-    if target.is_file():
+    if is_current(domain, seed=seed) or (target.is_file() and not domain.generator):
         return target
     make = GENERATORS.get(domain.generator or "")
     if make is None:
@@ -131,6 +158,7 @@ def ensure_generated(domain: Domain, *, seed: int | None = None) -> Path:
         )
     frame = make() if seed is None else make(seed=seed)
     write_table(coerce_frame(domain, frame), target, domain)
+    _stamp_path(target).write_text(generator_stamp(domain, seed) + "\n")
     return target
 
 
@@ -150,7 +178,7 @@ def load_domain_frame(
                 key="data",
             )
         path = domain.data_path
-        if not path.is_file() and domain.generator:
+        if domain.generator:
             ensure_generated(domain)
     p = Path(path)
     raw = read_table(p, domain)

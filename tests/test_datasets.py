@@ -139,3 +139,18 @@ def test_period_index_by_month(crm_copy, small) -> None:
     with pytest.raises(DomainError, match="time column"):
         period_index(small.drop(columns="created_at"), crm_copy)
     assert np.array_equal(time_order(small, crm_copy)["record_id"], small["record_id"])
+
+
+def test_stale_generated_file_is_made_again(crm_copy, small, monkeypatch) -> None:
+    from model import datasets
+
+    monkeypatch.setitem(datasets.GENERATORS, "crm", lambda: small)
+    first = load_domain_frame(crm_copy)
+    assert len(first) == len(small) and datasets.is_current(crm_copy)
+    stamp = crm_copy.data_path.with_name(crm_copy.data_path.name + ".stamp")
+    write_table(small.head(5), crm_copy.data_path, crm_copy)
+    assert len(load_domain_frame(crm_copy)) == 5  # current stamp: the file is trusted as it is
+    stamp.write_text("made-by-an-older-generator\n")
+    assert not datasets.is_current(crm_copy)
+    assert len(load_domain_frame(crm_copy)) == len(small)
+    assert datasets.is_current(crm_copy)
