@@ -28,18 +28,46 @@ def _env_for_workers(settings, domain_dir: Path, workers: int) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
 
 
-def train_first_policy(settings, domain) -> str:
-    """Train on the domain's data and register: the first version becomes @champion."""
+def train_first_policy(settings, domain, *, replacing: str | None = None) -> str:
+    """Train on the domain's data and register; the version becomes @champion.
+
+    `replacing` names a champion this code cannot load (stored policies are pickles of the code
+    that made them); the replacement is certified like any other policy and promoted with that
+    reason recorded on it.
+    """
     from model import registry
     from model.datasets import load_domain_frame
-    from model.train import train_policy
+    from service.cli_model import train_and_register
 
-    err_console.print(f"no @champion for '{domain.name}': training a first policy …")
+    what = "a replacement" if replacing else "a first policy"
+    err_console.print(f"training {what} for '{domain.name}' …")
     df = load_domain_frame(domain)
-    policy, report = train_policy(domain, df, seed=0)
-    version = registry.log_policy(policy, report, run_name=f"{domain.name}-serve-first")
-    err_console.print(f"registered '{domain.name}' version {version}")
+    _, _, version = train_and_register(domain, df, run_name=f"{domain.name}-serve")
+    if replacing:
+        registry.promote(
+            domain.name, version, f"serve --train-if-missing: champion {replacing} unloadable"
+        )
+    err_console.print(f"registered '{domain.name}' version {version} as @champion")
     return str(version)
+
+
+def ensure_champion(settings, domain) -> None:
+    """A loadable @champion, trained if there is none or if this code cannot load it."""
+    from model import registry
+
+    registry.configure(settings.tracking_uri, settings.artifact_root)
+    current = registry.champion_version(domain.name)
+    if current is None:
+        train_first_policy(settings, domain)
+        return
+    try:
+        registry.load_policy(domain.name, "champion")
+    except registry.RegistryError as exc:
+        err_console.print(
+            f"[yellow]@champion version {current} of '{domain.name}' cannot be loaded:[/] {exc}",
+            highlight=False,
+        )
+        train_first_policy(settings, domain, replacing=str(current))
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +80,9 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, min=1, max=65535),
         workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
         train_if_missing: bool = typer.Option(
-            False, "--train-if-missing", help="train and register a policy if none is champion"
+            False,
+            "--train-if-missing",
+            help="train and register a policy if no loadable one is champion",
         ),
         log_level: str = typer.Option("info", help="uvicorn log level"),
     ) -> None:
@@ -80,12 +110,8 @@ def register(app: typer.Typer) -> None:
         except StoreUnavailable as exc:
             fail(f"{exc} Check AUTORESOLVE_DATABASE_URL.")
         if train_if_missing:
-            from model import registry
-
             try:
-                registry.configure(settings.tracking_uri, settings.artifact_root)
-                if registry.champion_version(dom.name) is None:
-                    train_first_policy(settings, dom)
+                ensure_champion(settings, dom)
             except Exception as exc:
                 fail(f"could not train a first policy: {exc}", EXIT_REFUSED)
         _env_for_workers(settings, settings.domain, workers)
