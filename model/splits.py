@@ -20,6 +20,10 @@ so the Learn-then-Test certificate is valid for the recent pool's distribution (
 samples of it); what it no longer proves by construction is robustness to drift *after* that
 pool — which the test slice (reported) and the retrain gates' recent window (a challenger
 significantly below the target there is refused) check on newer records.
+
+`mode="time"` keeps the strict order fit → valid → calib → cert → test (same sizes, test still
+capped) for a domain where a certificate must be proven on records later than the fit; the
+CRM replay measures what that costs (docs/autonomy.md).
 """
 
 from __future__ import annotations
@@ -69,15 +73,33 @@ def size_of_test_slice(n: int) -> int:
     return min(round(TEST_FRACTION * n), cap)
 
 
+SPLIT_MODES = ("recent_pool", "time")
+
+
 def split_positions(
-    n: int, fractions: dict[str, float] | None = None, *, seed: int = 0
+    n: int, fractions: dict[str, float] | None = None, *, seed: int = 0, mode: str = "recent_pool"
 ) -> dict[str, np.ndarray]:
     """Positions (into the time order) of each slice; see the module doc."""
+    if mode not in SPLIT_MODES:
+        raise ValueError(f"split mode must be one of {', '.join(SPLIT_MODES)}; got {mode!r}.")
     fr = dict(fractions or DEFAULT_FRACTIONS)
     n_test = size_of_test_slice(n)
     m = n - n_test
     total = sum(fr.values())
     sizes = {k: round(fr.get(k, 0.0) / total * m) for k in ("valid", "calib", "cert")}
+    if mode == "time":
+        end = m
+        strict: dict[str, np.ndarray] = {}
+        for name in ("cert", "calib", "valid"):
+            strict[name] = np.arange(max(end - sizes[name], 0), end)
+            end = max(end - sizes[name], 0)
+        return {
+            "fit": np.arange(0, end),
+            "valid": strict["valid"],
+            "calib": strict["calib"],
+            "cert": strict["cert"],
+            "test": np.arange(m, n),
+        }
     pool_n = max(math.ceil(RECENT_POOL * m), sum(sizes.values()))
     pool_n = min(pool_n, m)
     pool = np.arange(m - pool_n, m)
@@ -97,10 +119,15 @@ def split_positions(
 
 
 def time_splits(
-    domain: Domain, df: pd.DataFrame, fractions: dict[str, float] | None = None, *, seed: int = 0
+    domain: Domain,
+    df: pd.DataFrame,
+    fractions: dict[str, float] | None = None,
+    *,
+    seed: int = 0,
+    mode: str = "recent_pool",
 ) -> Splits:
     order = time_order(domain, df)
-    pos = split_positions(len(order), fractions, seed=seed)
+    pos = split_positions(len(order), fractions, seed=seed, mode=mode)
     return Splits(order=order, parts={k: order[p] for k, p in pos.items()})
 
 

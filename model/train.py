@@ -246,8 +246,11 @@ def train_policy(
     families: tuple[str, ...] = ("lightgbm", "linear"),
     num_threads: int = 1,
     per_class: bool | str = False,
+    split_mode: str = "recent_pool",
 ) -> tuple[Policy, TrainReport]:
     """Fit, calibrate, certify and evaluate a policy on labelled history `df`.
+
+    `split_mode`: "recent_pool" (default) or "time" (strict time order); see model.splits.
 
     `per_class`: False — one certified λ for all classes; True — one per predicted class
     (Bonferroni over classes); "auto" — whichever reaches the target on more of the calib slice.
@@ -263,7 +266,7 @@ def train_policy(
     df = df.reset_index(drop=True)
     ruleset = rules if rules is not None else default_rules(domain)
 
-    splits = time_splits(domain, df, fractions or DEFAULT_FRACTIONS, seed=seed)
+    splits = time_splits(domain, df, fractions or DEFAULT_FRACTIONS, seed=seed, mode=split_mode)
     labels = df[domain.label].astype(str).to_numpy(dtype=object)
     fit_counts = pd.Series(labels[splits["fit"]]).value_counts()
     min_ex = domain.policy.min_class_examples

@@ -3,10 +3,12 @@ the recent pool; the fitted model sees most of the history, recent labels includ
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from model.domain import load_domain
 from model.splits import RECENT_POOL, size_of_test_slice, split_positions, time_splits
@@ -51,3 +53,13 @@ def test_time_splits_follow_the_time_field() -> None:
     s = time_splits(domain, df, seed=1)
     newest = df[domain.time].iloc[s["test"]].min()
     assert (df[domain.time].iloc[np.concatenate([s["fit"], s["cert"]])] <= newest).all()
+
+
+def test_strict_time_mode_orders_every_slice() -> None:
+    pos = split_positions(10_000, mode="time")
+    order = ["fit", "valid", "calib", "cert", "test"]
+    for a, b in pairwise(order):
+        assert pos[a].max() < pos[b].min()
+    assert sum(len(v) for v in pos.values()) == 10_000
+    with pytest.raises(ValueError, match="split mode"):
+        split_positions(100, mode="random")
