@@ -8,8 +8,13 @@ challenger never trained on:
    Clopper–Pearson *upper* bound of the precision of its model-resolved window records, at the
    domain's confidence, is ≥ `target_precision` (with no model-resolved records there is no evidence
    against it, and the gate rests on the certificate alone);
-2. **coverage** — its coverage (share of window records resolved automatically, rules and model
-   together) is at least the champion's coverage on the same window minus `tolerance`.
+2. **coverage** — its coverage (share of records resolved automatically, rules and model
+   together) is at least the champion's coverage on the same records minus `tolerance`. When the
+   caller passes recent `traffic` (records, labels not needed), coverage is compared there;
+   otherwise on the window. Coverage needs no label, and the labelled window is a biased sample
+   of traffic — mostly the champion's deferrals, where the champion's coverage is near zero — so
+   on the window alone a challenger that resolves much less of what the champion resolves could
+   still pass (the CRM replay showed one such promotion before the replay passed its traffic).
 
 The window (chosen by the caller, see `split_recent_window`) is the newest labelled records, by
 time of labelling, that are held out of the challenger's training data: 25% of them, at least
@@ -64,6 +69,8 @@ class GateResult:
     tolerance: float
     target_precision: float
     confidence: float
+    # coverage of both policies on recent traffic, when the caller gave it
+    traffic_coverage: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -154,8 +161,9 @@ def evaluate_gates(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     now: Any = None,
+    traffic: pd.DataFrame | None = None,
 ) -> GateResult:
-    """Decide the window with both policies and apply the gates (see the module doc)."""
+    """Decide the window (and `traffic`, if given) with both policies; apply the gates."""
     domain = challenger.domain
     label = domain.label
     target = float(domain.policy.target_precision)
@@ -198,13 +206,27 @@ def evaluate_gates(
             f"window precision: the challenger's model resolved none of the {ch.records} "
             "window records; no evidence against its certificate."
         )
+    traffic_cov: dict[str, float] | None = None
+    if cp is not None and traffic is not None and len(traffic):
+        recent = traffic.drop(columns=[label], errors="ignore").reset_index(drop=True)
+        traffic_cov = {
+            "records": float(len(recent)),
+            "challenger": _coverage(challenger.decide_frame(recent, now=now)),
+            "champion": _coverage(champion.decide_frame(recent, now=now)),
+        }
     if cp is not None:
-        bar = cp.coverage - tolerance
+        if traffic_cov is not None:
+            c_ch, c_cp = traffic_cov["challenger"], traffic_cov["champion"]
+            where = f"the {int(traffic_cov['records'])} most recent records (unlabelled traffic)"
+        else:
+            c_ch, c_cp = ch.coverage, cp.coverage
+            where = f"the same {ch.records} window records"
+        bar = c_cp - tolerance
         line = (
-            f"coverage: challenger {ch.coverage:.3f} vs champion {cp.coverage:.3f} on the same "
-            f"{ch.records} window records (tolerance {tolerance:g})"
+            f"coverage: challenger {c_ch:.3f} vs champion {c_cp:.3f} on {where} "
+            f"(tolerance {tolerance:g})"
         )
-        if ch.coverage + 1e-12 < bar:
+        if c_ch + 1e-12 < bar:
             passed = False
             reasons.append(line + f": below the bar {bar:.3f}.")
         else:
@@ -219,7 +241,12 @@ def evaluate_gates(
         tolerance=float(tolerance),
         target_precision=target,
         confidence=conf,
+        traffic_coverage=traffic_cov,
     )
+
+
+def _coverage(decisions: pd.DataFrame) -> float:
+    return float((decisions["outcome"] == "resolved").mean()) if len(decisions) else 0.0
 
 
 def split_recent_window(

@@ -472,7 +472,7 @@ def simulate(
         elif needed:
             report(f"period {k}/{periods}: training a challenger", k - 1, periods)
             champion, promoted, gate_info = _challenge(
-                domain, frame, revealed_in, champion, seed + k, rules, train, rp
+                domain, frame, revealed_in, champion, seed + k, rules, train, rp, part
             )
             info.update(gate_info)
             info["trained"] = True
@@ -500,8 +500,10 @@ def _challenge(
     rules: Any,
     train: Callable[[Domain, pd.DataFrame, int, Any], Any],
     rp: RetrainPolicy,
+    traffic: pd.DataFrame | None = None,
 ) -> tuple[Any, bool, dict[str, Any]]:
-    """Train on the older revealed labels, gate on the newest ones (model.retrain's window)."""
+    """Train on the older revealed labels, gate on the newest ones (model.retrain's window);
+    coverage is compared on `traffic`, the period just decided (no labels needed)."""
     labelled_idx = np.flatnonzero(revealed_in > 0)
     keyed = pd.DataFrame({"_revealed": revealed_in[labelled_idx], "_pos": labelled_idx})
     older, window = split_recent_window(
@@ -512,7 +514,11 @@ def _challenge(
     challenger = train(domain, frame[train_mask], seed, rules)
     tolerance = DEFAULT_TOLERANCE if rp.coverage_tolerance is None else rp.coverage_tolerance
     gate = evaluate_gates(
-        challenger, champion, frame.iloc[window["_pos"].to_numpy()], tolerance=tolerance
+        challenger,
+        champion,
+        frame.iloc[window["_pos"].to_numpy()],
+        tolerance=tolerance,
+        traffic=traffic,
     )
     info = {
         "labels_trained": int(train_mask.sum()),
@@ -522,6 +528,7 @@ def _challenge(
         "gate_reasons": list(gate.reasons),
         "challenger_coverage": gate.challenger.coverage,
         "champion_coverage": gate.champion.coverage if gate.champion else None,
+        "traffic_coverage": gate.traffic_coverage,
         "_train_mask": train_mask,
     }
     return (challenger if gate.passed else champion), bool(gate.passed), info

@@ -116,6 +116,29 @@ def test_gate_fails_on_coverage_below_champion_minus_tolerance() -> None:
     assert any(r.startswith("coverage") and "below the bar" in r for r in below.reasons)
 
 
+def test_coverage_is_compared_on_recent_traffic_when_given() -> None:
+    # The labelled window holds the champion's deferrals (r0-r99); the traffic also holds what the
+    # champion resolves (t0-t299). A challenger that drops most of that passes on the window
+    # alone and is refused on the traffic.
+    window = _window(100)
+    traffic = pd.DataFrame({DOMAIN.id: [f"t{i}" for i in range(300)], "country": "DE"})
+    champ_script = {**_script(100, resolved=0)}
+    champ_script.update({f"t{i}": ("resolved", "merge_duplicate", "model") for i in range(300)})
+    chall_script = {**_script(100, resolved=10)}
+    chall_script.update(
+        {
+            f"t{i}": ("resolved" if i < 150 else "deferred", "merge_duplicate", "model")
+            for i in range(300)
+        }
+    )
+    champ, chall = Scripted(champ_script), Scripted(chall_script)
+    assert evaluate_gates(chall, champ, window).passed
+    result = evaluate_gates(chall, champ, window, traffic=traffic)
+    assert not result.passed
+    assert result.traffic_coverage == {"records": 300.0, "challenger": 0.5, "champion": 1.0}
+    assert any("unlabelled traffic" in r and "below the bar" in r for r in result.reasons)
+
+
 def test_rule_resolutions_count_for_coverage_not_model_precision() -> None:
     w = _window(100)
     chall = Scripted(_script(100, resolved=60, wrong=60, source="rule"))
