@@ -1,7 +1,8 @@
 """Quality of the certified policy against same-run baselines, on a time-ordered test split.
 
 For each domain (the CRM demo and the real datasets under ../shared/datasets): train with
-`train_policy` (which holds out the most recent 15% as test), then report on that test slice:
+`train_policy` (which holds out the newest records as test: 15% of a small table, at most
+max(500, 3%) of a large one), then report on that test slice:
 
 - policy     — rules, then the model where its calibrated confidence clears the certified λ;
 - policy, λ per class — the same with one certified λ per predicted class (Bonferroni over
