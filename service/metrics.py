@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -70,12 +71,18 @@ class Metrics:
             multiprocess_mode="mostrecent",
         )
         self._policy_labels: tuple[str, str] | None = None
+        self._decision_children: dict[tuple[str, str, str], Any] = {}
 
     def count(self, decisions: Iterable[dict]) -> None:
+        # `.labels()` validates and hashes its arguments on every call; the few label sets that
+        # exist (outcome x source x reason) are bound once and kept.
+        children = self._decision_children
         for d in decisions:
-            self.decisions.labels(
-                d["outcome"], d.get("source") or "none", d.get("defer_reason") or "none"
-            ).inc()
+            key = (d["outcome"], d.get("source") or "none", d.get("defer_reason") or "none")
+            child = children.get(key)
+            if child is None:
+                child = children[key] = self.decisions.labels(*key)
+            child.inc()
 
     def set_policy(self, domain: str, version: str) -> None:
         if self._policy_labels is not None:

@@ -312,6 +312,7 @@ class GroupCommit:
         self.engine = engine
         self.max_rows = max_rows
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: dict[asyncio.AbstractEventLoop, list] = {}
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
@@ -324,10 +325,27 @@ class GroupCommit:
             raise slot[0]
 
     async def submit_async(self, rows: list[dict[str, Any]]) -> None:
-        """The same from the event loop: awaits the commit without holding a thread."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.put((rows, future, None))
+        """The same from the event loop: awaits the commit without holding a thread.
+
+        The requests handled in one turn of the loop go to the writer as one item, handed over
+        once the turn's ready callbacks have run: without it the writer, woken by the first
+        request, commits one row at a time (~140 µs of CPU a row instead of ~35 µs in a batch
+        of 8) and every hand-off costs a thread switch. No request waits for a timer.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        pending.append((rows, future))
         await future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._pending.pop(loop, None)
+        if pending:
+            rows = [r for part, _ in pending for r in part]
+            self._queue.put((rows, [f for _, f in pending], None))
 
     def _run(self) -> None:
         while True:
@@ -361,7 +379,10 @@ class GroupCommit:
         """Wake every waiter; one wake-up per event loop, not one per request."""
         by_loop: dict[Any, list[asyncio.Future]] = {}
         for _, waiter, slot in batch:
-            if isinstance(waiter, asyncio.Future):
+            if isinstance(waiter, list):  # the futures of one loop turn (see submit_async)
+                if waiter:
+                    by_loop.setdefault(waiter[0].get_loop(), []).extend(waiter)
+            elif isinstance(waiter, asyncio.Future):
                 by_loop.setdefault(waiter.get_loop(), []).append(waiter)
             else:
                 slot[0] = error

@@ -6,6 +6,7 @@ double keeps these tests fast and lets them script failures (a broken version, a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime
@@ -14,12 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event as sa_event
 
 from model.decision import Candidate, Decision
 from model.domain import load_domain
 from service.app import create_app
+from service.schemas import DecisionOut
 from service.settings import Settings
-from service.store import DecisionStore
+from service.store import DecisionStore, StoreUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 CRM = ROOT / "data" / "crm"
@@ -448,3 +451,87 @@ def test_policy_whose_rule_examples_fail_is_refused(tmp_path):
         assert res["result"].startswith("refused: version 2")
         assert "rule example" in res["result"] and "spam" in res["result"]
         assert c.post("/v1/resolve", json={"record_id": "x"}).json()["policy_version"] == "1"
+
+
+def test_resolve_bytes_are_the_decision_model_json(client):
+    """resolve builds its JSON by hand (no response_model pass): it must be DecisionOut's JSON."""
+    for payload in (
+        {"record_id": "b1", "country": "DE", "employees": 5000},  # model, candidates
+        {"record_id": "b2"},  # deferred as novel
+        {"record_id": "b3", "email_domain": "mailinator.com", "country": "DE"},  # rule
+    ):
+        r = client.post("/v1/resolve", json=payload)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        assert r.content == DecisionOut.model_validate_json(r.content).model_dump_json().encode()
+    spec = client.get("/openapi.json").json()
+    ok = spec["paths"]["/v1/resolve"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"] == {"$ref": "#/components/schemas/DecisionOut"}
+    assert "/v1/resolve" in spec["paths"] and "post" not in spec["paths"]["/v1/ping"]
+
+
+def test_resolve_key_is_checked_in_the_fast_route(tmp_path, source):
+    settings = make_settings(tmp_path, resolve_requires_key=True)
+    with TestClient(create_app(settings, policy_source=source)) as c:
+        r = c.post("/v1/resolve", json={"record_id": "x"}, headers={"X-API-Key": "nope" * 6})
+        assert r.status_code == 403 and r.json()["field"] == "X-API-Key"
+        assert c.post("/v1/resolve", content=b"{").status_code == 401  # key before body
+        assert DecisionStore.from_url(settings.store_url).count_decisions("crm") == 0
+
+
+def test_post_ping_reads_a_body_and_logs_nothing(client, tmp_path):
+    r = client.post("/v1/ping", json={"record_id": "p1", "country": "DE"})
+    assert r.status_code == 200 and r.json() == {"ok": True}
+    assert client.get("/v1/ping").json() == {"ok": True}
+    assert client.post("/v1/ping", content=b"x" * 2_000_000).status_code == 413
+    store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'store.db'}")
+    assert store.count_decisions("crm") == 0
+
+
+def test_one_loop_turn_of_decisions_is_one_commit_each_logged_before_its_answer(tmp_path):
+    store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'gc.db'}", group_commit=True)
+    store.migrate()
+    commits: list[int] = []
+    sa_event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    seen: dict[str, int] = {}
+
+    async def one(i: int) -> None:
+        rid = f"g{i}"
+        dec = Decision(rid, "deferred", None, None, None, 0.5, 0.8, "low_confidence", (), "1", "")
+        await store.log_decisions_async("crm", [dec], [{"record_id": rid}])
+        seen[rid] = store.count_decisions("crm")  # answered only once committed
+
+    async def main() -> None:
+        await asyncio.gather(*(one(i) for i in range(40)))
+        await asyncio.gather(*(one(i) for i in range(40, 45)))
+
+    asyncio.run(main())
+    try:
+        assert store.count_decisions("crm") == 45
+        assert all(seen[f"g{i}"] >= 40 for i in range(40))
+        assert len(commits) == 2  # the 40 of one turn together, then the 5 of the next
+    finally:
+        store.close()
+
+
+def test_a_failed_group_commit_fails_every_request_in_it(tmp_path):
+    store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'gf.db'}", group_commit=True)
+    store.migrate()
+    with store.engine.begin() as c:
+        c.exec_driver_sql("DROP TABLE decisions")
+
+    async def one(i: int) -> BaseException | None:
+        dec = Decision(f"f{i}", "deferred", None, None, None, 0.5, 0.8, "novel", (), "1", "")
+        try:
+            await store.log_decisions_async("crm", [dec], [{"record_id": f"f{i}"}])
+        except StoreUnavailable as exc:
+            return exc
+        return None
+
+    async def main() -> list:
+        return await asyncio.gather(*(one(i) for i in range(5)))
+
+    try:
+        results = asyncio.run(main())
+        assert all(isinstance(r, StoreUnavailable) for r in results), results
+    finally:
+        store.close()
