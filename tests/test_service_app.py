@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -497,6 +498,7 @@ def test_one_loop_turn_of_decisions_is_one_commit_each_logged_before_its_answer(
     async def one(i: int) -> None:
         rid = f"g{i}"
         dec = Decision(rid, "deferred", None, None, None, 0.5, 0.8, "low_confidence", (), "1", "")
+        time.sleep(0.001)  # a request's own work: lets the writer thread run (the GIL is free)
         await store.log_decisions_async("crm", [dec], [{"record_id": rid}])
         seen[rid] = store.count_decisions("crm")  # answered only once committed
 
