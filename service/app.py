@@ -352,8 +352,13 @@ def create_app(
             svc.the_store().ping()
         except (store_mod.StoreUnavailable, NotReady) as exc:
             problems.append(str(exc))
-        version = svc.holder.status.version if svc.holder else None
-        body = {"ready": not problems, "policy_version": version, "problems": problems}
+        policy = svc.holder.policy if svc.holder and svc.holder.ready else None
+        body = {
+            "ready": not problems,
+            "policy_version": getattr(policy, "version", None),
+            "registry_version": svc.holder.status.version if svc.holder else None,
+            "problems": problems,
+        }
         return JSONResponse(body, status_code=503 if problems else 200)
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["ops"])

@@ -340,8 +340,9 @@ def test_deferred_queue_orders_by_what_a_label_teaches(client):
 def test_policy_health_ready_metrics(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["policy_version"] == "1"
+    assert ready.status_code == 200 and ready.json()["registry_version"] == "1"
     pol = client.get("/v1/policy").json()
+    assert ready.json()["policy_version"] == pol["policy"]["version"]
     assert pol["policy"]["rules_version"] == "abc" and pol["reload"]["version"] == "1"
     client.post("/v1/resolve", json={"record_id": "m1"})
     text = client.get("/metrics").text
