@@ -178,28 +178,23 @@ def _object_text_codes(series: pd.Series) -> tuple[np.ndarray, list[Any]] | None
 def _arrow_codes(series: pd.Series) -> tuple[np.ndarray, list[Any]] | None:
     """Codes and distinct values of an Arrow-backed text column straight from Arrow.
 
-    Same codes as pd.factorize, without its detours (fill_null, an int64 copy of the codes):
-    about a quarter of the cost of reading a text column. A null is one of the distinct values
-    (None), which the caller turns into code -1. None when the column is not Arrow text.
+    Codes in first-seen order like pd.factorize's, without its detours (fill_null, an int64
+    copy of the codes): 15-25% less than pd.factorize on a million rows. A null is one of the
+    distinct values (None), which the caller turns into code -1. None when the column is not
+    Arrow text.
     """
     chunked = getattr(series.array, "_pa_array", None)
     if chunked is None or not isinstance(series.dtype, pd.StringDtype):
         return None
     if not (pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type)):
         return None
-    encoded = pc.dictionary_encode(chunked, null_encoding="encode")
-    if isinstance(encoded, pa.ChunkedArray):
-        if encoded.num_chunks == 0:
+    if isinstance(chunked, pa.ChunkedArray):
+        if chunked.num_chunks == 0:
             return np.zeros(0, dtype=np.intp), []
-        # chunks may carry different dictionaries: unify them so one code means one value
-        encoded = encoded.unify_dictionaries()
-        if encoded.num_chunks == 1:
-            indices = encoded.chunk(0).indices
-        else:
-            indices = pa.concat_arrays([c.indices for c in encoded.chunks])
-        dictionary = encoded.chunk(0).dictionary
-    else:
-        indices, dictionary = encoded.indices, encoded.dictionary
+        # one dictionary for all rows (Arrow cannot unify per-chunk dictionaries with nulls)
+        chunked = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+    encoded = pc.dictionary_encode(chunked, null_encoding="encode")
+    indices, dictionary = encoded.indices, encoded.dictionary
     return indices.to_numpy(zero_copy_only=False), dictionary.to_pylist()
 
 
