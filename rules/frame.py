@@ -465,9 +465,27 @@ def _compare(node: Compare, shared: frozenset[str] = frozenset()) -> CondFn:
         assert isinstance(a, Arr) and isinstance(b, Arr)
         with np.errstate(invalid="ignore"):
             out = fn(a.values, b.values)
-        return out & ~(a.missing | b.missing)
+        return _unless_missing(out, a.missing, b.missing)
 
     return arr_vs_arr
+
+
+def _unless_missing(out: Any, *missing: Any) -> Mask:
+    """out & ~m for each missing mask, in place: for booleans `x > m` is `x and not m`, one
+    pass and no temporaries (a constant False mask, e.g. a literal's, costs nothing)."""
+    if not (isinstance(out, np.ndarray) and out.dtype == bool and out.ndim == 1):
+        for m in missing:
+            out = out & ~m
+        return out
+    for m in missing:
+        if isinstance(m, np.ndarray) and m.shape == out.shape:
+            np.greater(out, m, out=out)
+        elif np.ndim(m) == 0:
+            if bool(m):
+                out[:] = False
+        else:
+            out = out & ~m
+    return out
 
 
 def _in_list(node: InList, shared: frozenset[str] = frozenset()) -> CondFn:
