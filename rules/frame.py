@@ -272,7 +272,7 @@ def _read_column(series: pd.Series | None, vtype: str) -> Arr | Txt:
         missing = np.isnat(raw)
         us = raw.astype("datetime64[us]").view(np.int64)
         missing |= (us < _MIN_US) | (us > _MAX_US)
-        return Arr(np.where(missing, 0, us), missing)
+        return Arr(np.where(missing, 0, us) if missing.any() else us, missing)
 
     def to_us(v: Any) -> int | None:
         d = norm_datetime(v)
