@@ -21,7 +21,7 @@ from model import crm_demo
 from model.domain import Domain, DomainError
 from model.records import RecordError, coerce_frame
 
-CSV_SUFFIXES = (".csv", ".csv.gz")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 NA_TOKENS = ["", "NaN", "nan", "NULL", "null", "None", "NA", "N/A", "NaT"]
 GENERATORS = {"crm": crm_demo.generate}
@@ -32,7 +32,8 @@ class DatasetError(DomainError):
     """A data file that cannot be read for a domain: missing, wrong format, or unreadable."""
 
 
-def _format_of(path: Path) -> str:
+def file_format(path: Path) -> str:
+    """'csv' or 'parquet' by the file's suffix; the one place that decides it (batch IO too)."""
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):
         return "csv"
@@ -40,9 +41,13 @@ def _format_of(path: Path) -> str:
         return "parquet"
     raise DatasetError(
         f"unsupported file type '{''.join(path.suffixes) or path.name}'; "
-        "use .csv, .csv.gz, .parquet or .pq.",
+        f"use one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}.",
         path=path,
     )
+
+
+def csv_separator(path: Path) -> str:
+    return "\t" if path.name.lower().endswith(".tsv") else ","
 
 
 def _read_csv(path: Path, domain: Domain) -> pd.DataFrame:
@@ -54,6 +59,7 @@ def _read_csv(path: Path, domain: Domain) -> pd.DataFrame:
     na_values = {n: NA_TOKENS for n, t in types.items() if t == "number"}
     return pd.read_csv(
         path,
+        sep=csv_separator(path),
         dtype=dict.fromkeys(as_text, str),
         keep_default_na=False,
         na_values=na_values or [""],
@@ -64,7 +70,7 @@ def _read_csv(path: Path, domain: Domain) -> pd.DataFrame:
 def read_table(path: str | Path, domain: Domain) -> pd.DataFrame:
     """The raw table in `path` (no coercion). Errors name the file and what to do."""
     p = Path(path)
-    fmt = _format_of(p)
+    fmt = file_format(p)
     if not p.is_file():
         raise DatasetError("no such data file.", path=p)
     try:
@@ -89,7 +95,7 @@ def write_table(df: pd.DataFrame, path: str | Path, domain: Domain | None = None
     With a domain, a CSV spells boolean fields true/false instead of 1.0/0.0 (both read back).
     """
     p = Path(path)
-    fmt = _format_of(p)
+    fmt = file_format(p)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     os.close(fd)
@@ -98,7 +104,8 @@ def write_table(df: pd.DataFrame, path: str | Path, domain: Domain | None = None
             df.to_parquet(tmp, index=False)
         else:
             out = _csv_ready(df, domain) if domain is not None else df
-            out.to_csv(tmp, index=False, compression="gzip" if p.name.endswith(".gz") else None)
+            compression = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}.get(p.suffix.lower())
+            out.to_csv(tmp, sep=csv_separator(p), index=False, compression=compression)
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

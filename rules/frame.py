@@ -296,22 +296,26 @@ CondFn = Callable[[FrameCtx], Mask]
 ValFn = Callable[[FrameCtx], "Arr | Txt"]
 
 
+def _memoised(key: str, fn: Callable[[FrameCtx], Any]) -> Callable[[FrameCtx], Any]:
+    """`fn` computed once per frame: a sub-expression several rules share."""
+
+    def memoised(ctx: FrameCtx) -> Any:
+        done = ctx.memo.get(key)
+        if done is None:
+            done = fn(ctx)
+            ctx.memo[key] = done
+        return done
+
+    return memoised
+
+
 def compile_condition(node: Node, shared: frozenset[str] = frozenset()) -> CondFn:
     """A checked condition → fn(ctx) -> mask. Comparisons, `in`, `is null` and predicates whose
     key is in `shared` (they occur more than once in the rule set: error_code == "X" …) are
     memoised per frame, so each is computed once."""
     key = "cond:" + unparse(node) if isinstance(node, Compare | InList | IsNull | Call) else ""
     if key in shared:
-        fn = _compile_condition(node, shared)
-
-        def memoised(ctx: FrameCtx) -> Mask:
-            done = ctx.memo.get(key)
-            if done is None:
-                done = fn(ctx)
-                ctx.memo[key] = done
-            return done
-
-        return memoised
+        return _memoised(key, _compile_condition(node, shared))
     return _compile_condition(node, shared)
 
 
@@ -524,16 +528,7 @@ def compile_value(node: Node, shared: frozenset[str] = frozenset()) -> ValFn:
     computed = isinstance(node, Arith | Neg | Call) and node.type != "boolean"
     key = "value:" + unparse(node) if computed else ""
     if key in shared:
-        fn = _compile_value(node, shared)
-
-        def memoised(ctx: FrameCtx) -> Arr | Txt:
-            done = ctx.memo.get(key)
-            if done is None:
-                done = fn(ctx)
-                ctx.memo[key] = done
-            return done
-
-        return memoised
+        return _memoised(key, _compile_value(node, shared))
     return _compile_value(node, shared)
 
 

@@ -22,12 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from model import datasets
 from model.batch import ERROR_COLUMN, OUTPUT_COLUMNS, decide_chunk
 from model.domain import Domain
 
 DEFAULT_CHUNK_ROWS = 100_000
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 # Decision fields that are None when not applicable; never the literal text "None".
 _NULLABLE_TEXT = ("record_id", "resolution", "source", "rule_id", "defer_reason", "error")
@@ -45,14 +44,10 @@ class BatchIOError(ValueError):
 
 
 def file_format(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(PARQUET_SUFFIXES):
-        return "parquet"
-    if name.endswith(CSV_SUFFIXES):
-        return "csv"
-    raise BatchIOError(
-        f"{path}: unknown file type; use one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}."
-    )
+    try:
+        return datasets.file_format(path)
+    except datasets.DatasetError as exc:
+        raise BatchIOError(f"{path}: unknown file type; {str(exc).split('; ', 1)[-1]}") from exc
 
 
 def count_rows(path: Path) -> int | None:
@@ -76,10 +71,9 @@ def read_chunks(path: Path, domain: Domain, chunk_rows: int) -> Iterator[pd.Data
                     df[domain.id] = df[domain.id].map(lambda v: None if pd.isna(v) else str(v))
                 yield df
         else:
-            sep = "\t" if path.name.lower().endswith(".tsv") else ","
             yield from pd.read_csv(
                 path,
-                sep=sep,
+                sep=datasets.csv_separator(path),
                 chunksize=chunk_rows,
                 dtype={domain.id: str},
                 keep_default_na=False,  # "NA" is Namibia; the schema's coercion knows per type

@@ -51,7 +51,7 @@ def test_generated_on_first_use_then_read(crm_copy) -> None:
     assert not list(crm_copy.data_path.parent.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize("name", ["r.csv", "r.csv.gz", "r.parquet", "r.pq"])
+@pytest.mark.parametrize("name", ["r.csv", "r.csv.gz", "r.csv.bz2", "r.tsv", "r.parquet", "r.pq"])
 def test_formats_round_trip(crm_copy, small, tmp_path: Path, name: str) -> None:
     path = write_table(small, tmp_path / name, crm_copy)
     pd.testing.assert_frame_equal(load_domain_frame(crm_copy, path), small)
