@@ -248,12 +248,12 @@ def create_app(
             raise RequestValidationError(as_body_errors(exc), body=body) from None
         policy = svc.policy()
         store = svc.the_store()
-        rec = _record(record)
-        out = decision_dict(policy.decide_record(rec))
-        await store.log_decisions_async(domain, [out], [rec])
+        out = decision_dict(policy.decide_record(_record(record)))
+        text = json.dumps(out, separators=(",", ":"), allow_nan=False)
+        await store.log_rows_async([store_mod.row_of(domain.name, out, record.model_dump_json())])
         metrics.count([out])
         resolve_latency.observe(time.perf_counter() - t0)
-        return Response(_dumps(out), media_type=_JSON)
+        return Response(text.encode(), media_type=_JSON)
 
     # The documented APIRoute above gives OpenAPI the request and Decision shapes; requests are
     # served by this plain route, matched first: FastAPI's per-request dependency solving and

@@ -214,30 +214,136 @@ def label_priority(defer_reason: str | None, candidates: Sequence[Mapping[str, A
     return 0.0
 
 
+LogRow = tuple[Any, ...]
+"""One decisions-table row in insert order (`_COLUMNS`): plain values, `candidates` and `record`
+as JSON text, `decided_at` as the policy's ISO text (UTC, 'Z'). Built where the decision is made,
+so the writer thread only binds values."""
+
+_COLUMNS = (
+    "domain",
+    "record_id",
+    "outcome",
+    "resolution",
+    "source",
+    "rule_id",
+    "confidence",
+    "threshold",
+    "defer_reason",
+    "candidates",
+    "policy_version",
+    "decided_at",
+    "record",
+    "priority",
+)
+
+
 def decision_row(
     domain: str, decision: Decision | Mapping[str, Any], record: Mapping, *, plain: bool = False
-) -> dict:
-    """A decisions-table row. `plain`: the record is already plain JSON (validated HTTP input)."""
+) -> LogRow:
+    """A decisions-table row from any decision (a Decision, a decide_frame row, a dict).
+
+    `plain`: the record is already plain JSON (validated HTTP input).
+    """
     d = decision.to_dict() if isinstance(decision, Decision) else dict(decision)
     cands = _candidates(d.get("candidates"))
     outcome = str(d["outcome"])
     reason = _text(d.get("defer_reason"))
-    return {
-        "domain": domain,
-        "record_id": str(d["record_id"]),
-        "outcome": outcome,
-        "resolution": _text(d.get("resolution")),
-        "source": _text(d.get("source")),
-        "rule_id": _text(d.get("rule_id")),
-        "confidence": _finite(d.get("confidence")),
-        "threshold": _finite(d.get("threshold")),
-        "defer_reason": reason,
-        "candidates": cands,
-        "policy_version": str(d.get("policy_version") or ""),
-        "decided_at": _as_datetime(d.get("decided_at")),
-        "record": dict(record) if plain else _jsonable(dict(record)),
-        "priority": label_priority(reason, cands) if outcome == "deferred" else None,
-    }
+    return (
+        domain,
+        str(d["record_id"]),
+        outcome,
+        _text(d.get("resolution")),
+        _text(d.get("source")),
+        _text(d.get("rule_id")),
+        _finite(d.get("confidence")),
+        _finite(d.get("threshold")),
+        reason,
+        _dump(cands),
+        str(d.get("policy_version") or ""),
+        _iso(_as_datetime(d.get("decided_at"))),
+        _dump(dict(record) if plain else _jsonable(dict(record))),
+        label_priority(reason, cands) if outcome == "deferred" else None,
+    )
+
+
+def row_of(domain: str, out: Mapping[str, Any], record_json: str) -> LogRow:
+    """`decision_row` for the HTTP hot path: `out` is already in DecisionOut's JSON shape (clean
+    values) and the record already JSON text, so only the candidates are serialised here."""
+    cands = out["candidates"]
+    reason = out["defer_reason"]
+    deferred = out["outcome"] == "deferred"
+    return (
+        domain,
+        out["record_id"],
+        out["outcome"],
+        out["resolution"],
+        out["source"],
+        out["rule_id"],
+        out["confidence"],
+        out["threshold"],
+        reason,
+        _dump(cands),
+        out["policy_version"],
+        out["decided_at"],
+        record_json,
+        label_priority(reason, cands) if deferred else None,
+    )
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _sqlite_values(n: int) -> str:
+    # SQLAlchemy's SQLite DATETIME text (microseconds) from the decision's ISO text (milliseconds)
+    one = "(?,?,?,?,?,?,?,?,?,?,?,strftime('%Y-%m-%d %H:%M:%f',?)||'000',?,?)"
+    return f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES " + ",".join([one] * n)  # noqa: S608
+
+
+_POSTGRESQL_INSERT = (
+    f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES "  # noqa: S608
+    "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::json,%s,%s::timestamptz,%s::json,%s)"
+)
+_SQLITE_STATEMENTS = {1 << k: _sqlite_values(1 << k) for k in range(10)}  # 1 … 512 rows
+
+
+def _insert_rows(conn: sa.Connection, rows: Sequence[LogRow]) -> None:
+    """Append rows to `decisions` inside the caller's transaction.
+
+    SQLite: multi-row INSERTs of 512, 256, … 1 rows, so a commit of n rows runs at most ten
+    statements (each prepared once and cached by the driver) and the writer thread gives up and
+    takes back the GIL per statement, not per row. PostgreSQL: the driver's executemany
+    (pipelined by psycopg). Other backends: SQLAlchemy's portable insert.
+    """
+    name = conn.dialect.name
+    if name == "sqlite":
+        dbapi = conn.dialect.loaded_dbapi
+        cur = conn.connection.driver_connection.cursor()
+        i = 0
+        try:
+            while i < len(rows):
+                size = 512
+                while size > len(rows) - i:
+                    size >>= 1
+                flat = [v for row in rows[i : i + size] for v in row]
+                cur.execute(_SQLITE_STATEMENTS[size], flat)
+                i += size
+        except dbapi.Error as exc:  # as SQLAlchemy would have wrapped it
+            raise DBAPIError.instance("INSERT INTO decisions", None, exc, dbapi.Error) from exc
+        finally:
+            cur.close()
+    elif name == "postgresql":
+        conn.exec_driver_sql(_POSTGRESQL_INSERT, list(rows))
+    else:
+        conn.execute(decisions.insert(), [_as_insert_dict(r) for r in rows])
+
+
+def _as_insert_dict(row: LogRow) -> dict[str, Any]:
+    d = dict(zip(_COLUMNS, row, strict=True))
+    d["decided_at"] = _as_datetime(d["decided_at"])
+    d["candidates"] = json.loads(d["candidates"])
+    d["record"] = json.loads(d["record"])
+    return d
 
 
 def _domain_name(domain: Domain | str) -> str:
@@ -316,7 +422,7 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
-    def submit(self, rows: list[dict[str, Any]]) -> None:
+    def submit(self, rows: list[LogRow]) -> None:
         done = threading.Event()
         slot: list[BaseException | None] = [None]
         self._queue.put((rows, done, slot))
@@ -324,7 +430,7 @@ class GroupCommit:
         if slot[0] is not None:
             raise slot[0]
 
-    async def submit_async(self, rows: list[dict[str, Any]]) -> None:
+    async def submit_async(self, rows: list[LogRow]) -> None:
         """The same from the event loop: awaits the commit without holding a thread.
 
         The requests handled in one turn of the loop go to the writer as one item, handed over
@@ -367,7 +473,7 @@ class GroupCommit:
             error: BaseException | None = None
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(decisions.insert(), [r for rows, _, _ in batch for r in rows])
+                    _insert_rows(conn, [r for rows, _, _ in batch for r in rows])
             except DBAPIError as exc:
                 error = _unavailable(exc, "logging decisions")
             except Exception as exc:  # never leave a caller waiting
@@ -512,17 +618,22 @@ class DecisionStore:
                 f"log_decisions got {len(decisions_)} decisions but {len(records)} records; "
                 "pass one record per decision, in the same order."
             )
-        if not decisions_:
-            return 0
         name = _domain_name(domain)
-        rows = [decision_row(name, d, r) for d, r in zip(decisions_, records, strict=True)]
+        return self.log_rows(
+            [decision_row(name, d, r) for d, r in zip(decisions_, records, strict=True)]
+        )
+
+    def log_rows(self, rows: Sequence[LogRow]) -> int:
+        """Append rows (`decision_row`); durable when this returns."""
+        if not rows:
+            return 0
         if self._group is not None and len(rows) <= _CHUNK:
-            self._group.submit(rows)
+            self._group.submit(list(rows))
             return len(rows)
         try:
             with self.engine.begin() as conn:
                 for i in range(0, len(rows), _CHUNK):
-                    conn.execute(decisions.insert(), rows[i : i + _CHUNK])
+                    _insert_rows(conn, rows[i : i + _CHUNK])
         except DBAPIError as exc:
             raise _unavailable(exc, "logging decisions") from exc
         return len(rows)
@@ -534,12 +645,16 @@ class DecisionStore:
         records: Sequence[Mapping[str, Any]],
     ) -> int:
         """`log_decisions` for the event loop: through the group commit when there is one."""
-        if self._group is None or len(decisions_) != len(records) or len(records) > _CHUNK:
+        if len(decisions_) != len(records):
             return await asyncio.to_thread(self.log_decisions, domain, decisions_, records)
         name = _domain_name(domain)
-        rows = [
-            decision_row(name, d, r, plain=True) for d, r in zip(decisions_, records, strict=True)
-        ]
+        pairs = zip(decisions_, records, strict=True)
+        return await self.log_rows_async([decision_row(name, d, r, plain=True) for d, r in pairs])
+
+    async def log_rows_async(self, rows: list[LogRow]) -> int:
+        """`log_rows` for the event loop: awaits the group commit without holding a thread."""
+        if self._group is None or len(rows) > _CHUNK:
+            return await asyncio.to_thread(self.log_rows, rows)
         await self._group.submit_async(rows)
         return len(rows)
 

@@ -153,6 +153,11 @@ def test_resolve_returns_decision_and_logs_it_first(client, tmp_path):
     frame = store.decisions_frame("crm")
     assert list(frame["record_id"]) == ["a1"]
     assert frame.loc[0, "country"] == "DE" and frame.loc[0, "employees"] == 5000
+    # the logged decision is the answer, field for field (the hot path builds its row itself)
+    logged = frame.loc[0, list(body)].to_dict()
+    when = pd.Timestamp(logged.pop("decided_at")), pd.Timestamp(body.pop("decided_at"))
+    assert when[0] == when[1]
+    assert {k: (v if v == v else None) for k, v in logged.items()} == body
 
 
 def test_integer_id_is_accepted_as_text(client):

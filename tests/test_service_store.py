@@ -289,3 +289,29 @@ def test_postgres_schema_dropped_is_unavailable(pg_store):
     store.migrate()  # the operator restores the schema: the store works again
     store.log_decisions(CRM, [dec("z")], [rec("z")])
     assert store.count_decisions(CRM) == 1
+
+
+@pytest.mark.parametrize("n", [1, 45, 700])
+def test_logged_rows_read_back_exactly(store, n):
+    """What the log returns is what was decided: floats bit for bit, text, order of ids, time.
+
+    45 and 700 rows cross the writer's statement sizes (512, 256, … 1 rows per INSERT)."""
+    probs = [((i * 0.61803398874989484) % 1.0, 1e-17 * i) for i in range(n)]
+    decisions = [
+        dec(f"r{i:04d}", reason=("novel", "low_confidence", "rule")[i % 3], probs=probs[i])
+        for i in range(n)
+    ]
+    records = [rec(f"r{i:04d}", notes=f"Zoë ✓ \"q\" \\ {i}", employees=i / 7) for i in range(n)]
+    store.log_decisions(CRM, decisions, records)
+    frame = store.decisions_frame(CRM)
+    assert list(frame["record_id"]) == [f"r{i:04d}" for i in range(n)]  # id order = given order
+    assert [float(c) for c in frame["confidence"]] == [p[0] for p in probs]
+    assert [c[1]["probability"] for c in frame["candidates"]] == [p[1] for p in probs]
+    assert list(frame["notes"]) == [r["notes"] for r in records]
+    assert list(frame["employees"]) == [r["employees"] for r in records]
+    assert set(frame["decided_at"]) == {"2026-03-01T10:00:00.000Z"}
+    assert len(store.decisions_frame(CRM, since="2026-03-01T10:00:00.000Z")) == n
+    assert len(store.decisions_frame(CRM, since="2026-03-01T10:00:00.001Z")) == 0
+    top = store.deferred(CRM, limit=1)[0]
+    assert top["defer_reason"] == "novel"
+    assert top["priority"] == label_priority("novel", top["candidates"])
