@@ -49,11 +49,13 @@ class _FastRow:
         self.inp_ptr = self.inp.ctypes.data_as(ctypes.c_void_p)
         self.out_ptr = self.out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
         self.out_len = ctypes.c_int64(0)
+        self.out_len_ref = ctypes.byref(self.out_len)
         self.fn = _LIB.LGBM_BoosterPredictForMatSingleRowFast
 
     def __call__(self, row: Sequence[float]) -> np.ndarray:
         self.inp[:] = row
-        _safe_call(self.fn(self.handle, self.inp_ptr, ctypes.byref(self.out_len), self.out_ptr))
+        if self.fn(self.handle, self.inp_ptr, self.out_len_ref, self.out_ptr) != 0:
+            _safe_call(-1)  # raises LightGBMError with LightGBM's own message
         return self.out.copy()
 
     def __del__(self) -> None:
@@ -143,14 +145,14 @@ class LightGBMModel:
 
     def predict_row(self, row: Sequence[float]) -> np.ndarray:
         """Probabilities (K,) for one feature row, via LightGBM's single-row fast path."""
-        local = self.__dict__.get("_local")
-        if local is None:
+        try:
+            return self._local.fast(row)
+        except AttributeError:  # first call on this object or this thread
             local = self.__dict__.setdefault("_local", threading.local())
-        fast = getattr(local, "fast", None)
-        if fast is None:
-            fast = _FastRow(self.booster_, len(row), self.n_classes_, self.n_iterations_)
-            local.fast = fast
-        return fast(row)
+            if getattr(local, "fast", None) is not None:
+                raise
+            local.fast = _FastRow(self.booster_, len(row), self.n_classes_, self.n_iterations_)
+            return local.fast(row)
 
     def predict_proba(self, X: np.ndarray, *, num_threads: int = 1) -> np.ndarray:
         p = self.booster_.predict(

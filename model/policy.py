@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -71,8 +72,27 @@ def _candidate_lists(names: np.ndarray, probs: np.ndarray) -> list[list[dict[str
     return [list(row) for row in zip(*cols, strict=True)]
 
 
+_last_stamp: tuple[int, str] = (0, "")
+
+
+def _now_iso() -> str:
+    """The current time as the decision stamp, formatted once per millisecond (~2 µs saved per
+    record when a server decides several records per millisecond)."""
+    global _last_stamp
+    ms = time.time_ns() // 1_000_000
+    last = _last_stamp
+    if last[0] == ms:
+        return last[1]
+    t = datetime.fromtimestamp(ms / 1000, UTC)
+    text = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last_stamp = (ms, text)
+    return text
+
+
 def iso_utc(now: datetime | None) -> str:
-    t = now if now is not None else datetime.now(UTC)
+    if now is None:
+        return _now_iso()
+    t = now
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

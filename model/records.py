@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -192,8 +191,22 @@ _MAKERS = {
 }
 
 
-@lru_cache(maxsize=64)
+_PLANS: dict[int, tuple[Domain, Any]] = {}
+
+
 def _plan(domain: Domain) -> tuple[dict[str, Callable[[Any], Any]], tuple[str, ...]]:
+    # Keyed by identity: hashing a frozen Domain walks all its fields (~4 µs, per record).
+    hit = _PLANS.get(id(domain))
+    if hit is not None and hit[0] is domain:
+        return hit[1]
+    if len(_PLANS) >= 64:
+        _PLANS.clear()
+    plan = _make_plan(domain)
+    _PLANS[id(domain)] = (domain, plan)
+    return plan
+
+
+def _make_plan(domain: Domain) -> tuple[dict[str, Callable[[Any], Any]], tuple[str, ...]]:
     convert: dict[str, Callable[[Any], Any]] = {
         name: _MAKERS[ftype](name) for name, ftype in domain.field_types.items()
     }

@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event as sa_event
 
 from model.decision import Candidate, Decision
 from model.domain import load_domain
@@ -497,8 +496,6 @@ def test_post_ping_reads_a_body_and_logs_nothing(client, tmp_path):
 def test_one_loop_turn_of_decisions_is_one_commit_each_logged_before_its_answer(tmp_path):
     store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'gc.db'}", group_commit=True)
     store.migrate()
-    commits: list[int] = []
-    sa_event.listen(store.engine, "commit", lambda conn: commits.append(1))
     seen: dict[str, int] = {}
 
     async def one(i: int) -> None:
@@ -516,7 +513,7 @@ def test_one_loop_turn_of_decisions_is_one_commit_each_logged_before_its_answer(
     try:
         assert store.count_decisions("crm") == 45
         assert all(seen[f"g{i}"] >= 40 for i in range(40))
-        assert len(commits) == 2  # the 40 of one turn together, then the 5 of the next
+        assert store._group.commits == 2  # the 40 of one turn together, then the 5 of the next
     finally:
         store.close()
 
