@@ -16,7 +16,7 @@ import copy
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ from model.decision import DECISION_COLUMNS, Candidate, Decision
 from model.domain import Domain
 from model.features import FeaturePipeline
 from model.novelty import NoveltyDetector
-from model.records import coerce_frame, coerce_record
+from model.records import RecordError, coerce_frame, coerce_record
 from model.splits import time_order
 
 TOP_K = 3
@@ -309,13 +309,37 @@ class Policy:
         )
 
     def decide_record(self, record: Mapping[str, Any], now: datetime | None = None) -> Decision:
-        record = coerce_record(self.domain, record)
-        rid = str(record.get(self.domain.id))
+        out = self.decide_records([record], now)[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def decide_records(
+        self, records: Sequence[Mapping[str, Any]], now: datetime | None = None
+    ) -> list[Decision | RecordError]:
+        """`decide_record` for a few records at once (a server's records of one loop turn).
+
+        Each record takes the single-record path; the model rows are evaluated back to back, so
+        the trees stay in the CPU cache after the first (under load, a lone LightGBM row cost ~3×
+        its isolated time from cache misses), and calibrated in one call. A record that does not
+        fit the schema gets its RecordError in its place; the others are decided.
+        """
         stamp = iso_utc(now)
-        rule = self.rules.match_record(record)
-        if rule is not None:
+        out: list[Decision | RecordError | None] = [None] * len(records)
+        waiting: list[tuple[int, str, list[float]]] = []
+        for i, raw in enumerate(records):
+            try:
+                record = coerce_record(self.domain, raw)
+            except RecordError as exc:
+                out[i] = exc
+                continue
+            rid = str(record.get(self.domain.id))
+            rule = self.rules.match_record(record)
+            if rule is None:
+                waiting.append((i, rid, self.pipeline.record_row(record)))
+                continue
             defer = rule.then == "defer"
-            return Decision(
+            out[i] = Decision(
                 record_id=rid,
                 outcome="deferred" if defer else "resolved",
                 resolution=None if defer else rule.then,
@@ -328,8 +352,16 @@ class Policy:
                 policy_version=self.version,
                 decided_at=stamp,
             )
-        row = self.pipeline.record_row(record)
-        p = self.calibrator.apply_row(self.estimator.predict_row(row))
+        if waiting:
+            predict = self.estimator.predict_row
+            raw_p = np.array([predict(row) for _, _, row in waiting], dtype=np.float64)
+            for (i, rid, row), p in zip(
+                waiting, self.calibrator.apply(raw_p).tolist(), strict=True
+            ):
+                out[i] = self._model_decision(rid, row, p, stamp)
+        return out  # type: ignore[return-value]
+
+    def _model_decision(self, rid: str, row: list[float], p: list[float], stamp: str) -> Decision:
         order = sorted(range(len(p)), key=lambda k: -p[k])[:TOP_K]  # stable, like argsort
         cands = tuple(Candidate(self.classes[k], p[k]) for k in order)
         conf = p[order[0]]

@@ -502,6 +502,11 @@ class GroupCommit:
         pending.append((rows, future))
         await future
 
+    def submit_into(self, rows: list[LogRow], future: asyncio.Future) -> None:
+        """Hand rows straight to the writer; `future` (of the running loop) is settled once they
+        are committed or have failed. For callers that already batch one loop turn."""
+        self._queue.put((rows, [future], None))
+
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         pending = self._pending.pop(loop, None)
         if pending:
@@ -714,6 +719,23 @@ class DecisionStore:
         name = _domain_name(domain)
         pairs = zip(decisions_, records, strict=True)
         return await self.log_rows_async([decision_row(name, d, r, plain=True) for d, r in pairs])
+
+    def log_rows_into(self, rows: list[LogRow], future: asyncio.Future) -> None:
+        """`log_rows` without waiting: `future` (of the running loop) is settled when the rows are
+        committed (result None) or have failed (StoreUnavailable)."""
+        if self._group is not None and len(rows) <= _CHUNK:
+            self._group.submit_into(rows, future)
+            return
+
+        def done(task: asyncio.Future) -> None:
+            if future.done():
+                return
+            if task.cancelled() or task.exception() is None:
+                future.set_result(None)
+            else:
+                future.set_exception(task.exception())
+
+        future.get_loop().run_in_executor(None, self.log_rows, rows).add_done_callback(done)
 
     async def log_rows_async(self, rows: list[LogRow]) -> int:
         """`log_rows` for the event loop: awaits the group commit without holding a thread."""

@@ -439,3 +439,20 @@ def test_label_column_missing_is_a_domain_error_and_labels_are_stripped() -> Non
     df["res"] = " " + df["res"] + " "
     _, report = train_policy(domain, df)
     assert report.dropped["unlabelled_rows"] == 0
+
+
+def test_decide_records_is_decide_record_for_each(trained) -> None:
+    """The server decides one loop turn's records together; each must get its lone decision."""
+    _, df, policy, _ = trained
+    records = [json_record(df.iloc[i]) for i in range(0, 3000, 97)]
+    records.insert(5, {**records[5], "num": "not a number"})
+    together = policy.decide_records(records, now=NOW)
+    for rec, got in zip(records, together, strict=True):
+        try:
+            alone = policy.decide_record(rec, now=NOW)
+        except RecordError as exc:
+            assert isinstance(got, RecordError) and str(got) == str(exc)
+            continue
+        assert got == alone
+    assert sum(isinstance(g, RecordError) for g in together) == 1
+    assert {g.source for g in together if not isinstance(g, RecordError)} >= {"model", None}

@@ -38,6 +38,9 @@ class FakePolicy:
         self.rules = None
         self.broken = broken
 
+    def decide_records(self, records, now=None) -> list[Decision]:
+        return [self.decide_record(r, now) for r in records]
+
     def decide_record(self, record, now=None) -> Decision:
         if self.broken:
             raise RuntimeError("model artifact is corrupt")
