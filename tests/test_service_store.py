@@ -301,7 +301,7 @@ def test_logged_rows_read_back_exactly(store, n):
         dec(f"r{i:04d}", reason=("novel", "low_confidence", "rule")[i % 3], probs=probs[i])
         for i in range(n)
     ]
-    records = [rec(f"r{i:04d}", notes=f"Zoë ✓ \"q\" \\ {i}", employees=i / 7) for i in range(n)]
+    records = [rec(f"r{i:04d}", notes=f'Zoë ✓ "q" \\ {i}', employees=i / 7) for i in range(n)]
     store.log_decisions(CRM, decisions, records)
     frame = store.decisions_frame(CRM)
     assert list(frame["record_id"]) == [f"r{i:04d}" for i in range(n)]  # id order = given order
