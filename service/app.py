@@ -221,6 +221,7 @@ def create_app(
     key_header = API_KEY_HEADER.lower()
     resolve_latency = metrics.latency.labels("resolve")
     RecordModel = models.record
+    RecordFromJson = models.record_json
     BatchModel = models.batch
     LabelModel = models.label
     LabelsModel = models.labels
@@ -257,8 +258,9 @@ def create_app(
         if needs_key:
             given = next((v for k, v in scope["headers"] if k == key_bytes), None)
             check_api_key(given.decode("latin-1") if given is not None else None, settings.keys)
+        model = RecordModel if b"\\u0000" in body else RecordFromJson
         try:
-            record = RecordModel.model_validate_json(body)
+            record = model.model_validate_json(body)
         except ValidationError as exc:
             raise RequestValidationError(as_body_errors(exc), body=body) from None
         out = await turns.resolve(_record(record), record.model_dump_json())

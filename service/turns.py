@@ -19,13 +19,13 @@ MAX_PER_TURN = 256  # records decided in one go: bounds how long one turn holds 
 
 
 class _Item:
-    __slots__ = ("error", "out", "record", "record_json")
+    __slots__ = ("future", "out", "record", "record_json")
 
-    def __init__(self, record: dict[str, Any], record_json: str):
+    def __init__(self, record: dict[str, Any], record_json: str, future: asyncio.Future):
         self.record = record
         self.record_json = record_json
+        self.future = future  # its own, so one client going away cancels only its own wait
         self.out: dict[str, Any] | None = None
-        self.error: BaseException | None = None
 
 
 class TurnBatcher:
@@ -42,25 +42,22 @@ class TurnBatcher:
         self._policy = policy
         self._store = store
         self._to_out = to_out
-        self._pending: tuple[list[_Item], asyncio.Future] | None = None
+        self._pending: list[_Item] | None = None
 
     async def resolve(self, record: dict[str, Any], record_json: str) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
         pending = self._pending
-        if pending is None or len(pending[0]) >= MAX_PER_TURN:
-            loop = asyncio.get_running_loop()
-            pending = self._pending = ([], loop.create_future())
+        if pending is None or len(pending) >= MAX_PER_TURN:
+            pending = self._pending = []
             loop.call_soon(self._turn, pending)
-        item = _Item(record, record_json)
-        pending[0].append(item)
-        await asyncio.shield(pending[1])  # one client going away must not cancel the others
-        if item.error is not None:
-            raise item.error.with_traceback(None)
-        assert item.out is not None  # settle() sets one or the other
+        item = _Item(record, record_json, loop.create_future())
+        pending.append(item)
+        await item.future  # set once the row is committed, or to the reason it is not
+        assert item.out is not None
         return item.out
 
-    def _turn(self, pending: tuple[list[_Item], asyncio.Future]) -> None:
-        items, done = pending
-        if self._pending is pending:
+    def _turn(self, items: list[_Item]) -> None:
+        if self._pending is items:
             self._pending = None
         try:
             policy = self._policy()
@@ -70,30 +67,32 @@ class TurnBatcher:
             logged = []
             for item, decision in zip(items, decided, strict=True):
                 if isinstance(decision, Exception):
-                    item.error = decision
+                    _settle(item, decision)
                     continue
-                out = self._to_out(decision)
-                rows.append(row_of(self.domain_name, out, item.record_json))
-                logged.append((item, out))
+                item.out = self._to_out(decision)
+                rows.append(row_of(self.domain_name, item.out, item.record_json))
+                logged.append(item)
         except Exception as exc:  # no policy yet, store not open, …: every request is told
             for item in items:
-                item.error = exc
-            done.set_result(None)
+                _settle(item, exc)
             return
         if not rows:
-            done.set_result(None)
             return
-        committed = done.get_loop().create_future()
+        committed = asyncio.get_running_loop().create_future()
 
         def settle(f: asyncio.Future) -> None:
-            if f.cancelled() or f.exception() is not None:
-                error = f.exception() if not f.cancelled() else RuntimeError("commit cancelled")
-                for item, _ in logged:
-                    item.error = error
-            else:
-                for item, out in logged:
-                    item.out = out
-            done.set_result(None)
+            error = RuntimeError("commit cancelled") if f.cancelled() else f.exception()
+            for item in logged:
+                _settle(item, error)
 
         committed.add_done_callback(settle)
         store.log_rows_into(rows, committed)
+
+
+def _settle(item: _Item, error: BaseException | None) -> None:
+    if item.future.done():  # its client went away
+        return
+    if error is None:
+        item.future.set_result(None)
+    else:
+        item.future.set_exception(error.with_traceback(None))
