@@ -284,7 +284,7 @@ def row_of(domain: str, out: Mapping[str, Any], record_json: str) -> LogRow:
         reason,
         _dump(cands),
         out["policy_version"],
-        out["decided_at"],
+        out["decided_at"] or _iso(_now()),
         record_json,
         label_priority(reason, cands) if deferred else None,
     )
