@@ -44,6 +44,8 @@ def _is_missing(value: Any) -> bool:
 
 def to_number(value: Any) -> float:
     """A finite float, or NaN for missing / unparsable / infinite values."""
+    if value.__class__ is float:  # the common case first
+        return value if math.isfinite(value) else NAN
     if value is None:
         return NAN
     try:
@@ -60,6 +62,8 @@ def to_number(value: Any) -> float:
 
 def to_category(value: Any) -> str | None:
     """The category key of a value; integral numbers drop '.0' so 158, 158.0 and '158' agree."""
+    if value.__class__ is str:  # the common case first
+        return value.strip() or None
     if _is_missing(value):
         return None
     if isinstance(value, str):
@@ -79,6 +83,8 @@ def to_category(value: Any) -> str | None:
 
 def to_flag(value: Any) -> float:
     """1.0 / 0.0 for recognisable booleans, NaN otherwise."""
+    if value.__class__ is bool:  # the common case first
+        return 1.0 if value else 0.0
     if _is_missing(value):
         return NAN
     if isinstance(value, bool | np.bool_):

@@ -147,20 +147,37 @@ class NoveltyDetector:
             self._row_tables_ = tables
         return tables
 
+    def _row_plan(self) -> tuple[list, list, list]:
+        plan = self.__dict__.get("_row_plan_")
+        if plan is None:
+            plan = (
+                [(j, float(c)) for j, c in zip(self.unseen_cols_, self.unseen_codes_, strict=True)],
+                [
+                    (j, float(lo), float(hi))
+                    for j, lo, hi in zip(
+                        self.range_cols_, self.range_lo_, self.range_hi_, strict=True
+                    )
+                ],
+                [(j, e, lp, len(lp) - 1) for j, e, lp in self._row_tables()],
+            )
+            self._row_plan_ = plan
+        return plan
+
     def is_novel_row(self, row: list[float] | np.ndarray) -> bool:
         """`is_novel` for one feature row in plain Python (same arithmetic, same order)."""
-        for j, code in zip(self.unseen_cols_, self.unseen_codes_, strict=True):
+        unseen, ranges, tables = self._row_plan()
+        for j, code in unseen:
             if row[j] == code:
                 return True
-        for j, lo, hi in zip(self.range_cols_, self.range_lo_, self.range_hi_, strict=True):
+        for j, lo, hi in ranges:
             v = row[j]
             if v < lo or v > hi:
                 return True
         total = 0.0
-        for j, edges, logp in self._row_tables():
+        isnan = math.isnan
+        for j, edges, logp, last in tables:
             v = row[j]
-            last = len(logp) - 1
-            if math.isnan(v):
+            if isnan(v):
                 k = last
             elif edges is None:
                 k = min(max(int(v), 0), last - 1)

@@ -66,6 +66,8 @@ def _is_nan(value: Any) -> bool:
 
 
 def _to_str(name: str, value: Any, *, allow_int: bool) -> str | None:
+    if value.__class__ is str:  # the common case first (validated JSON input)
+        return value.strip() or None
     if value is None or _is_nan(value):
         return None
     if isinstance(value, str):
@@ -90,6 +92,8 @@ def _text(name: str) -> Callable[[Any], str | None]:
 
 def _number(name: str) -> Callable[[Any], float | None]:
     def convert(value: Any) -> float | None:
+        if value.__class__ is float and math.isfinite(value):  # the common case first
+            return value
         if value is None:
             return None
         if isinstance(value, bool | np.bool_):
@@ -124,6 +128,8 @@ def _number(name: str) -> Callable[[Any], float | None]:
 
 def _boolean(name: str) -> Callable[[Any], bool | None]:
     def convert(value: Any) -> bool | None:
+        if value.__class__ is bool:  # the common case first
+            return value
         if value is None or _is_nan(value):
             return None
         if isinstance(value, bool | np.bool_):
