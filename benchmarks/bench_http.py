@@ -1,7 +1,8 @@
 """HTTP: `POST /v1/resolve` (validate, rules + model, log to the store, answer) against two bare
 endpoints of the same app — same server, same settings, same run, 32 connections:
-`GET /v1/ping` (a constant through FastAPI's routing) and `POST /v1/ping` (the fair baseline: the
-same kind of route as resolve, sent the same CRM bodies, reads them and answers a constant).
+`GET /v1/ping` (issue 5's bare endpoint: a constant through FastAPI's routing) and `POST /v1/ping`
+(the strict baseline: served like resolve, by the fast lane, sent the same CRM bodies, reads them
+and answers a constant).
 
 The server is `autoresolve serve` (uvicorn, OMP_NUM_THREADS=1) with a policy trained on the CRM
 demo data and registered in a temporary MLflow store; the decision store is SQLite in WAL mode with

@@ -2,7 +2,9 @@
 
 `create_app(settings)` builds everything from the domain file (request models, OpenAPI); the
 lifespan opens the store and loads the champion policy, so importing this module does nothing.
-Handlers are plain `def`: scoring is CPU-bound and runs in the thread pool (see PERFORMANCE.md).
+`POST /v1/resolve` runs on the event loop (a thread hop costs more than one decision), in front
+of the middleware stack (service/fastlane.py), with the records of one loop turn decided and
+logged together (service/turns.py); the other handlers are plain `def` in the thread pool.
 The decision logic itself lives in the policy (model/); a handler validates, asks, logs, answers.
 """
 
