@@ -318,15 +318,8 @@ def _insert_rows(conn: sa.Connection, rows: Sequence[LogRow]) -> None:
     if name == "sqlite":
         dbapi = conn.dialect.loaded_dbapi
         cur = conn.connection.driver_connection.cursor()
-        i = 0
         try:
-            while i < len(rows):
-                size = 512
-                while size > len(rows) - i:
-                    size >>= 1
-                flat = [v for row in rows[i : i + size] for v in row]
-                cur.execute(_SQLITE_STATEMENTS[size], flat)
-                i += size
+            _sqlite_inserts(cur.execute, rows)
         except dbapi.Error as exc:  # as SQLAlchemy would have wrapped it
             raise DBAPIError.instance("INSERT INTO decisions", None, exc, dbapi.Error) from exc
         finally:
@@ -335,6 +328,17 @@ def _insert_rows(conn: sa.Connection, rows: Sequence[LogRow]) -> None:
         conn.exec_driver_sql(_POSTGRESQL_INSERT, list(rows))
     else:
         conn.execute(decisions.insert(), [_as_insert_dict(r) for r in rows])
+
+
+def _sqlite_inserts(execute: Any, rows: Sequence[LogRow]) -> None:
+    """`rows` as multi-row INSERTs of 512, 256, … 1 rows through the driver's `execute`."""
+    i, n = 0, len(rows)
+    while i < n:
+        size = 512
+        while size > n - i:
+            size >>= 1
+        execute(_SQLITE_STATEMENTS[size], [v for row in rows[i : i + size] for v in row])
+        i += size
 
 
 def _as_insert_dict(row: LogRow) -> dict[str, Any]:
@@ -377,13 +381,7 @@ class _SQLiteWriter:
                 db.execute(sql, [v for row in rows for v in row])
                 return
             db.execute("BEGIN IMMEDIATE")
-            i = 0
-            while i < n:
-                size = 512
-                while size > n - i:
-                    size >>= 1
-                db.execute(_SQLITE_STATEMENTS[size], [v for r in rows[i : i + size] for v in r])
-                i += size
+            _sqlite_inserts(db.execute, rows)
             db.execute("COMMIT")
         except Exception as exc:
             self.close()  # a fresh connection next time, whatever state this one is in

@@ -315,3 +315,18 @@ def test_logged_rows_read_back_exactly(store, n):
     top = store.deferred(CRM, limit=1)[0]
     assert top["defer_reason"] == "novel"
     assert top["priority"] == label_priority("novel", top["candidates"])
+
+
+@pytest.mark.parametrize("n", [3, 450])
+def test_group_writer_commits_small_and_large_batches_in_order(tmp_path, n):
+    """The SQLite writer's two ways: one INSERT (≤ 64 rows) or a transaction of several."""
+    s = DecisionStore.from_url(f"sqlite:///{tmp_path / 'g.db'}", group_commit=True)
+    s.migrate()
+    try:
+        s.log_decisions(
+            CRM, [dec(f"w{i:03d}") for i in range(n)], [rec(f"w{i:03d}") for i in range(n)]
+        )
+        assert list(s.decisions_frame(CRM)["record_id"]) == [f"w{i:03d}" for i in range(n)]
+        assert s._group.commits == 1
+    finally:
+        s.close()
