@@ -54,9 +54,5 @@ class TemperatureScaler:
         z /= np.add.reduce(z, axis=1, keepdims=True)
         return z
 
-    def apply_row(self, proba: np.ndarray) -> list[float]:
-        """`apply` for one probability vector, as a list."""
-        return self.apply(np.asarray(proba, dtype=np.float64).reshape(1, -1))[0].tolist()
-
     def describe(self) -> dict:
         return {"method": "temperature scaling", "temperature": self.temperature_}

@@ -469,7 +469,6 @@ class GroupCommit:
         self.engine = engine
         self.max_rows = max_rows
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._pending: dict[asyncio.AbstractEventLoop, list] = {}
         self._sqlite = _SQLiteWriter(engine) if engine.dialect.name == "sqlite" else None
         self.commits = 0  # transactions committed so far (tests, diagnostics)
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
@@ -483,33 +482,10 @@ class GroupCommit:
         if slot[0] is not None:
             raise slot[0]
 
-    async def submit_async(self, rows: list[LogRow]) -> None:
-        """The same from the event loop: awaits the commit without holding a thread.
-
-        The requests handled in one turn of the loop go to the writer as one item, handed over
-        once the turn's ready callbacks have run: without it the writer, woken by the first
-        request, commits one row at a time (~140 µs of CPU a row instead of ~35 µs in a batch
-        of 8) and every hand-off costs a thread switch. No request waits for a timer.
-        """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-        pending = self._pending.get(loop)
-        if pending is None:
-            pending = self._pending[loop] = []
-            loop.call_soon(self._hand_over, loop)
-        pending.append((rows, future))
-        await future
-
     def submit_into(self, rows: list[LogRow], future: asyncio.Future) -> None:
         """Hand rows straight to the writer; `future` (of the running loop) is settled once they
         are committed or have failed. For callers that already batch one loop turn."""
         self._queue.put((rows, [future], None))
-
-    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        pending = self._pending.pop(loop, None)
-        if pending:
-            rows = [r for part, _ in pending for r in part]
-            self._queue.put((rows, [f for _, f in pending], None))
 
     def _run(self) -> None:
         while True:
@@ -550,12 +526,10 @@ class GroupCommit:
         """Wake every waiter; one wake-up per event loop, not one per request."""
         by_loop: dict[Any, list[asyncio.Future]] = {}
         for _, waiter, slot in batch:
-            if isinstance(waiter, list):  # the futures of one loop turn (see submit_async)
+            if isinstance(waiter, list):  # futures of an event loop (see submit_into)
                 if waiter:
                     by_loop.setdefault(waiter[0].get_loop(), []).extend(waiter)
-            elif isinstance(waiter, asyncio.Future):
-                by_loop.setdefault(waiter.get_loop(), []).append(waiter)
-            else:
+            else:  # a thread blocked in submit()
                 slot[0] = error
                 waiter.set()
         for loop, futures in by_loop.items():
@@ -705,19 +679,6 @@ class DecisionStore:
             raise _unavailable(exc, "logging decisions") from exc
         return len(rows)
 
-    async def log_decisions_async(
-        self,
-        domain: Domain | str,
-        decisions_: Sequence[Decision | Mapping[str, Any]],
-        records: Sequence[Mapping[str, Any]],
-    ) -> int:
-        """`log_decisions` for the event loop: through the group commit when there is one."""
-        if len(decisions_) != len(records):
-            return await asyncio.to_thread(self.log_decisions, domain, decisions_, records)
-        name = _domain_name(domain)
-        pairs = zip(decisions_, records, strict=True)
-        return await self.log_rows_async([decision_row(name, d, r, plain=True) for d, r in pairs])
-
     def log_rows_into(self, rows: list[LogRow], future: asyncio.Future) -> None:
         """`log_rows` without waiting: `future` (of the running loop) is settled when the rows are
         committed (result None) or have failed (StoreUnavailable)."""
@@ -734,13 +695,6 @@ class DecisionStore:
                 future.set_exception(task.exception())
 
         future.get_loop().run_in_executor(None, self.log_rows, rows).add_done_callback(done)
-
-    async def log_rows_async(self, rows: list[LogRow]) -> int:
-        """`log_rows` for the event loop: awaits the group commit without holding a thread."""
-        if self._group is None or len(rows) > _CHUNK:
-            return await asyncio.to_thread(self.log_rows, rows)
-        await self._group.submit_async(rows)
-        return len(rows)
 
     def count_decisions(self, domain: Domain | str) -> int:
         q = sa.select(sa.func.count()).where(decisions.c.domain == _domain_name(domain))

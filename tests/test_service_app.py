@@ -6,10 +6,8 @@ double keeps these tests fast and lets them script failures (a broken version, a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from model.domain import load_domain
 from service.app import create_app
 from service.schemas import DecisionOut
 from service.settings import Settings
-from service.store import DecisionStore, StoreUnavailable
+from service.store import DecisionStore
 
 ROOT = Path(__file__).resolve().parents[1]
 CRM = ROOT / "data" / "crm"
@@ -494,52 +492,3 @@ def test_post_ping_reads_a_body_and_logs_nothing(client, tmp_path):
     assert client.post("/v1/ping", content=b"x" * 2_000_000).status_code == 413
     store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'store.db'}")
     assert store.count_decisions("crm") == 0
-
-
-def test_one_loop_turn_of_decisions_is_one_commit_each_logged_before_its_answer(tmp_path):
-    store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'gc.db'}", group_commit=True)
-    store.migrate()
-    seen: dict[str, int] = {}
-
-    async def one(i: int) -> None:
-        rid = f"g{i}"
-        dec = Decision(rid, "deferred", None, None, None, 0.5, 0.8, "low_confidence", (), "1", "")
-        time.sleep(0.001)  # a request's own work: lets the writer thread run (the GIL is free)
-        await store.log_decisions_async("crm", [dec], [{"record_id": rid}])
-        seen[rid] = store.count_decisions("crm")  # answered only once committed
-
-    async def main() -> None:
-        await asyncio.gather(*(one(i) for i in range(40)))
-        await asyncio.gather(*(one(i) for i in range(40, 45)))
-
-    asyncio.run(main())
-    try:
-        assert store.count_decisions("crm") == 45
-        assert all(seen[f"g{i}"] >= 40 for i in range(40))
-        assert store._group.commits == 2  # the 40 of one turn together, then the 5 of the next
-    finally:
-        store.close()
-
-
-def test_a_failed_group_commit_fails_every_request_in_it(tmp_path):
-    store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'gf.db'}", group_commit=True)
-    store.migrate()
-    with store.engine.begin() as c:
-        c.exec_driver_sql("DROP TABLE decisions")
-
-    async def one(i: int) -> BaseException | None:
-        dec = Decision(f"f{i}", "deferred", None, None, None, 0.5, 0.8, "novel", (), "1", "")
-        try:
-            await store.log_decisions_async("crm", [dec], [{"record_id": f"f{i}"}])
-        except StoreUnavailable as exc:
-            return exc
-        return None
-
-    async def main() -> list:
-        return await asyncio.gather(*(one(i) for i in range(5)))
-
-    try:
-        results = asyncio.run(main())
-        assert all(isinstance(r, StoreUnavailable) for r in results), results
-    finally:
-        store.close()
