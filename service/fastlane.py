@@ -67,14 +67,15 @@ class FastLaneApp(FastAPI):
         if length is None or not length.isdigit() or int(length) > self.max_body_bytes:
             await super().__call__(scope, receive, send)  # chunked or too large: the full path
             return
-        body = b""
+        chunks: list[bytes] = []
         more = True
         while more:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
                 return
-            body += message.get("body", b"")
+            chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
             out = await handler(scope, body)
         except Exception:
