@@ -7,8 +7,10 @@ and answers a constant).
 The server is `autoresolve serve` (uvicorn, OMP_NUM_THREADS=1) with a policy trained on the CRM
 demo data and registered in a temporary MLflow store; the decision store is SQLite in WAL mode with
 `synchronous=NORMAL` (every decision committed before its answer: durable across a crash of the
-process, not across a power cut). A last run repeats the resolve load with `synchronous=FULL`
-(one fsync per commit: durable across a power cut too) to show what that costs.
+process, not across a power cut). Two more runs repeat the resolve load with 2 workers: with
+`synchronous=FULL` (one fsync per commit: durable across a power cut too), to show what that
+costs, and with the decision store on the local PostgreSQL (the store for several replicas;
+skipped, and said so, when it is not reachable).
 
 Load generator: wrk (`apt-get install wrk`) when it is on PATH — it costs little CPU on this
 2-core machine — else a Python asyncio generator (keep-alive HTTP/1.1, much heavier, so its figures
@@ -23,6 +25,7 @@ only on an idle machine: cache and memory-bandwidth contention still inflate it)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -33,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +89,9 @@ def sample_bodies(n: int = 500) -> list[str]:
 
 
 class Server:
-    def __init__(self, home: Path, workers: int, synchronous: str = "NORMAL"):
+    def __init__(
+        self, home: Path, workers: int, synchronous: str = "NORMAL", database_url: str | None = None
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -98,6 +105,8 @@ class Server:
         }
         for k in ("MLFLOW_TRACKING_URI", "AUTORESOLVE_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
             env.pop(k, None)
+        if database_url:
+            env["AUTORESOLVE_DATABASE_URL"] = database_url
         self.log = home / f"serve-{self.port}.log"
         cmd = [
             sys.executable,
@@ -326,10 +335,35 @@ def _median_run(runs: list[dict]) -> dict:
     return out
 
 
-def count_logged(home: Path) -> int:
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.contextmanager
+def pg_schema() -> Iterator[str | None]:
+    """A fresh PostgreSQL schema for the PostgreSQL run, dropped after; None when unreachable."""
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(PG_BASE, connect_args={"connect_timeout": 2})
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        with admin.begin() as c:
+            c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # no server here: the run is skipped, and says so
+        print(f"PostgreSQL not reachable at {PG_BASE} ({type(exc).__name__}): run skipped")
+        yield None
+        return
+    try:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def count_logged(home: Path, database_url: str | None = None) -> int:
     from service.store import DecisionStore
 
-    store = DecisionStore.from_url(f"sqlite:///{home / 'autoresolve.db'}")
+    store = DecisionStore.from_url(database_url or f"sqlite:///{home / 'autoresolve.db'}")
     try:
         return store.count_decisions("crm")
     finally:
@@ -351,63 +385,88 @@ def main(argv: list[str]) -> int:
     bodies_file = tmp / "bodies.jsonl"
     bodies_file.write_text("\n".join(bodies) + "\n")
     runs = []
-    plans = [(1, "NORMAL")] if quick else [(1, "NORMAL"), (2, "NORMAL"), (2, "FULL")]
+    plans = [(1, "NORMAL")] if quick else [(1, "NORMAL"), (2, "NORMAL"), (2, "FULL"), (2, "PG")]
     rounds = 1 if quick else 3
     load_before = os.getloadavg()
     for workers, sync in plans:
-        server = Server(tmp, workers, sync)
-        try:
-            server.wait_ready()
-            for i in range(20):  # warm every worker's policy path
-                import httpx
+        with contextlib.ExitStack() as stack:
+            url = stack.enter_context(pg_schema()) if sync == "PG" else None
+            if sync == "PG" and url is None:
+                continue
+            runs.append(_run_plan(tmp, workers, sync, url, bodies, bodies_file, seconds, rounds))
+    _report(runs, reg, seconds, load_before)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
 
-                httpx.post(
-                    server.url + "/v1/resolve",
-                    content=bodies[i],
-                    headers={"content-type": "application/json"},
+
+def _run_plan(
+    tmp: Path,
+    workers: int,
+    sync: str,
+    url: str | None,
+    bodies: list[str],
+    bodies_file: Path,
+    seconds: int,
+    rounds: int,
+) -> dict:
+    """One server configuration: `sync` is SQLite's synchronous mode, or PG for PostgreSQL."""
+    server = Server(tmp, workers, "NORMAL" if sync == "PG" else sync, url)
+    try:
+        server.wait_ready()
+        import httpx
+
+        for i in range(20):  # warm every worker's policy path
+            httpx.post(
+                server.url + "/v1/resolve",
+                content=bodies[i],
+                headers={"content-type": "application/json"},
+            )
+        before = count_logged(tmp, url)
+        entry: dict = {"workers": workers, "sqlite_synchronous": sync, "rounds": rounds}
+        samples: dict[str, list[dict]] = {"ping": [], "ping_post": [], "resolve": []}
+        # the baselines run with the first configuration of each worker count only
+        kinds = ("ping", "ping_post", "resolve") if sync == "NORMAL" else ("resolve",)
+        for _ in range(rounds):  # interleaved, so a noisy neighbour hits all alike
+            for kind in kinds:
+                cpu0 = server.cpu_seconds()
+                if kind == "ping":
+                    m = load(server.url, None, None, seconds, tmp)
+                elif kind == "ping_post":
+                    m = load(server.url, bodies, bodies_file, seconds, tmp, "/v1/ping")
+                else:
+                    m = load(server.url, bodies, bodies_file, seconds, tmp)
+                m["server_cpu_us_per_request"] = round(
+                    (server.cpu_seconds() - cpu0) / max(1, m["requests"]) * 1e6, 1
                 )
-            before = count_logged(tmp)
-            entry = {"workers": workers, "sqlite_synchronous": sync, "rounds": rounds}
-            samples: dict[str, list[dict]] = {"ping": [], "ping_post": [], "resolve": []}
-            for _ in range(rounds):  # interleaved, so a noisy neighbour hits all alike
-                kinds = ("ping", "ping_post", "resolve") if sync == "NORMAL" else ("resolve",)
-                for kind in kinds:
-                    cpu0 = server.cpu_seconds()
-                    if kind == "ping":
-                        m = load(server.url, None, None, seconds, tmp)
-                    elif kind == "ping_post":
-                        m = load(server.url, bodies, bodies_file, seconds, tmp, "/v1/ping")
-                    else:
-                        m = load(server.url, bodies, bodies_file, seconds, tmp)
-                    m["server_cpu_us_per_request"] = round(
-                        (server.cpu_seconds() - cpu0) / max(1, m["requests"]) * 1e6, 1
-                    )
-                    samples[kind].append(m)
-            time.sleep(0.5)
-            for kind, ms in samples.items():
-                if ms:
-                    entry[kind] = _median_run(ms)
-            completed = sum(m["requests"] - m["non_2xx"] for m in samples["resolve"])
-            entry["resolve"]["logged"] = count_logged(tmp) - before
-            entry["resolve"]["answered_2xx"] = completed
-            entry["rss_mb_per_worker"] = server.worker_rss_mb()
-            for base in ("ping", "ping_post"):
-                if base not in entry:
-                    continue
-                ratios = [
-                    r["requests_per_s"] / q["requests_per_s"]
-                    for r, q in zip(samples["resolve"], samples[base], strict=True)
-                ]
-                entry[f"resolve_vs_{base}"] = round(float(np.median(ratios)), 3)
-                entry[f"resolve_vs_{base}_rounds"] = [round(x, 3) for x in ratios]
-                entry[f"cpu_ratio_{base}_over_resolve"] = round(
-                    entry[base]["server_cpu_us_per_request"]
-                    / entry["resolve"]["server_cpu_us_per_request"],
-                    3,
-                )
-            runs.append(entry)
-        finally:
-            server.stop()
+                samples[kind].append(m)
+        time.sleep(0.5)
+        for kind, ms in samples.items():
+            if ms:
+                entry[kind] = _median_run(ms)
+        completed = sum(m["requests"] - m["non_2xx"] for m in samples["resolve"])
+        entry["resolve"]["logged"] = count_logged(tmp, url) - before
+        entry["resolve"]["answered_2xx"] = completed
+        entry["rss_mb_per_worker"] = server.worker_rss_mb()
+        for base in ("ping", "ping_post"):
+            if base not in entry:
+                continue
+            ratios = [
+                r["requests_per_s"] / q["requests_per_s"]
+                for r, q in zip(samples["resolve"], samples[base], strict=True)
+            ]
+            entry[f"resolve_vs_{base}"] = round(float(np.median(ratios)), 3)
+            entry[f"resolve_vs_{base}_rounds"] = [round(x, 3) for x in ratios]
+            entry[f"cpu_ratio_{base}_over_resolve"] = round(
+                entry[base]["server_cpu_us_per_request"]
+                / entry["resolve"]["server_cpu_us_per_request"],
+                3,
+            )
+        return entry
+    finally:
+        server.stop()
+
+
+def _report(runs: list[dict], reg: dict, seconds: int, load_before: tuple) -> None:
     print(
         f"\nHTTP on 127.0.0.1, {CONNECTIONS} connections, {seconds} s per run, "
         f"policy trained on {reg['train_records']:,} CRM records"
@@ -466,8 +525,6 @@ def main(argv: list[str]) -> int:
         },
     )
     print(f"written {path}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":
