@@ -219,22 +219,7 @@ LogRow = tuple[Any, ...]
 as JSON text, `decided_at` as the policy's ISO text (UTC, 'Z'). Built where the decision is made,
 so the writer thread only binds values."""
 
-_COLUMNS = (
-    "domain",
-    "record_id",
-    "outcome",
-    "resolution",
-    "source",
-    "rule_id",
-    "confidence",
-    "threshold",
-    "defer_reason",
-    "candidates",
-    "policy_version",
-    "decided_at",
-    "record",
-    "priority",
-)
+_COLUMNS = ("domain", *DECISION_COLUMNS, "record", "priority")
 
 
 def decision_row(
