@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     group_commit: bool = Field(
         default=True, description="concurrent requests share store commits (one writer thread)"
     )
+    log_writer_process: bool = Field(
+        default=True,
+        description="SQLite file store: each worker commits the scoring endpoint's decisions "
+        "through a writer process of its own instead of a thread (no GIL hand-overs)",
+    )
     threadpool_size: int = Field(
         default=40, ge=1, le=1000, description="requests scored at once per worker (FIFO beyond)"
     )

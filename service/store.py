@@ -43,6 +43,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from model.decision import DECISION_COLUMNS, Decision
 from model.domain import Domain, suggest
+from service import sqlite_log
+from service.log_process import LogProcess
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +221,7 @@ LogRow = tuple[Any, ...]
 as JSON text, `decided_at` as the policy's ISO text (UTC, 'Z'). Built where the decision is made,
 so the writer thread only binds values."""
 
-_COLUMNS = ("domain", *DECISION_COLUMNS, "record", "priority")
+_COLUMNS = sqlite_log.LOG_COLUMNS
 
 
 def decision_row(
@@ -278,17 +280,10 @@ def row_of(domain: str, out: Mapping[str, Any], record_json: str) -> LogRow:
 _dump = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # made once, not per call
 
 
-def _sqlite_values(n: int) -> str:
-    # SQLAlchemy's SQLite DATETIME text (microseconds) from the decision's ISO text (milliseconds)
-    one = "(?,?,?,?,?,?,?,?,?,?,?,strftime('%Y-%m-%d %H:%M:%f',?)||'000',?,?)"
-    return f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES " + ",".join([one] * n)  # noqa: S608
-
-
 _POSTGRESQL_INSERT = (
     f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES "  # noqa: S608
     "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::json,%s,%s::timestamptz,%s::json,%s)"
 )
-_SQLITE_STATEMENTS = {1 << k: _sqlite_values(1 << k) for k in range(10)}  # 1 … 512 rows
 
 
 def _insert_rows(conn: sa.Connection, rows: Sequence[LogRow]) -> None:
@@ -304,7 +299,7 @@ def _insert_rows(conn: sa.Connection, rows: Sequence[LogRow]) -> None:
         dbapi = conn.dialect.loaded_dbapi
         cur = conn.connection.driver_connection.cursor()
         try:
-            _sqlite_inserts(cur.execute, rows)
+            sqlite_log.insert_all(cur.execute, rows)
         except dbapi.Error as exc:  # as SQLAlchemy would have wrapped it
             raise DBAPIError.instance("INSERT INTO decisions", None, exc, dbapi.Error) from exc
         finally:
@@ -315,27 +310,12 @@ def _insert_rows(conn: sa.Connection, rows: Sequence[LogRow]) -> None:
         conn.execute(decisions.insert(), [_as_insert_dict(r) for r in rows])
 
 
-def _sqlite_inserts(execute: Any, rows: Sequence[LogRow]) -> None:
-    """`rows` as multi-row INSERTs of 512, 256, … 1 rows through the driver's `execute`."""
-    i, n = 0, len(rows)
-    while i < n:
-        size = 512
-        while size > n - i:
-            size >>= 1
-        execute(_SQLITE_STATEMENTS[size], [v for row in rows[i : i + size] for v in row])
-        i += size
-
-
 def _as_insert_dict(row: LogRow) -> dict[str, Any]:
     d = dict(zip(_COLUMNS, row, strict=True))
     d["decided_at"] = _as_datetime(d["decided_at"])
     d["candidates"] = json.loads(d["candidates"])
     d["record"] = json.loads(d["record"])
     return d
-
-
-_ONE_STATEMENT_ROWS = 64
-_sqlite_one: dict[int, str] = {}
 
 
 class _SQLiteWriter:
@@ -356,18 +336,8 @@ class _SQLiteWriter:
         if self._conn is None:
             self._conn = self.engine.raw_connection()
             self._conn.driver_connection.isolation_level = None
-        db = self._conn.driver_connection
-        n = len(rows)
         try:
-            if n <= _ONE_STATEMENT_ROWS:
-                sql = _sqlite_one.get(n)
-                if sql is None:
-                    sql = _sqlite_one[n] = _sqlite_values(n)
-                db.execute(sql, [v for row in rows for v in row])
-                return
-            db.execute("BEGIN IMMEDIATE")
-            _sqlite_inserts(db.execute, rows)
-            db.execute("COMMIT")
+            sqlite_log.commit_rows(self._conn.driver_connection, rows)
         except Exception as exc:
             self.close()  # a fresh connection next time, whatever state this one is in
             dbapi = self.engine.dialect.loaded_dbapi
@@ -392,6 +362,12 @@ def _unavailable(exc: Exception, doing: str) -> StoreUnavailable:
     return StoreUnavailable(
         f"decision store unavailable while {doing} ({type(orig).__name__}: {first}); "
         "nothing was written — retry later."
+    )
+
+
+def _log_unavailable(reason: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"decision store unavailable while logging decisions ({reason}); retry later."
     )
 
 
@@ -535,9 +511,12 @@ class DecisionStore:
     through one writer thread; each call still returns only once its rows are committed.
     """
 
-    def __init__(self, engine: Engine, *, group_commit: bool = False):
+    def __init__(
+        self, engine: Engine, *, group_commit: bool = False, writer: LogProcess | None = None
+    ):
         self.engine = engine
         self._group = GroupCommit(engine) if group_commit else None
+        self._process = writer
 
     @classmethod
     def from_url(
@@ -547,15 +526,33 @@ class DecisionStore:
         busy_timeout_ms: int = 5_000,
         synchronous: str = "NORMAL",
         group_commit: bool = False,
+        writer_process: bool = False,
     ) -> DecisionStore:
+        """`writer_process`: on a SQLite file, `log_rows_into` (the scoring endpoint) commits
+        through a writer process (`service.log_process`) instead of the writer thread."""
         engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
-        return cls(engine, group_commit=group_commit)
+        database = engine.url.database
+        writer = None
+        if (
+            writer_process
+            and engine.dialect.name == "sqlite"
+            and database not in (None, "", ":memory:")
+        ):
+            writer = LogProcess(
+                str(Path(database).expanduser().resolve()),
+                synchronous=synchronous,
+                busy_timeout_ms=busy_timeout_ms,
+                unavailable=_log_unavailable,
+            )
+        return cls(engine, group_commit=group_commit, writer=writer)
 
     @property
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
+        if self._process is not None:
+            self._process.close()
         if self._group is not None:
             self._group.close()
             self._group = None
@@ -667,6 +664,10 @@ class DecisionStore:
     def log_rows_into(self, rows: list[LogRow], future: asyncio.Future) -> None:
         """`log_rows` without waiting: `future` (of the running loop) is settled when the rows are
         committed (result None) or have failed (StoreUnavailable)."""
+        writer = self._process
+        if writer is not None and len(rows) <= _CHUNK and writer.serves(future.get_loop()):
+            writer.submit_into(rows, future)
+            return
         if self._group is not None and len(rows) <= _CHUNK:
             self._group.submit_into(rows, future)
             return
