@@ -7,10 +7,11 @@ and answers a constant).
 The server is `autoresolve serve` (uvicorn, OMP_NUM_THREADS=1) with a policy trained on the CRM
 demo data and registered in a temporary MLflow store; the decision store is SQLite in WAL mode with
 `synchronous=NORMAL` (every decision committed before its answer: durable across a crash of the
-process, not across a power cut). Two more runs repeat the resolve load with 2 workers: with
-`synchronous=FULL` (one fsync per commit: durable across a power cut too), to show what that
-costs, and with the decision store on the local PostgreSQL (the store for several replicas;
-skipped, and said so, when it is not reachable).
+process, not across a power cut), written by each worker's decision-log writer process. Two more
+runs repeat the resolve load with 2 workers: with `synchronous=FULL` (one fsync per commit:
+durable across a power cut too), to show what that costs, and with the decision store on the
+local PostgreSQL (the store for several replicas; skipped, and said so, when it is not
+reachable).
 
 Load generator: wrk (`apt-get install wrk`) when it is on PATH — it costs little CPU on this
 2-core machine — else a Python asyncio generator (keep-alive HTTP/1.1, much heavier, so its figures
@@ -145,8 +146,9 @@ class Server:
             time.sleep(0.5)
         raise RuntimeError("server not ready: " + self.log.read_text()[-2000:])
 
-    def worker_rss_mb(self) -> list[float]:
-        """Resident memory of each uvicorn worker (the processes of our group but the parent)."""
+    def worker_rss_mb(self, writers: bool = False) -> list[float]:
+        """Resident memory of each uvicorn worker (the processes of our group but the parent and
+        the decision-log writers), or with `writers` of each decision-log writer process."""
         out, main = [], []
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
@@ -160,11 +162,15 @@ class Server:
                 cmdline = (proc / "cmdline").read_bytes()
                 if b"multiprocessing" in cmdline and b"resource_tracker" in cmdline:
                     continue
+                if (b"service.log_process" in cmdline) != writers:
+                    continue
                 status = (proc / "status").read_text()
                 kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
             except (OSError, AttributeError, ValueError, IndexError):
                 continue
             (main if int(proc.name) == self.proc.pid else out).append(round(kb / 1024, 1))
+        if writers:
+            return sorted(out + main)
         return sorted(out) or main  # one worker runs inside the main process
 
     def group_pids(self) -> list[int]:
@@ -447,6 +453,7 @@ def _run_plan(
         entry["resolve"]["logged"] = count_logged(tmp, url) - before
         entry["resolve"]["answered_2xx"] = completed
         entry["rss_mb_per_worker"] = server.worker_rss_mb()
+        entry["rss_mb_per_log_writer"] = server.worker_rss_mb(writers=True)
         for base in ("ping", "ping_post"):
             if base not in entry:
                 continue
@@ -485,6 +492,11 @@ def _report(runs: list[dict], reg: dict, seconds: int, load_before: tuple) -> No
                 f"{m['requests_per_s']:>8.0f} {m['p50_ms']:>7.2f} {m['p99_ms']:>7.2f} "
                 f"{m['server_cpu_us_per_request']:>10.0f} {m['non_2xx']:>6} "
                 f"{m.get('logged', ''):>7}  {r['rss_mb_per_worker']}"
+                + (
+                    f" + log writers {r['rss_mb_per_log_writer']}"
+                    if ep == "resolve" and r.get("rss_mb_per_log_writer")
+                    else ""
+                )
             )
         for base, name in (("ping", "GET ping"), ("ping_post", "POST ping")):
             if f"resolve_vs_{base}" not in r:
