@@ -8,6 +8,7 @@ logged together (service/turns.py); the other handlers are plain `def` in the th
 The decision logic itself lives in the policy (model/); a handler validates, asks, logs, answers.
 """
 
+import asyncio
 import contextlib
 import gc
 import json
@@ -160,6 +161,7 @@ def create_app(
             await run_in_threadpool(svc.store.migrate)
         except store_mod.StoreUnavailable as exc:
             log.error("store not ready at start-up (will answer 503 until it is): %s", exc)
+        svc.store.start_log_writer(asyncio.get_running_loop())
         source = policy_source or RegistrySource(
             domain.name, settings.tracking_uri, settings.artifact_root
         )

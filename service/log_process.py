@@ -82,7 +82,7 @@ class LogProcess:
             return
         if self._proc is None:
             try:
-                self._start(future.get_loop())
+                self.start(future.get_loop())
             except OSError as exc:
                 future.set_exception(self._unavailable(f"the writer process did not start: {exc}"))
                 return
@@ -92,7 +92,10 @@ class LogProcess:
 
     # -- the pipes ----------------------------------------------------------------------------
 
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the writer for `loop` now (else the first submit does); no-op when running."""
+        if self._proc is not None:
+            return
         root = str(Path(__file__).resolve().parents[1])
         env = {
             **os.environ,

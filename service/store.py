@@ -661,6 +661,14 @@ class DecisionStore:
             raise _unavailable(exc, "logging decisions") from exc
         return len(rows)
 
+    def start_log_writer(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the writer process for `loop` now rather than at the first decision."""
+        if self._process is not None and self._process.serves(loop):
+            try:
+                self._process.start(loop)
+            except OSError as exc:  # the first decision tries again, and fails with a 503
+                log.error("decision-log writer process did not start: %s", exc)
+
     def log_rows_into(self, rows: list[LogRow], future: asyncio.Future) -> None:
         """`log_rows` without waiting: `future` (of the running loop) is settled when the rows are
         committed (result None) or have failed (StoreUnavailable)."""

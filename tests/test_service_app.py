@@ -422,6 +422,22 @@ def test_store_locked_is_503_then_recovers(tmp_path, source):
     assert store.decided_ids("crm") == {"before", "after"}
 
 
+def test_log_writer_process_runs_with_the_app_and_stops_with_it(tmp_path, source):
+    with TestClient(create_app(make_settings(tmp_path), policy_source=source)) as c:
+        writer = c.app.state.service.store._process
+        proc = writer._proc  # started with the app, before the first decision
+        assert proc is not None and proc.poll() is None
+        assert c.post("/v1/resolve", json={"record_id": "w1"}).status_code == 200
+        assert writer.commits == 1
+    assert proc.poll() == 0  # its input closed at shutdown: it exited by itself
+    settings = make_settings(tmp_path, log_writer_process=False)
+    with TestClient(create_app(settings, policy_source=source)) as c:
+        assert c.app.state.service.store._process is None
+        assert c.post("/v1/resolve", json={"record_id": "w2"}).status_code == 200
+    store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'store.db'}")
+    assert store.decided_ids("crm") == {"w1", "w2"}
+
+
 def test_unexpected_error_is_500_json_without_internals(tmp_path):
     policy = FakePolicy("1")
     policy.decide_record = lambda record, now=None: 1 / 0  # type: ignore[method-assign]
