@@ -4,11 +4,13 @@ SQLite (WAL) by default, PostgreSQL by URL; the schema is owned by the alembic m
 `service/migrations` and `DecisionStore.migrate()` brings any store up to date, keeping its data.
 
 Durability: a decision is committed before `log_decisions` returns, so the HTTP handler answers only
-after the row is in the log. On a SQLite file the scoring endpoint's rows are committed by a writer
-process of each worker (`service/log_process.py`, `writer_process=True`) with the same INSERTs
-(`service/sqlite_log.py`); SQLAlchemy keeps the engine, the schema and every read. On SQLite, `synchronous=NORMAL` in WAL mode survives a crash of the
+after the row is in the log. On SQLite, `synchronous=NORMAL` in WAL mode survives a crash of the
 process (kill -9) but not a power cut; `AUTORESOLVE_SQLITE_SYNCHRONOUS=FULL` survives both at the
 cost of one fsync per commit. PostgreSQL commits are durable with its own defaults.
+
+On a SQLite file the scoring endpoint's rows are committed by a writer process of each worker
+(`service/log_process.py`, `writer_process=True`) with the same INSERTs (`service/sqlite_log.py`);
+SQLAlchemy keeps the engine, the schema and every read.
 
 The deferred queue is ordered by how much a label would teach (`priority`, computed when the
 decision is logged), then by recency:
