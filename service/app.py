@@ -154,7 +154,7 @@ def create_app(
             busy_timeout_ms=settings.store_busy_timeout_ms,
             synchronous=settings.sqlite_synchronous,
             group_commit=settings.group_commit,
-            writer_process=settings.log_writer_process,
+            writer_process=settings.group_commit and settings.log_writer_process,
         )
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
         try:

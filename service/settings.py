@@ -42,12 +42,12 @@ class Settings(BaseSettings):
         default=5_000, ge=0, description="how long a write waits for a locked store before 503"
     )
     group_commit: bool = Field(
-        default=True, description="concurrent requests share store commits (one writer thread)"
+        default=True, description="concurrent requests share store commits (one writer per worker)"
     )
     log_writer_process: bool = Field(
         default=True,
-        description="SQLite file store: each worker commits the scoring endpoint's decisions "
-        "through a writer process of its own instead of a thread (no GIL hand-overs)",
+        description="SQLite file store, with group_commit: each worker commits the scoring "
+        "endpoint's decisions through a writer process of its own, not a thread (no GIL hand-off)",
     )
     threadpool_size: int = Field(
         default=40, ge=1, le=1000, description="requests scored at once per worker (FIFO beyond)"
