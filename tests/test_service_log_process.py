@@ -193,3 +193,23 @@ def test_other_event_loops_use_the_writer_thread(tmp_path):
         assert store.decided_ids(CRM) == {"loop-1", "loop-2"}
     finally:
         store.close()
+
+
+def test_a_writer_answering_out_of_protocol_is_replaced(tmp_path, monkeypatch):
+    impostor = tmp_path / "impostor.sh"
+    impostor.write_text("#!/bin/sh\necho 'not an answer'\nexec cat > /dev/null\n")
+    impostor.chmod(0o755)
+    store = make_store(tmp_path / "s.db")
+
+    async def main():
+        with monkeypatch.context() as m:
+            m.setattr(log_process.sys, "executable", str(impostor))
+            with pytest.raises(StoreUnavailable, match="writer process exited"):
+                await asyncio.wait_for(submit(store, rows_of(["x"])), 10)
+        await submit(store, rows_of(["y"]))  # a real writer again
+
+    try:
+        asyncio.run(main())
+        assert store.decided_ids(CRM) == {"y"}
+    finally:
+        store.close()
