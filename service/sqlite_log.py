@@ -66,13 +66,20 @@ def commit_rows(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
 
 
 def connect(database: str, *, synchronous: str, busy_timeout_ms: int) -> sqlite3.Connection:
-    """An autocommit connection with the store's pragmas (see `service.store.make_engine`)."""
-    if synchronous not in ("NORMAL", "FULL"):
-        raise ValueError(f"sqlite synchronous must be NORMAL or FULL, got {synchronous!r}")
+    """An autocommit connection with the store's pragmas."""
     db = sqlite3.connect(
         database, timeout=busy_timeout_ms / 1000.0, isolation_level=None, check_same_thread=False
     )
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA synchronous={synchronous}")
-    db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    set_pragmas(db, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
     return db
+
+
+def set_pragmas(db: Any, *, synchronous: str, busy_timeout_ms: int) -> None:
+    """WAL, the durability level and the lock wait: every connection to a store file runs these."""
+    if synchronous not in ("NORMAL", "FULL"):
+        raise ValueError(f"sqlite synchronous must be NORMAL or FULL, got {synchronous!r}")
+    cur = db.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA synchronous={synchronous}")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cur.close()

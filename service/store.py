@@ -392,11 +392,9 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = 5_000, synchronous: st
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            cur.close()
+            sqlite_log.set_pragmas(
+                dbapi_conn, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms
+            )
 
         return engine
     if u.drivername in ("postgresql", "postgres"):

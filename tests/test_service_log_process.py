@@ -129,7 +129,6 @@ def test_a_killed_writer_fails_the_waiting_requests_and_a_new_one_starts(tmp_pat
         locker.execute("ROLLBACK")
         await submit(store, rows_of(["second"]))
         assert store._process._proc.pid != first_pid
-        return first_pid
 
     try:
         asyncio.run(main())
