@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import CountVectorizer
 
+from autoresolve.model import crm_demo
+from autoresolve.model.domain import load_domain
+from autoresolve.model.records import coerce_frame, coerce_record
+from autoresolve.rules import load_rules
 from benchmarks.common import peak_rss_mb, percentiles_us, timed, write_result
-from model import crm_demo
-from model.domain import load_domain
-from model.records import coerce_frame, coerce_record
-from rules import load_rules
 
 CRM = Path(__file__).resolve().parents[1] / "data" / "crm"
 

@@ -59,10 +59,10 @@ def free_port() -> int:
 
 def register_policy(home: Path) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from model import registry
-    from model.datasets import load_domain_frame
-    from model.domain import load_domain
-    from model.train import train_policy
+    from autoresolve.model import registry
+    from autoresolve.model.datasets import load_domain_frame
+    from autoresolve.model.domain import load_domain
+    from autoresolve.model.train import train_policy
 
     domain = load_domain(CRM)
     df = load_domain_frame(domain)
@@ -75,8 +75,8 @@ def register_policy(home: Path) -> dict:
 
 def sample_bodies(n: int = 500) -> list[str]:
     """Real CRM records (label dropped), JSON as a workflow tool would send them."""
-    from model.datasets import load_domain_frame
-    from model.domain import load_domain
+    from autoresolve.model.datasets import load_domain_frame
+    from autoresolve.model.domain import load_domain
 
     domain = load_domain(CRM)
     df = load_domain_frame(domain).drop(columns=[domain.label])
@@ -162,7 +162,7 @@ class Server:
                 cmdline = (proc / "cmdline").read_bytes()
                 if b"multiprocessing" in cmdline and b"resource_tracker" in cmdline:
                     continue
-                if (b"service.log_process" in cmdline) != writers:
+                if (b"autoresolve.service.log_process" in cmdline) != writers:
                     continue
                 status = (proc / "status").read_text()
                 kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
@@ -367,7 +367,7 @@ def pg_schema() -> Iterator[str | None]:
 
 
 def count_logged(home: Path, database_url: str | None = None) -> int:
-    from service.store import DecisionStore
+    from autoresolve.service.store import DecisionStore
 
     store = DecisionStore.from_url(database_url or f"sqlite:///{home / 'autoresolve.db'}")
     try:

@@ -32,10 +32,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import pandas as pd
 
+from autoresolve.model.datasets import load_domain_frame
+from autoresolve.model.domain import load_domain
+from autoresolve.model.train import train_policy
 from benchmarks.common import peak_rss_mb, percentiles_us, timed, write_result
-from model.datasets import load_domain_frame
-from model.domain import load_domain
-from model.train import train_policy
 
 DOMAIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 
@@ -58,7 +58,7 @@ def json_record(row: pd.Series) -> dict[str, Any]:
 
 
 def generated(n: int, seed: int) -> pd.DataFrame:
-    from model.crm_demo import generate
+    from autoresolve.model.crm_demo import generate
 
     return generate(n=n, seed=seed)
 

@@ -33,10 +33,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd
 
+from autoresolve.model.datasets import load_domain_frame
+from autoresolve.model.domain import load_domain
+from autoresolve.model.train import train_policy
 from benchmarks.common import RESULTS, peak_rss_mb, write_result
-from model.datasets import load_domain_frame
-from model.domain import load_domain
-from model.train import train_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = {

@@ -22,10 +22,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd
 
+from autoresolve.model import crm_demo, registry
+from autoresolve.model.domain import load_domain
+from autoresolve.model.train import train_policy
 from benchmarks.common import peak_rss_mb, timed, write_result
-from model import crm_demo, registry
-from model.domain import load_domain
-from model.train import train_policy
 
 CRM = Path(__file__).resolve().parents[1] / "data" / "crm"
 
@@ -35,7 +35,7 @@ def _rate(n: int, seconds: float) -> float:
 
 
 def main(argv: list[str]) -> int:
-    from service import batch_io
+    from autoresolve.service import batch_io
 
     quick = "--quick" in argv
     n = 50_000 if quick else 200_000

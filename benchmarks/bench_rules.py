@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from autoresolve.rules import parse_rules
 from benchmarks.common import peak_rss_mb, percentiles_us, timed, write_result
-from rules import parse_rules
 
 FIELDS = {
     "workflow": "category",

@@ -29,8 +29,8 @@ DATA = ROOT.parent / "shared" / "datasets" / "road_fines" / "road_fines_cases.cs
 
 
 def _load(rows: int):
-    from model.datasets import load_domain_frame, time_order
-    from model.domain import load_domain
+    from autoresolve.model.datasets import load_domain_frame, time_order
+    from autoresolve.model.domain import load_domain
 
     dom = load_domain(DOMAIN)
     df = time_order(load_domain_frame(dom, DATA), dom).head(rows).reset_index(drop=True)
@@ -48,12 +48,12 @@ def _child(kind: str, rows: int, periods: int, out: mp.Queue) -> None:
     loaded_mb = _peak_mb()
     t0 = time.perf_counter()
     if kind == "train":
-        from model.train import train_policy
+        from autoresolve.model.train import train_policy
 
         _policy, report = train_policy(dom, df, seed=0)
         extra = {"coverage_test": report.metrics.get("coverage")}
     else:
-        from model.simulate import simulate
+        from autoresolve.model.simulate import simulate
 
         res = simulate(dom, df, periods, seed=0)
         s = res.to_dict()

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.decision import DECISION_COLUMNS
+from autoresolve.model.decision import DECISION_COLUMNS
 
 ERROR_COLUMN = "error"
 FLOAT_COLUMNS = ("confidence", "threshold")

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model import crm_demo
-from model.domain import Domain, DomainError
-from model.records import RecordError, coerce_frame
+from autoresolve.model import crm_demo
+from autoresolve.model.domain import Domain, DomainError
+from autoresolve.model.records import RecordError, coerce_frame
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")

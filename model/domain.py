@@ -284,8 +284,9 @@ def load_domain(location: str | Path) -> Domain:
         p = p / "domain.yaml"
     if not p.is_file():
         raise DomainError(
-            "no domain file here. A domain is a folder with domain.yaml and rules.yaml "
-            "(see data/crm for an example).",
+            "no domain file here. A domain is a folder with domain.yaml and rules.yaml: point "
+            "--domain (or AUTORESOLVE_DOMAIN) at one, or copy the demo domain that ships with "
+            "autoresolve into this folder with `autoresolve init data/crm --demo`.",
             path=p,
         )
     try:
@@ -299,3 +300,23 @@ def load_domain(location: str | Path) -> Domain:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise DomainError(f"invalid YAML{at}: {getattr(exc, 'problem', exc)}.", path=p) from exc
     return parse_domain(raw, path=p)
+
+
+def bundled_domain_dir(name: str = "crm") -> Path:
+    """The folder of a domain that ships inside the package (`autoresolve.domains.<name>`).
+
+    Read-only: copy it out (`autoresolve init DIR --demo`) before using it, since commands write
+    generated data beside `domain.yaml`. Located through the import system, so it works from a
+    wheel and from an editable checkout alike.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(f"autoresolve.domains.{name}")
+    except (ImportError, ValueError):
+        spec = None
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(root)
+        if (folder / "domain.yaml").is_file():
+            return folder
+    raise DomainError(f"no bundled domain '{name}' in this installation of autoresolve.")

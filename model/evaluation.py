@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.stats import beta
 
 if TYPE_CHECKING:
-    from model.policy import Policy
+    from autoresolve.model.policy import Policy
 
 
 def interval(k: int, n: int, level: float = 0.90) -> tuple[float | None, float | None]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.domain import Domain
+from autoresolve.model.domain import Domain
 
 NAN = float("nan")
 _TOKEN = re.compile(r"[a-z0-9]+")

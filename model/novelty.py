@@ -22,7 +22,7 @@ from bisect import bisect_right
 
 import numpy as np
 
-from model.features import FeaturePipeline
+from autoresolve.model.features import FeaturePipeline
 
 _BINS = 16
 

@@ -23,14 +23,14 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from model.calibration import TemperatureScaler
-from model.certify import candidate_grid, certify_per_class, certify_threshold
-from model.decision import DECISION_COLUMNS, Candidate, Decision
-from model.domain import Domain
-from model.features import FeaturePipeline
-from model.novelty import NoveltyDetector
-from model.records import RecordError, coerce_frame, coerce_record
-from model.splits import time_order
+from autoresolve.model.calibration import TemperatureScaler
+from autoresolve.model.certify import candidate_grid, certify_per_class, certify_threshold
+from autoresolve.model.decision import DECISION_COLUMNS, Candidate, Decision
+from autoresolve.model.domain import Domain
+from autoresolve.model.features import FeaturePipeline
+from autoresolve.model.novelty import NoveltyDetector
+from autoresolve.model.records import RecordError, coerce_frame, coerce_record
+from autoresolve.model.splits import time_order
 
 TOP_K = 3
 CHUNK = 100_000  # rows per model block in decide_frame: bounds the feature matrix's memory

@@ -47,7 +47,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
-from model.batch import decide_chunk
+from autoresolve.model.batch import decide_chunk
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,22 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_OLD_PACKAGES = ("rules", "model", "service")
+_MOVED = {("autoresolve.rules.ruleset", "_rebuild"): ("autoresolve.rules.loader", "parse_rules")}
+
+
+class _PolicyUnpickler(pickle.Unpickler):
+    """Unpickles a verified policy; classes saved under the pre-namespace names (`model.policy`,
+    `rules.ruleset`, …, before the packages moved under `autoresolve.`) load from their new home."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        top = module.partition(".")[0]
+        if top in _OLD_PACKAGES:
+            module = f"autoresolve.{module}"
+        module, name = _MOVED.get((module, name), (module, name))
+        return super().find_class(module, name)
+
+
 def _unpickle_verified(data: bytes, expected: str | None, where: str) -> Any:
     if not expected:
         raise RegistryError(
@@ -224,7 +240,7 @@ def _unpickle_verified(data: bytes, expected: str | None, where: str) -> Any:
             "(`autoresolve retrain` or registry.promote) or retrain with `autoresolve train`."
         )
     try:
-        return pickle.loads(data)  # noqa: S301 - bytes verified against our registry's hash
+        return _PolicyUnpickler(io.BytesIO(data)).load()
     except (AttributeError, ImportError, pickle.UnpicklingError, EOFError, TypeError) as exc:
         raise RegistryError(
             f"{where}: the policy was saved by an incompatible version of autoresolve and "

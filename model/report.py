@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from model.domain import Domain
+from autoresolve.model.domain import Domain
 
 # ---------------------------------------------------------------- statistics
 

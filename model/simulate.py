@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.datasets import time_order
-from model.domain import Domain
-from model.drift import drift, summarize
-from model.report import line_plot_png, precision_summary
-from model.retrain import (
+from autoresolve.model.datasets import time_order
+from autoresolve.model.domain import Domain
+from autoresolve.model.drift import drift, summarize
+from autoresolve.model.report import line_plot_png, precision_summary
+from autoresolve.model.retrain import (
     DEFAULT_TOLERANCE,
     WINDOW_FRACTION,
     evaluate_gates,
@@ -238,7 +238,7 @@ def _figures(
 
 
 def _default_train(domain: Domain, df: pd.DataFrame, seed: int, rules: Any) -> Any:
-    from model.train import train_policy
+    from autoresolve.model.train import train_policy
 
     policy, _report = train_policy(domain, df, seed=seed, rules=rules)
     return policy

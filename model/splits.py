@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from model.domain import Domain
+from autoresolve.model.domain import Domain
 
 # Shares of the records before the test slice. calib, cert and valid come from the recent pool.
 DEFAULT_FRACTIONS = {"fit": 0.66, "valid": 0.06, "calib": 0.10, "cert": 0.18}

@@ -25,16 +25,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
-from model.calibration import TemperatureScaler
-from model.certify import candidate_grid, certify_per_class, certify_threshold
-from model.domain import Domain, DomainError, suggest
-from model.estimators import LightGBMModel, LinearModel
-from model.evaluation import evaluate_policy
-from model.features import FeaturePipeline
-from model.novelty import NoveltyDetector
-from model.policy import NoRules, Policy, RuleSetLike
-from model.records import coerce_frame
-from model.splits import DEFAULT_FRACTIONS, time_range, time_splits
+from autoresolve.model.calibration import TemperatureScaler
+from autoresolve.model.certify import candidate_grid, certify_per_class, certify_threshold
+from autoresolve.model.domain import Domain, DomainError, suggest
+from autoresolve.model.estimators import LightGBMModel, LinearModel
+from autoresolve.model.evaluation import evaluate_policy
+from autoresolve.model.features import FeaturePipeline
+from autoresolve.model.novelty import NoveltyDetector
+from autoresolve.model.policy import NoRules, Policy, RuleSetLike
+from autoresolve.model.records import coerce_frame
+from autoresolve.model.splits import DEFAULT_FRACTIONS, time_range, time_splits
 
 Progress = Callable[[str, float], None]
 MIN_ROWS = 100
@@ -59,7 +59,7 @@ class TrainReport:
 
     def figures(self) -> dict[str, bytes]:
         """PNG bytes: reliability diagram, coverage–precision curve, confusion matrix."""
-        from model.evaluation import figures
+        from autoresolve.model.evaluation import figures
 
         return figures(self.evaluation)
 
@@ -81,7 +81,7 @@ def default_rules(domain: Domain) -> RuleSetLike:
     path = domain.rules_path
     if path is None or not path.is_file():
         return NoRules()
-    from rules import load_rules
+    from autoresolve.rules import load_rules
 
     return load_rules(path, domain.field_types, domain.resolutions)
 

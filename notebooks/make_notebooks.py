@@ -26,8 +26,8 @@ ROOT = Path.cwd() if (Path.cwd() / "data" / "crm").is_dir() else Path.cwd().pare
 ROWS = int(os.environ.get("AUTORESOLVE_NOTEBOOK_ROWS", "60000"))  # small under test
 pd.set_option("display.width", 140, "display.max_columns", 30)
 
-from model.domain import load_domain
-from model.crm_demo import generate_with_meta
+from autoresolve.model.domain import load_domain
+from autoresolve.model.crm_demo import generate_with_meta
 
 domain = load_domain(ROOT / "data" / "crm")
 df, meta = generate_with_meta(ROWS)
@@ -55,7 +55,7 @@ fields"""),
         ("code", "df[domain.label].value_counts(normalize=True).round(3).to_frame('share')"),
         ("md", "## Traffic per month, and the resolution mix over time"),
         ("code", """\
-from model.datasets import period_index
+from autoresolve.model.datasets import period_index
 
 month = period_index(df, domain).astype(str)
 mix = pd.crosstab(month, df[domain.label], normalize="index").round(3)
@@ -70,7 +70,7 @@ kinds = pd.crosstab(meta["case_kind"], month)
 kinds.loc[["webinar_smb", "consent_missing"]]"""),
         ("md", "## Drift of the fields: first month against the last (PSI)"),
         ("code", """\
-from model.drift import drift, summarize
+from autoresolve.model.drift import drift, summarize
 
 first, last = df[month == month.min()], df[month == month.max()]
 scores = drift(summarize(domain.field_types, first), last)
@@ -83,7 +83,7 @@ pd.Series(scores).sort_values(ascending=False).round(3).to_frame("psi").head(10)
         ("code", SETUP),
         ("code", """\
 import numpy as np
-from rules import lint, load_rules
+from autoresolve.rules import lint, load_rules
 
 ruleset = load_rules(domain.rules_path, domain.field_types, domain.resolutions)
 hit = ruleset.match_frame(df)
@@ -109,7 +109,7 @@ free[domain.label].value_counts(normalize=True).round(3).to_frame(f"share of {le
                "give on the test slice, which the certificate never saw."),
         ("code", SETUP),
         ("code", """\
-from model.train import train_policy
+from autoresolve.model.train import train_policy
 
 policy, report = train_policy(domain, df, seed=0)
 cert = report.certificate
@@ -132,8 +132,8 @@ for name, png in report.figures().items():
                "first half of the history and decides the second half."),
         ("code", SETUP),
         ("code", """\
-from model.datasets import time_order
-from model.train import train_policy
+from autoresolve.model.datasets import time_order
+from autoresolve.model.train import train_policy
 
 ordered = time_order(df, domain)
 half = len(ordered) // 2
@@ -148,7 +148,7 @@ decisions["outcome"].value_counts(normalize=True).round(3).to_frame("share")""")
                "values shared by ≥ 80% of a cluster; the majority label is known here because "
                "the history is labelled."),
         ("code", """\
-from model.report import deferred_clusters
+from autoresolve.model.report import deferred_clusters
 
 deferred = later[decisions["outcome"].eq("deferred").to_numpy()]
 clusters = deferred_clusters(deferred, domain, labels=later[[domain.id, domain.label]])
@@ -168,7 +168,7 @@ kind.value_counts().head(10).to_frame("deferred records")"""),
         ("md", "The demo's default year (~5,000 records a month; `docs/autonomy.md` explains "
                "why fewer records a month would only show the rules)."),
         ("code", """\
-from model.simulate import precision_plot_png, simulate
+from autoresolve.model.simulate import precision_plot_png, simulate
 
 PERIODS = 12 if ROWS >= 24000 else 4
 result = simulate(domain, df, PERIODS, audit_rate=0.02, seed=0,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rules.errors import ExprError, suggest
-from rules.funcs import FUNCS, build
-from rules.lang import (
+from autoresolve.rules.errors import ExprError, suggest
+from autoresolve.rules.funcs import FUNCS, build
+from autoresolve.rules.lang import (
     Arith,
     BoolOp,
     Call,
@@ -26,7 +26,7 @@ from rules.lang import (
     Node,
     Not,
 )
-from rules.values import norm_datetime
+from autoresolve.rules.values import norm_datetime
 
 VALUE_TYPE = {
     "category": "string",

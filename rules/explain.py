@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from rules.lang import BoolOp, Field, Node, Not, fields_of, unparse
-from rules.record import compile_condition
+from autoresolve.rules.lang import BoolOp, Field, Node, Not, fields_of, unparse
+from autoresolve.rules.record import compile_condition
 
 if TYPE_CHECKING:
-    from rules.ruleset import RuleSet
+    from autoresolve.rules.ruleset import RuleSet
 
 
 @dataclass(frozen=True)

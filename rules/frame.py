@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rules.lang import (
+from autoresolve.rules.lang import (
     Arith,
     BoolOp,
     Call,
@@ -37,7 +37,7 @@ from rules.lang import (
     children,
     unparse,
 )
-from rules.values import (
+from autoresolve.rules.values import (
     _MAX_DT,
     _MIN_DT,
     datetime_to_us,

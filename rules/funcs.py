@@ -15,7 +15,7 @@ from typing import Any
 
 import re2
 
-from rules.errors import ExprError
+from autoresolve.rules.errors import ExprError
 
 MAX_PATTERN_CHARS = 500
 RE2_MAX_MEM = 8 << 20

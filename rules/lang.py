@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules.errors import ExprError
+from autoresolve.rules.errors import ExprError
 
 MAX_EXPR_CHARS = 20_000
 MAX_TOKENS = 4_000

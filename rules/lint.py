@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rules.lang import fields_of
+from autoresolve.rules.lang import fields_of
 
 if TYPE_CHECKING:
-    from rules.ruleset import RuleSet
+    from autoresolve.rules.ruleset import RuleSet
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -14,12 +14,12 @@ from typing import Any
 
 import yaml
 
-from rules.check import VALUE_TYPE, Checker
-from rules.errors import ExprError, RuleError, suggest
-from rules.lang import parse, unparse
-from rules.ruleset import DEFER, Example, Rule, RuleSet
-from rules.values import norm_datetime
-from rules.yamlsafe import compose, construct
+from autoresolve.rules.check import VALUE_TYPE, Checker
+from autoresolve.rules.errors import ExprError, RuleError, suggest
+from autoresolve.rules.lang import parse, unparse
+from autoresolve.rules.ruleset import DEFER, Example, Rule, RuleSet
+from autoresolve.rules.values import norm_datetime
+from autoresolve.rules.yamlsafe import compose, construct
 
 RULE_KEYS = ("id", "when", "then", "note", "examples")
 EXAMPLE_KEYS = ("record", "expect")
@@ -60,7 +60,7 @@ def parse_rules(
     if not isinstance(text, str):
         raise RuleError(f"rule text must be str, got {type(text).__name__}", file=source)
     reader = _Reader(text, Checker(fields), tuple(resolutions), source)
-    return RuleSet(reader.rules(), fields, reader.resolutions, source, text)
+    return RuleSet(reader.rules(), fields, reader.resolutions, source, text, rebuild=parse_rules)
 
 
 class _Reader:

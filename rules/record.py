@@ -16,7 +16,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from rules.lang import (
+from autoresolve.rules.lang import (
     Arith,
     BoolOp,
     Call,

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rules import frame, record
-from rules.check import VALUE_TYPE
-from rules.funcs import share_regexes
-from rules.lang import Call, Node, children, fields_of, unparse
-from rules.values import NORMALISERS
+from autoresolve.rules import frame, record
+from autoresolve.rules.check import VALUE_TYPE
+from autoresolve.rules.funcs import share_regexes
+from autoresolve.rules.lang import Call, Node, children, fields_of, unparse
+from autoresolve.rules.values import NORMALISERS
 
 DEFER = "defer"
 
@@ -75,8 +75,10 @@ class RuleSet:
         resolutions: Collection[str],
         source: str,
         text: str,
+        rebuild: Callable[[str, Mapping[str, str], tuple[str, ...], str], RuleSet] | None = None,
     ) -> None:
         self.rules = rules
+        self._rebuild = rebuild
         self.source = source
         self.fields = dict(fields)
         self.resolutions = tuple(resolutions)
@@ -109,8 +111,12 @@ class RuleSet:
         return f"RuleSet({self.source!r}, {len(self.rules)} rules, version {self.version})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Compiled closures and RE2 objects do not pickle; the source text rebuilds them exactly.
-        return (_rebuild, (self._text, self.fields, self.resolutions, self.source))
+        # Compiled closures and RE2 objects do not pickle; the source text rebuilds them exactly,
+        # through the parser that made this set (the loader passes it in, so this module never
+        # imports the loader).
+        if self._rebuild is None:
+            raise TypeError("a RuleSet pickles only when it was made by autoresolve.rules.loader")
+        return (self._rebuild, (self._text, self.fields, self.resolutions, self.source))
 
     def get(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
@@ -198,12 +204,7 @@ class RuleSet:
         thens = np.array([r.then for r in self.rules] + [None], dtype=object)
         return pd.DataFrame({"rule_id": ids[idx], "then": thens[idx]}, index=df.index, dtype=object)
 
-    # --- explain and examples -----------------------------------------------------------------
-    def explain(self, rec: Mapping[str, Any]) -> list[Any]:
-        from rules.explain import explain_record
-
-        return explain_record(self, rec)
-
+    # --- examples -----------------------------------------------------------------------------
     def run_examples(self) -> list[ExampleFailure]:
         failures: list[ExampleFailure] = []
         cases = [(rule, i, ex) for rule in self.rules for i, ex in enumerate(rule.examples, 1)]
@@ -249,11 +250,3 @@ def _calls(node: Node | None, func: str) -> list[Call]:
             out.append(n)
         stack.extend(children(n))
     return out
-
-
-def _rebuild(
-    text: str, fields: dict[str, str], resolutions: tuple[str, ...], source: str
-) -> RuleSet:
-    from rules.loader import parse_rules
-
-    return parse_rules(text, fields, resolutions, source)

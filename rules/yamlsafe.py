@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from rules.errors import RuleError
+from autoresolve.rules.errors import RuleError
 
 MAX_FILE_BYTES = 512_000  # a large real rule file is ~100 KB; PyYAML reads ~1 MB/s
 MAX_YAML_DEPTH = 30

@@ -30,17 +30,29 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.routing import Route
 
-from model.decision import DECISION_COLUMNS, Decision
-from model.domain import Domain, load_domain
-from service import store as store_mod
-from service.auth import API_KEY_HEADER, check_api_key
-from service.errors import BodyLimitMiddleware, NotReady, as_body_errors, install_handlers
-from service.fastlane import FastLaneApp
-from service.metrics import Metrics
-from service.reload import PolicyHolder, PolicySource, RegistrySource
-from service.schemas import BatchOut, DecisionOut, DeferredPage, LabelsOut, Problem, build_models
-from service.settings import Settings, load_settings
-from service.turns import TurnBatcher
+from autoresolve.model.decision import DECISION_COLUMNS, Decision
+from autoresolve.model.domain import Domain, load_domain
+from autoresolve.service import store as store_mod
+from autoresolve.service.auth import API_KEY_HEADER, check_api_key
+from autoresolve.service.errors import (
+    BodyLimitMiddleware,
+    NotReady,
+    as_body_errors,
+    install_handlers,
+)
+from autoresolve.service.fastlane import FastLaneApp
+from autoresolve.service.metrics import Metrics
+from autoresolve.service.reload import PolicyHolder, PolicySource, RegistrySource
+from autoresolve.service.schemas import (
+    BatchOut,
+    DecisionOut,
+    DeferredPage,
+    LabelsOut,
+    Problem,
+    build_models,
+)
+from autoresolve.service.settings import Settings, load_settings
+from autoresolve.service.turns import TurnBatcher
 
 log = logging.getLogger("autoresolve.service")
 

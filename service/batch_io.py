@@ -22,9 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from model import datasets
-from model.batch import ERROR_COLUMN, OUTPUT_COLUMNS, decide_chunk
-from model.domain import Domain
+from autoresolve.model import datasets
+from autoresolve.model.batch import ERROR_COLUMN, OUTPUT_COLUMNS, decide_chunk
+from autoresolve.model.domain import Domain
 
 DEFAULT_CHUNK_ROWS = 100_000
 

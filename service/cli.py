@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service import cli_model, cli_rules, cli_serve, cli_sim
+from autoresolve.service import cli_init, cli_model, cli_rules, cli_serve, cli_sim
 
 app = typer.Typer(
     name="autoresolve",
@@ -15,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+cli_init.register(app)
 cli_model.register(app)
 cli_serve.register(app)
 cli_rules.register(app)

@@ -24,11 +24,3 @@ def emit_json(payload: Any) -> None:
 def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
-
-
-def not_built(command: str, issue: int) -> NoReturn:
-    err_console.print(
-        f"[yellow]`autoresolve {command}` is not built yet[/] (tracked in issue #{issue}).",
-        highlight=False,
-    )
-    raise typer.Exit(EXIT_USAGE)

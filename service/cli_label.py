@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from service.cli_common import EXIT_USAGE, emit_json, err_console, fail
+from autoresolve.service.cli_common import EXIT_USAGE, emit_json, err_console, fail
 
 
 def read_labels(path: Path, id_col: str, label_col: str) -> list[tuple[Any, Any]]:
@@ -52,9 +52,9 @@ def read_labels(path: Path, id_col: str, label_col: str) -> list[tuple[Any, Any]
 def run_label(
     domain_dir: Path, input_path: Path, as_json: bool = False, source: str = "cli"
 ) -> None:
-    from model.domain import DomainError, load_domain
-    from service.settings import SettingsError, load_settings
-    from service.store import DecisionStore, LabelError, StoreUnavailable
+    from autoresolve.model.domain import DomainError, load_domain
+    from autoresolve.service.settings import SettingsError, load_settings
+    from autoresolve.service.store import DecisionStore, LabelError, StoreUnavailable
 
     try:
         settings = load_settings(domain=domain_dir)

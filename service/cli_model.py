@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from service.cli_common import EXIT_REFUSED, emit_json, err_console, fail
+from autoresolve.service.cli_common import EXIT_REFUSED, emit_json, err_console, fail
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,9 +54,9 @@ def _refusals() -> tuple[type[BaseException], ...]:
     """Errors that mean 'this input or store is wrong': one clear line, exit 1, no traceback."""
     kinds: list[type[BaseException]] = [ValueError, OSError, LookupError]
     for mod, name in (
-        ("model.registry", "RegistryError"),
-        ("service.store", "StoreUnavailable"),
-        ("service.settings", "SettingsError"),
+        ("autoresolve.model.registry", "RegistryError"),
+        ("autoresolve.service.store", "StoreUnavailable"),
+        ("autoresolve.service.settings", "SettingsError"),
     ):
         with contextlib.suppress(ImportError, AttributeError):
             kinds.append(getattr(__import__(mod, fromlist=[name]), name))
@@ -95,7 +95,7 @@ def _quiet_libraries() -> None:
 
 def _settings(domain_dir: Path) -> Any:
     """Settings for offline commands: API keys guard HTTP endpoints, which these never open."""
-    from service.settings import SettingsError, load_settings
+    from autoresolve.service.settings import SettingsError, load_settings
 
     try:
         return load_settings(domain=domain_dir)
@@ -107,11 +107,11 @@ def _settings(domain_dir: Path) -> Any:
 
 def _setup(domain_dir: Path) -> tuple[Any, Any, Any]:
     """(settings, domain, registry) with the registry pointed at the configured store."""
-    from model.domain import load_domain
+    from autoresolve.model.domain import load_domain
 
     dom = load_domain(domain_dir)
     settings = _settings(domain_dir)
-    from model import registry
+    from autoresolve.model import registry
 
     _quiet_libraries()  # after importing mlflow, which sets its own levels
 
@@ -171,9 +171,9 @@ def train_and_register(
     tags: dict[str, str] | None = None,
 ) -> tuple[Any, Any, str]:
     """Train on `df`, log and register with a training-data summary: (policy, report, version)."""
-    from model import registry
-    from model.drift import summarize
-    from model.train import train_policy
+    from autoresolve.model import registry
+    from autoresolve.model.drift import summarize
+    from autoresolve.model.train import train_policy
 
     policy, report = train_policy(dom, df, seed=seed, rules=rules, progress=progress)
     if progress is not None:
@@ -236,7 +236,7 @@ def _print_train(summary: dict[str, Any], seconds: float) -> None:
 
 
 def _cmd_train(domain: Path, data: Path | None, seed: int, json_: bool) -> None:
-    from model.datasets import load_domain_frame
+    from autoresolve.model.datasets import load_domain_frame
 
     t0 = time.perf_counter()
     _, dom, registry = _setup(domain)
@@ -269,7 +269,7 @@ def _cmd_resolve(
     spark_master: str,
     json_: bool,
 ) -> None:
-    from service import batch_io
+    from autoresolve.service import batch_io
 
     batch_io.file_format(input_path)
     batch_io.file_format(output_path)
@@ -342,7 +342,7 @@ def _check_schema(policy: Any, dom: Any) -> None:
 def _open_store(settings: Any) -> Any | None:
     """The decision store, or None (with a message) when it is not built or not reachable."""
     try:
-        from service.store import DecisionStore, StoreUnavailable
+        from autoresolve.service.store import DecisionStore, StoreUnavailable
     except ImportError:
         err_console.print(
             "[yellow]no decision store module (service/store.py) yet: "
@@ -361,7 +361,7 @@ def _open_store(settings: Any) -> Any | None:
 def _labelled(store: Any, dom: Any, since: Any = None) -> pd.DataFrame:
     import pandas as pd
 
-    from model.records import coerce_frame
+    from autoresolve.model.records import coerce_frame
 
     if store is None:
         return pd.DataFrame(columns=[dom.id, dom.label, "labelled_at"])
@@ -381,7 +381,7 @@ def _training_and_window(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     import pandas as pd
 
-    from model.retrain import MIN_WINDOW, split_recent_window
+    from autoresolve.model.retrain import MIN_WINDOW, split_recent_window
 
     cols = [c for c in [dom.id, *dom.field_types, dom.label] if c in history.columns]
     if len(labels) >= 2 * MIN_WINDOW:
@@ -432,7 +432,7 @@ def _unseen_by(champion: Any, dom: Any, history: pd.DataFrame, labels: pd.DataFr
 def _recertify(champion: Any, rules_now: Any, unseen: pd.DataFrame) -> tuple[Any, Any] | None:
     """(challenger, window) re-certified for the new rules without refit, or None when too few
     unseen labelled records: the older part certifies, the newest part is the gate window."""
-    from model.retrain import MIN_WINDOW
+    from autoresolve.model.retrain import MIN_WINDOW
 
     if not hasattr(champion, "with_rules") or len(unseen) < 4 * MIN_WINDOW:
         return None
@@ -452,8 +452,8 @@ def _need(
 ) -> Any:
     import json
 
-    from model.drift import drift
-    from model.retrain import retrain_needed
+    from autoresolve.model.drift import drift
+    from autoresolve.model.retrain import retrain_needed
 
     info = registry.version_info(dom.name, "champion")
     since = info.tags.get("autoresolve.registered_at") or info.created_at
@@ -502,9 +502,9 @@ def _cmd_retrain(
     seed: int,
     json_: bool,
 ) -> None:
-    from model.datasets import load_domain_frame
-    from model.retrain import evaluate_gates
-    from model.train import default_rules
+    from autoresolve.model.datasets import load_domain_frame
+    from autoresolve.model.retrain import evaluate_gates
+    from autoresolve.model.train import default_rules
 
     t0 = time.perf_counter()
     settings, dom, registry = _setup(domain)
@@ -564,7 +564,7 @@ def _cmd_retrain(
             train_df, window, info = _training_and_window(dom, history, labels)
             payload.update(mode="refit", **info)
             update = _fraction_progress(progress, "training challenger")
-            from model.train import train_policy
+            from autoresolve.model.train import train_policy
 
             challenger, report = train_policy(
                 dom, train_df, seed=seed, rules=rules_now, progress=update
@@ -572,7 +572,7 @@ def _cmd_retrain(
         update("gates", 0.95)
         gate = evaluate_gates(challenger, champion, window, tolerance=tolerance)
         update("registering", 0.97)
-        from model.drift import summarize
+        from autoresolve.model.drift import summarize
 
         summary = (
             summarize(dom.field_types, train_df)
@@ -652,7 +652,7 @@ def register(app: typer.Typer) -> None:
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
         """Import true resolutions (record_id, resolution) from a CSV or JSON file."""
-        from service.cli_label import run_label
+        from autoresolve.service.cli_label import run_label
 
         run_label(domain, input, json_)
 

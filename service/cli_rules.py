@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from service.cli_common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, emit_json, err_console, fail
+from autoresolve.service.cli_common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    emit_json,
+    err_console,
+    fail,
+)
 
 DomainOpt = Annotated[
     Path, typer.Option("--domain", help="domain folder (domain.yaml, rules.yaml)")
@@ -18,8 +25,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print only JSON on stdout
 
 def _load(domain_dir: Path) -> tuple[Any, Any]:
     """The domain and its rule set, or a clean refusal naming the file (exit 1)."""
-    from model.domain import DomainError, load_domain
-    from rules import RuleError, load_rules
+    from autoresolve.model.domain import DomainError, load_domain
+    from autoresolve.rules import RuleError, load_rules
 
     try:
         domain = load_domain(domain_dir)
@@ -37,7 +44,7 @@ def _load(domain_dir: Path) -> tuple[Any, Any]:
 
 def _frame(domain: Any, data: Path | None) -> Any:
     try:
-        from model import datasets
+        from autoresolve.model import datasets
     except ImportError:
         datasets = None  # type: ignore[assignment]
     loader = getattr(datasets, "load_domain_frame", None)
@@ -118,7 +125,7 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
     ) -> None:
         """Shadowed, dead and overlapping rules; per-rule precision where labels exist."""
-        import rules
+        from autoresolve import rules
 
         dom, ruleset = _load(domain)
         df = _frame(dom, data)
@@ -141,10 +148,12 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
     ) -> None:
         """For one record: each rule, whether it matched and why; which one decides."""
+        from autoresolve.rules import explain_record
+
         _, ruleset = _load(domain)
         rec = _record(record)
         unknown = sorted(set(rec) - set(ruleset.fields))
-        trace = ruleset.explain(rec)
+        trace = explain_record(ruleset, rec)
         fired = next((t for t in trace if t.fired), None)
         if json_:
             emit_json(

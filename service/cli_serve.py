@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from service.cli_common import EXIT_REFUSED, err_console, fail
+from autoresolve.service.cli_common import EXIT_REFUSED, err_console, fail
 
 
 def _env_for_workers(settings, domain_dir: Path, workers: int) -> None:
@@ -35,9 +35,9 @@ def train_first_policy(settings, domain, *, replacing: str | None = None) -> str
     that made them); the replacement is certified like any other policy and promoted with that
     reason recorded on it.
     """
-    from model import registry
-    from model.datasets import load_domain_frame
-    from service.cli_model import train_and_register
+    from autoresolve.model import registry
+    from autoresolve.model.datasets import load_domain_frame
+    from autoresolve.service.cli_model import train_and_register
 
     what = "a replacement" if replacing else "a first policy"
     err_console.print(f"training {what} for '{domain.name}' …")
@@ -53,7 +53,7 @@ def train_first_policy(settings, domain, *, replacing: str | None = None) -> str
 
 def ensure_champion(settings, domain) -> None:
     """A loadable @champion, trained if there is none or if this code cannot load it."""
-    from model import registry
+    from autoresolve.model import registry
 
     registry.configure(settings.tracking_uri, settings.artifact_root)
     current = registry.champion_version(domain.name)
@@ -89,9 +89,9 @@ def register(app: typer.Typer) -> None:
         """Serve the domain's @champion policy over HTTP (POST /v1/resolve; OpenAPI at /docs)."""
         import uvicorn
 
-        from model.domain import DomainError, load_domain
-        from service.settings import SettingsError, load_settings
-        from service.store import DecisionStore, StoreUnavailable
+        from autoresolve.model.domain import DomainError, load_domain
+        from autoresolve.service.settings import SettingsError, load_settings
+        from autoresolve.service.store import DecisionStore, StoreUnavailable
 
         try:
             settings = load_settings(domain=domain)
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
         )
         sys.stdout.flush()
         uvicorn.run(
-            "service.app:app_from_env",
+            "autoresolve.service.app:app_from_env",
             factory=True,
             host=host,
             port=port,

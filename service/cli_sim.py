@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.cli_common import EXIT_USAGE, emit_json, err_console, fail
+from autoresolve.service.cli_common import EXIT_USAGE, emit_json, err_console, fail
 
 DomainOpt = Annotated[
     Path, typer.Option("--domain", help="domain folder (domain.yaml, rules.yaml)")
@@ -30,7 +30,7 @@ def _interval(p: dict[str, Any] | None) -> str:
 
 
 def _load_domain(path: Path):
-    from model.domain import DomainError, load_domain
+    from autoresolve.model.domain import DomainError, load_domain
 
     try:
         return load_domain(path)
@@ -55,12 +55,12 @@ def _simulation_data(domain, data: Path | None, rows: int | None):
     if data is None and domain.generator == "crm":
         # The demo's records come from a seeded generator: regenerate them with the hidden case
         # kinds, so the replay can show when the late-arriving kinds stop being deferred.
-        from model import crm_demo
+        from autoresolve.model import crm_demo
 
         df, meta = crm_demo.generate_with_meta(rows or crm_demo.DEFAULT_N)
         return df, meta["case_kind"].to_numpy(), list(crm_demo.NEW_KINDS)
-    from model.datasets import load_domain_frame
-    from model.domain import DomainError
+    from autoresolve.model.datasets import load_domain_frame
+    from autoresolve.model.domain import DomainError
 
     try:
         df = load_domain_frame(domain, data)
@@ -153,8 +153,8 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
     ) -> None:
         """Replay a time-ordered dataset: the autonomy curve, with baselines."""
-        from model.simulate import RetrainPolicy, precision_plot_png
-        from model.simulate import simulate as run
+        from autoresolve.model.simulate import RetrainPolicy, precision_plot_png
+        from autoresolve.model.simulate import simulate as run
 
         dom = _load_domain(domain)
         if split not in ("auto", "time", "count"):
@@ -245,7 +245,7 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
     ) -> None:
         """Autonomy, realised precision, drift and rule health of a live deployment."""
-        from model.report import build_report, render_html
+        from autoresolve.model.report import build_report, render_html
 
         dom = _load_domain(domain)
         tables = _deployment_tables(dom, recent_days, cluster_days)
@@ -263,9 +263,9 @@ def register(app: typer.Typer) -> None:
 
 def _deployment_tables(dom, recent_days: int, cluster_days: int = 30) -> dict[str, Any]:
     """Read the store and the registry; everything the pure report needs, as tables."""
-    from model.drift import drift
-    from service.settings import load_settings
-    from service.store import DecisionStore, StoreUnavailable
+    from autoresolve.model.drift import drift
+    from autoresolve.service.settings import load_settings
+    from autoresolve.service.store import DecisionStore, StoreUnavailable
 
     settings = load_settings(domain=dom.directory)
     try:
@@ -298,7 +298,7 @@ def _deployment_tables(dom, recent_days: int, cluster_days: int = 30) -> dict[st
 
         if local is not None and not local.is_file():
             raise FileNotFoundError(f"no MLflow store at {local}; train a policy first")
-        from model import registry
+        from autoresolve.model import registry
 
         registry.configure(uri, settings.artifact_root)
         champion = registry.load_policy(dom.name)
@@ -331,7 +331,7 @@ def _deployment_tables(dom, recent_days: int, cluster_days: int = 30) -> dict[st
 
 def _rule_health(dom, champion, decisions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """The rule layer's lint over the logged traffic, with labels where they exist."""
-    import rules as rules_pkg
+    from autoresolve import rules as rules_pkg
 
     try:
         ruleset = (
@@ -390,7 +390,7 @@ def _console() -> Console:
 
 
 def _print_report(rep) -> None:
-    from model.report import cell_text
+    from autoresolve.model.report import cell_text
 
     console = _console()
 

@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from model.domain import suggest
-from model.records import RecordError
-from service.auth import AuthError
-from service.store import LabelError, StoreUnavailable
+from autoresolve.model.domain import suggest
+from autoresolve.model.records import RecordError
+from autoresolve.service.auth import AuthError
+from autoresolve.service.store import LabelError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

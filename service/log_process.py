@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from service import sqlite_log
+from autoresolve.service import sqlite_log
 
 log = logging.getLogger("autoresolve.store")
 
@@ -106,7 +106,7 @@ class LogProcess:
             [
                 sys.executable,
                 "-m",
-                "service.log_process",
+                "autoresolve.service.log_process",
                 self.database,
                 self.synchronous,
                 str(self.busy_timeout_ms),

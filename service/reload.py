@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from model.decision import Decision
-from model.domain import Domain
+from autoresolve.model.decision import Decision
+from autoresolve.model.domain import Domain
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class RegistrySource:
         self._configured = False
 
     def _registry(self):
-        from model import registry
+        from autoresolve.model import registry
 
         if not self._configured:
             registry.configure(self.tracking_uri, self.artifact_root)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from model.domain import Domain
+from autoresolve.model.domain import Domain
 
 MAX_ID_CHARS = 200
 

@@ -1,5 +1,8 @@
 """Settings from the environment (prefix AUTORESOLVE_), read once per process at start-up.
 
+Paths default to the working directory (`./var`, `./data/crm`), never to the installed package's
+own folder: an installed autoresolve keeps its state where it is run.
+
 Unsafe defaults (no API keys, the SQLite file store) are fine on a laptop and refused elsewhere:
 outside `AUTORESOLVE_ENV=development` a deployment must say which keys protect its write endpoints.
 """
@@ -13,8 +16,6 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 class SettingsError(ValueError):
     """A setting that is missing or unsafe for the environment it runs in."""
@@ -24,8 +25,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTORESOLVE_", extra="ignore")
 
     env: Literal["development", "test", "production"] = "production"
-    home: Path = Field(default=ROOT / "var", description="state folder: store, MLflow, artifacts")
-    domain: Path = Field(default=ROOT / "data" / "crm", description="the domain folder served")
+    home: Path = Field(
+        default=Path("var"),
+        description="state folder: store, MLflow, artifacts (relative to the working directory)",
+    )
+    domain: Path = Field(
+        default=Path("data/crm"),
+        description="the domain folder served (relative to the working directory)",
+    )
     database_url: str | None = Field(default=None, description="decision store (SQLAlchemy URL)")
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking/registry URI; MLFLOW_TRACKING_URI is honoured"

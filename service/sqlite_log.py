@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from model.decision import DECISION_COLUMNS
+from autoresolve.model.decision import DECISION_COLUMNS
 
 LOG_COLUMNS = ("domain", *DECISION_COLUMNS, "record", "priority")
 """A log row's values, in insert order: plain values, `candidates` and `record` as JSON text,

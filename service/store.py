@@ -45,10 +45,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from model.decision import DECISION_COLUMNS, Decision
-from model.domain import Domain, suggest
-from service import sqlite_log
-from service.log_process import LogProcess
+from autoresolve.model.decision import DECISION_COLUMNS, Decision
+from autoresolve.model.domain import Domain, suggest
+from autoresolve.service import sqlite_log
+from autoresolve.service.log_process import LogProcess
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from service.store import DecisionStore, row_of
+from autoresolve.service.store import DecisionStore, row_of
 
 MAX_PER_TURN = 256  # records decided in one go: bounds how long one turn holds the loop
 
