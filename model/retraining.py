@@ -14,10 +14,11 @@ What the job is given, and what each caller passes:
   revealed so far, `labelled_at` = the period that revealed it.
 - `since`: the labelling time from which a label is new to the champion. The CLI: when the
   champion was registered. The replay: the period after the one the champion was trained in.
-- `recent`: records decided recently, labels not needed. Drift is measured on them, and the
-  coverage gate compares both policies on them (`model.retrain` says why not on the window). The
-  CLI: the decisions logged since the champion was registered (none without a store: coverage is
-  then compared on the window). The replay: the period just decided.
+- `recent`: the records decided since the champion took over, labels not needed. Drift is
+  measured on them, and the coverage gate compares both policies on them (`model.retrain` says
+  why not on the window). The CLI: the decisions logged since the champion was registered (none
+  without a store: coverage is then compared on the window). The replay: the periods decided
+  since the champion was trained.
 - `reference`: the champion's training-data summary (`model.drift.summarize`), drift's baseline.
 
 Need (`assess_need`): at least `min_new_labels` labels since the champion, PSI above `psi_bar` on
@@ -109,7 +110,7 @@ class JobInputs:
     labels: pd.DataFrame  # labelled records with LABELLED_AT
     since: Any  # labels given at or after it are new to the champion
     reference: Mapping[str, Any] | None  # the champion's training-data summary
-    recent: pd.DataFrame | None  # records decided recently: drift, and the coverage gate
+    recent: pd.DataFrame | None  # records decided since the champion: drift, coverage gate
 
 
 @dataclass(frozen=True)

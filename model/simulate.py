@@ -7,9 +7,9 @@ resolved them) and of a small random audit sample of automatic decisions — and
 job runs: the same functions of `model.retraining` that `autoresolve retrain --if-needed` calls
 (need, training data and gate window, challenger, the gates of `model.retrain`). The replay gives
 the job every label revealed so far, period 1's included, with the period that revealed it as its
-labelling time (no history file), the period just decided as recent traffic (drift and the
-coverage gate), and its in-memory champion; the rule set never changes, so the job always refits.
-A challenger replaces the champion only if the gates pass.
+labelling time (no history file), the periods decided since the champion was trained as its
+recent traffic (drift and the coverage gate), and its in-memory champion; the rule set never
+changes, so the job always refits. A challenger replaces the champion only if the gates pass.
 
 Periods are **equal spans of time** between the first and last timestamp (so a 12-month dataset in
 12 periods is 12 months, and the record count per period shows the traffic's own volume), unless
@@ -42,6 +42,8 @@ from autoresolve.model.report import line_plot_png, precision_summary
 from autoresolve.model.retrain import DEFAULT_TOLERANCE, WINDOW_FRACTION
 from autoresolve.model.retraining import (
     LABELLED_AT,
+    MIN_NEW_LABELS,
+    PSI_BAR,
     Fit,
     JobInputs,
     JobSettings,
@@ -61,8 +63,8 @@ class RetrainPolicy:
     plus what-ifs a deployment does not have (retrain always or never, shuffled fits)."""
 
     mode: str = "if_needed"  # if_needed | always | never
-    min_new_labels: int = 200
-    drift_psi: float = 0.2
+    min_new_labels: int = MIN_NEW_LABELS
+    drift_psi: float = PSI_BAR
     coverage_tolerance: float | None = None  # None: model.retrain's default
     window_fraction: float = WINDOW_FRACTION  # newest labels held out for the gates
     # What-if, not what `retrain` does: fit on a random (not time-ordered) split, so the newest
@@ -481,7 +483,7 @@ class _Replay:
         self._baselines(k, part, truth, dec, row)
         self._new_kind_rates(k, mask, resolved, row)
         self._reveal(k, mask, resolved, audit, row)
-        row["retrain"], row["promoted"] = self._retrain(k, part)
+        row["retrain"], row["promoted"] = self._retrain(k)
         self.result.periods.append(row)
 
     def _baselines(
@@ -552,7 +554,12 @@ class _Replay:
         idx = np.flatnonzero(self.revealed_in > 0)
         return self.t.frame.iloc[idx].assign(**{LABELLED_AT: self.revealed_in[idx]})
 
-    def _retrain(self, k: int, part: pd.DataFrame) -> tuple[dict[str, Any], bool]:
+    def _decided_since_champion(self, k: int) -> pd.DataFrame:
+        """The records the current champion decided (periods after its training, up to k)."""
+        period_of = self.t.period_of
+        return self.t.features[(period_of > self.champion_period) & (period_of <= k)]
+
+    def _retrain(self, k: int) -> tuple[dict[str, Any], bool]:
         """The retraining job (model.retraining), as `retrain --if-needed` runs it."""
         if self.rp.mode == "never":
             return {"trained": False, "needed": False, "reasons": ["retraining disabled"]}, False
@@ -561,7 +568,7 @@ class _Replay:
             labels=self._labels(),
             since=self.champion_period + 1,
             reference=self.reference,
-            recent=part,
+            recent=self._decided_since_champion(k),
         )
         check = assess_need(
             champion=self.champion, rules=self.rules, inputs=inputs, settings=self.settings
