@@ -16,17 +16,17 @@ challenger never trained on:
    on the window alone a challenger that resolves much less of what the champion resolves could
    still pass (the CRM replay showed one such promotion before the replay passed its traffic).
 
-The window (chosen by the caller, see `split_recent_window`) is the newest labelled records, by
-time of labelling, that are held out of the challenger's training data: 25% of them, at least
-`MIN_WINDOW` and at most `MAX_WINDOW` (1,000). The cap is there because the window is also what
-the challenger cannot learn from: an uncapped 25% of a year of labels is the last two to three
-months of them, so a new kind of case reached a challenger's training data only months after it
-appeared (measured on the CRM replay, docs/autonomy.md). 1,000 records still make both gates
-real: both policies decide the same records, so a coverage loss beyond the 0.02 tolerance shows,
-and a model realising ~90% on a few hundred window resolutions has a Clopper–Pearson upper bound
-below 0.95 and is refused (the CRM replay refuses several challengers this way). Note the window
-holds the labels a deployment gets — mostly the champion's deferrals, the harder records — so its
-precision reads low compared with all traffic: a conservative gate.
+The window (chosen by the retraining job, `model.retraining`, with `split_recent_window`) is the
+newest labelled records, by time of labelling, that are held out of the challenger's training data:
+25% of them, at least `MIN_WINDOW` and at most `MAX_WINDOW` (1,000). The cap is there because the
+window is also what the challenger cannot learn from: an uncapped 25% of a year of labels is the
+last two to three months of them, so a new kind of case reached a challenger's training data only
+months after it appeared (measured on the CRM replay, docs/autonomy.md). 1,000 records still make
+both gates real: both policies decide the same records, so a coverage loss beyond the 0.02 tolerance
+shows, and a model realising ~90% on a few hundred window resolutions has a Clopper–Pearson upper
+bound below 0.95 and is refused (the CRM replay refuses several challengers this way). Note the
+window holds the labels a deployment gets — mostly the champion's deferrals, the harder records — so
+its precision reads low compared with all traffic: a conservative gate.
 """
 
 from __future__ import annotations
