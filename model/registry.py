@@ -374,8 +374,7 @@ def log_policy(
     `@champion`; later ones wait for `promote` (the retrain gates decide). The policy object is
     stamped `version = "<name>:<n>"` before pickling, so decisions from every path carry it.
     """
-    domain = policy.domain
-    name = domain.name
+    name = policy.domain.name
     client = _client()
     with _store_errors(f"registering policy '{name}' in {_config.tracking_uri}"):
         experiment_id = _experiment_id(name)
@@ -383,80 +382,15 @@ def log_policy(
         policy = _set_version(policy, f"{name}:{number}")
         blob = pickle.dumps(policy, protocol=5)
         sha = _sha256(blob)
-        described = _describe(policy)
-        metrics: dict[str, float] = {}
-        _flat_numbers("", dict(getattr(report, "metrics", None) or {}), metrics)
-        cert = described.get("certificate") or getattr(report, "certificate", None) or {}
-        if not isinstance(cert, Mapping):
-            cert = vars(cert) if hasattr(cert, "__dict__") else {"value": str(cert)}
-        _flat_numbers("certificate", dict(cert), metrics)
-        fp = getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
-        fingerprint = str(fp.get("sha256", "")) if isinstance(fp, Mapping) else str(fp)
-        rules_version = str(getattr(getattr(policy, "rules", None), "version", "") or "")
-        trained_at = datetime.now(UTC).isoformat(timespec="seconds")
-        all_tags = {
-            SHA_TAG: sha,
-            f"{TAG_PREFIX}domain": name,
-            f"{TAG_PREFIX}data_fingerprint": fingerprint,
-            f"{TAG_PREFIX}rules_version": rules_version,
-            f"{TAG_PREFIX}trained_at": str(getattr(policy, "trained_at", "") or trained_at),
-            f"{TAG_PREFIX}registered_at": trained_at,
-            **dict(tags or {}),
-        }
-        if isinstance(fp, Mapping):
-            for k in ("rows", "time_start", "time_end"):
-                if fp.get(k) is not None:
-                    all_tags[f"{TAG_PREFIX}data_{k}"] = str(fp[k])
-        all_params: dict[str, Any] = {
-            "domain": name,
-            "target_precision": domain.policy.target_precision,
-            "confidence": domain.policy.confidence,
-            "rules_version": rules_version,
-        }
-        all_params.update(dict(getattr(report, "params", None) or {}))
-        all_params.update(dict(params or {}))
+        all_tags = {**_version_tags(policy, report, sha), **dict(tags or {})}
         with tempfile.TemporaryDirectory(prefix="autoresolve-log-") as tmp:
-            tmpdir = Path(tmp)
-            pkl = tmpdir / POLICY_FILE
-            pkl.write_bytes(blob)
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-                mlflow.log_params({k: str(v)[:500] for k, v in all_params.items()})
-                if metrics:
-                    mlflow.log_metrics(metrics)
+                mlflow.log_params(
+                    {k: str(v)[:500] for k, v in _run_params(policy, report, params).items()}
+                )
                 mlflow.set_tags(all_tags)
-                mlflow.log_text(
-                    json.dumps(dict(cert), indent=2, default=_json_default), "certificate.json"
-                )
-                mlflow.log_text(
-                    json.dumps(described, indent=2, default=_json_default), "policy.json"
-                )
-                if data_summary is not None:
-                    mlflow.log_text(
-                        json.dumps(data_summary, default=_json_default), "data_summary.json"
-                    )
-                for fname, fig in _figures(report).items():
-                    png = tmpdir / (Path(str(fname)).stem + ".png")
-                    png.write_bytes(_figure_png(fig))
-                    mlflow.log_artifact(str(png), artifact_path="figures")
-                if domain.directory is not None:
-                    for fname in ("domain.yaml", "rules.yaml"):
-                        src = Path(domain.directory) / fname
-                        if src.is_file():
-                            mlflow.log_artifact(str(src), artifact_path="domain")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # no input example: by design
-                    info = mlflow.pyfunc.log_model(
-                        name="policy",
-                        python_model=PolicyModel(),
-                        artifacts={"policy": str(pkl)},
-                        model_config={SHA_TAG: sha},
-                        pip_requirements=_pip_requirements(),
-                        signature=ModelSignature(
-                            inputs=None,
-                            outputs=None,
-                            params=ParamSchema([ParamSpec("now", "string", None)]),
-                        ),
-                    )
+                _log_run_files(policy, report, data_summary, Path(tmp))
+                info = _log_pyfunc(blob, sha, Path(tmp))
             mv = mlflow.register_model(info.model_uri, name, tags=all_tags)
         if int(mv.version) != number:
             log.warning(
@@ -473,6 +407,99 @@ def log_policy(
             client.set_registered_model_alias(name, CHAMPION, mv.version)
             client.set_model_version_tag(name, mv.version, f"{TAG_PREFIX}promoted", "first")
         return str(mv.version)
+
+
+def _rules_version(policy: Any) -> str:
+    return str(getattr(getattr(policy, "rules", None), "version", "") or "")
+
+
+def _certificate_of(described: Mapping[str, Any], report: Any) -> dict[str, Any]:
+    cert = described.get("certificate") or getattr(report, "certificate", None) or {}
+    if not isinstance(cert, Mapping):
+        cert = vars(cert) if hasattr(cert, "__dict__") else {"value": str(cert)}
+    return dict(cert)
+
+
+def _version_tags(policy: Any, report: Any, sha: str) -> dict[str, str]:
+    """The tags of the run and the model version: hash, data fingerprint, rules, times."""
+    fp = getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
+    now = datetime.now(UTC)
+    tags = {
+        SHA_TAG: sha,
+        f"{TAG_PREFIX}domain": policy.domain.name,
+        f"{TAG_PREFIX}data_fingerprint": (
+            str(fp.get("sha256", "")) if isinstance(fp, Mapping) else str(fp)
+        ),
+        f"{TAG_PREFIX}rules_version": _rules_version(policy),
+        f"{TAG_PREFIX}trained_at": str(
+            getattr(policy, "trained_at", "") or now.isoformat(timespec="seconds")
+        ),
+        # to the microsecond: the retraining job counts the labels given after this instant
+        f"{TAG_PREFIX}registered_at": now.isoformat(timespec="microseconds"),
+    }
+    if isinstance(fp, Mapping):
+        for k in ("rows", "time_start", "time_end"):
+            if fp.get(k) is not None:
+                tags[f"{TAG_PREFIX}data_{k}"] = str(fp[k])
+    return tags
+
+
+def _run_params(policy: Any, report: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    domain = policy.domain
+    return {
+        "domain": domain.name,
+        "target_precision": domain.policy.target_precision,
+        "confidence": domain.policy.confidence,
+        "rules_version": _rules_version(policy),
+        **dict(getattr(report, "params", None) or {}),
+        **dict(params or {}),
+    }
+
+
+def _log_run_files(
+    policy: Any, report: Any, data_summary: Mapping[str, Any] | None, tmpdir: Path
+) -> None:
+    """Metrics, certificate, description, data summary, figures and domain files of the run."""
+    described = _describe(policy)
+    cert = _certificate_of(described, report)
+    metrics: dict[str, float] = {}
+    _flat_numbers("", dict(getattr(report, "metrics", None) or {}), metrics)
+    _flat_numbers("certificate", cert, metrics)
+    if metrics:
+        mlflow.log_metrics(metrics)
+    mlflow.log_text(json.dumps(cert, indent=2, default=_json_default), "certificate.json")
+    mlflow.log_text(json.dumps(_describe(policy), indent=2, default=_json_default), "policy.json")
+    if data_summary is not None:
+        mlflow.log_text(json.dumps(data_summary, default=_json_default), "data_summary.json")
+    for fname, fig in _figures(report).items():
+        png = tmpdir / (Path(str(fname)).stem + ".png")
+        png.write_bytes(_figure_png(fig))
+        mlflow.log_artifact(str(png), artifact_path="figures")
+    directory = policy.domain.directory
+    if directory is not None:
+        for fname in ("domain.yaml", "rules.yaml"):
+            src = Path(directory) / fname
+            if src.is_file():
+                mlflow.log_artifact(str(src), artifact_path="domain")
+
+
+def _log_pyfunc(blob: bytes, sha: str, tmpdir: Path) -> Any:
+    pkl = tmpdir / POLICY_FILE
+    pkl.write_bytes(blob)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no input example: by design
+        return mlflow.pyfunc.log_model(
+            name="policy",
+            python_model=PolicyModel(),
+            artifacts={"policy": str(pkl)},
+            model_config={SHA_TAG: sha},
+            pip_requirements=_pip_requirements(),
+            signature=ModelSignature(
+                inputs=None,
+                outputs=None,
+                params=ParamSchema([ParamSpec("now", "string", None)]),
+            ),
+        )
 
 
 # ---------------------------------------------------------------------------- reading

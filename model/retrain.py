@@ -16,17 +16,17 @@ challenger never trained on:
    on the window alone a challenger that resolves much less of what the champion resolves could
    still pass (the CRM replay showed one such promotion before the replay passed its traffic).
 
-The window (chosen by the caller, see `split_recent_window`) is the newest labelled records, by
-time of labelling, that are held out of the challenger's training data: 25% of them, at least
-`MIN_WINDOW` and at most `MAX_WINDOW` (1,000). The cap is there because the window is also what
-the challenger cannot learn from: an uncapped 25% of a year of labels is the last two to three
-months of them, so a new kind of case reached a challenger's training data only months after it
-appeared (measured on the CRM replay, docs/autonomy.md). 1,000 records still make both gates
-real: both policies decide the same records, so a coverage loss beyond the 0.02 tolerance shows,
-and a model realising ~90% on a few hundred window resolutions has a Clopper–Pearson upper bound
-below 0.95 and is refused (the CRM replay refuses several challengers this way). Note the window
-holds the labels a deployment gets — mostly the champion's deferrals, the harder records — so its
-precision reads low compared with all traffic: a conservative gate.
+The window (chosen by the retraining job, `model.retraining`, with `split_recent_window`) is the
+newest labelled records, by time of labelling, that are held out of the challenger's training data:
+25% of them, at least `MIN_WINDOW` and at most `MAX_WINDOW` (1,000). The cap is there because the
+window is also what the challenger cannot learn from: an uncapped 25% of a year of labels is the
+last two to three months of them, so a new kind of case reached a challenger's training data only
+months after it appeared (measured on the CRM replay, docs/autonomy.md). 1,000 records still make
+both gates real: both policies decide the same records, so a coverage loss beyond the 0.02 tolerance
+shows, and a model realising ~90% on a few hundred window resolutions has a Clopper–Pearson upper
+bound below 0.95 and is refused (the CRM replay refuses several challengers this way). Note the
+window holds the labels a deployment gets — mostly the champion's deferrals, the harder records — so
+its precision reads low compared with all traffic: a conservative gate.
 """
 
 from __future__ import annotations
@@ -165,77 +165,29 @@ def evaluate_gates(
 ) -> GateResult:
     """Decide the window (and `traffic`, if given) with both policies; apply the gates."""
     domain = challenger.domain
-    label = domain.label
     target = float(domain.policy.target_precision)
     conf = float(domain.policy.confidence)
-    truth = window[label]
-    records = window.drop(columns=[label]).reset_index(drop=True)
+    truth = window[domain.label]
+    records = window.drop(columns=[domain.label]).reset_index(drop=True)
     ch = window_stats(challenger.decide_frame(records, now=now), truth, conf)
     cp = (
         window_stats(champion.decide_frame(records, now=now), truth, conf)
         if champion is not None
         else None
     )
-    reasons: list[str] = []
-    passed = True
-
-    thr, why = certified_threshold(challenger)
-    if thr is None:
-        passed = False
-        reasons.append(
-            "certificate: the challenger has no certified threshold"
-            + (f" ({why})" if why else "")
-            + "."
-        )
-    else:
-        reasons.append(f"certificate: the challenger holds a certified threshold λ={thr:.4f}.")
-    if ch.model_resolved and ch.model_precision_upper is not None:
-        line = (
-            f"window precision: the challenger's model resolved {ch.model_resolved} of "
-            f"{ch.records} window records at precision {ch.model_precision:.3f} "
-            f"(upper bound {ch.model_precision_upper:.3f} at confidence {conf:g}; "
-            f"target {target:g})"
-        )
-        if ch.model_precision_upper < target:
-            passed = False
-            reasons.append(line + ": significantly below the target.")
-        else:
-            reasons.append(line + ": consistent with the target.")
-    else:
-        reasons.append(
-            f"window precision: the challenger's model resolved none of the {ch.records} "
-            "window records; no evidence against its certificate."
-        )
-    traffic_cov: dict[str, float] | None = None
-    if cp is not None and traffic is not None and len(traffic):
-        recent = traffic.drop(columns=[label], errors="ignore").reset_index(drop=True)
-        traffic_cov = {
-            "records": float(len(recent)),
-            "challenger": _coverage(challenger.decide_frame(recent, now=now)),
-            "champion": _coverage(champion.decide_frame(recent, now=now)),
-        }
-    if cp is not None:
-        if traffic_cov is not None:
-            c_ch, c_cp = traffic_cov["challenger"], traffic_cov["champion"]
-            where = f"the {int(traffic_cov['records'])} most recent records (unlabelled traffic)"
-        else:
-            c_ch, c_cp = ch.coverage, cp.coverage
-            where = f"the same {ch.records} window records"
-        bar = c_cp - tolerance
-        line = (
-            f"coverage: challenger {c_ch:.3f} vs champion {c_cp:.3f} on {where} "
-            f"(tolerance {tolerance:g})"
-        )
-        if c_ch + 1e-12 < bar:
-            passed = False
-            reasons.append(line + f": below the bar {bar:.3f}.")
-        else:
-            reasons.append(line + ": at or above the bar.")
-    else:
-        reasons.append("coverage: no champion to compare with.")
+    traffic_cov = (
+        _traffic_coverage(challenger, champion, traffic, domain.label, now)
+        if champion is not None
+        else None
+    )
+    verdicts = [
+        _certificate_gate(challenger),
+        _precision_gate(ch, target, conf),
+        _coverage_gate(ch, cp, traffic_cov, tolerance),
+    ]
     return GateResult(
-        passed=passed,
-        reasons=tuple(reasons),
+        passed=all(ok for ok, _ in verdicts),
+        reasons=tuple(line for _, line in verdicts),
         challenger=ch,
         champion=cp,
         tolerance=float(tolerance),
@@ -243,6 +195,68 @@ def evaluate_gates(
         confidence=conf,
         traffic_coverage=traffic_cov,
     )
+
+
+def _certificate_gate(challenger: Any) -> tuple[bool, str]:
+    thr, why = certified_threshold(challenger)
+    if thr is None:
+        detail = f" ({why})" if why else ""
+        return False, f"certificate: the challenger has no certified threshold{detail}."
+    return True, f"certificate: the challenger holds a certified threshold λ={thr:.4f}."
+
+
+def _precision_gate(ch: WindowStats, target: float, conf: float) -> tuple[bool, str]:
+    if not ch.model_resolved or ch.model_precision_upper is None:
+        return True, (
+            f"window precision: the challenger's model resolved none of the {ch.records} "
+            "window records; no evidence against its certificate."
+        )
+    line = (
+        f"window precision: the challenger's model resolved {ch.model_resolved} of "
+        f"{ch.records} window records at precision {ch.model_precision:.3f} "
+        f"(upper bound {ch.model_precision_upper:.3f} at confidence {conf:g}; "
+        f"target {target:g})"
+    )
+    if ch.model_precision_upper < target:
+        return False, line + ": significantly below the target."
+    return True, line + ": consistent with the target."
+
+
+def _traffic_coverage(
+    challenger: Any, champion: Any, traffic: pd.DataFrame | None, label: str, now: Any
+) -> dict[str, float] | None:
+    if traffic is None or not len(traffic):
+        return None
+    recent = traffic.drop(columns=[label], errors="ignore").reset_index(drop=True)
+    return {
+        "records": float(len(recent)),
+        "challenger": _coverage(challenger.decide_frame(recent, now=now)),
+        "champion": _coverage(champion.decide_frame(recent, now=now)),
+    }
+
+
+def _coverage_gate(
+    ch: WindowStats,
+    cp: WindowStats | None,
+    traffic_cov: dict[str, float] | None,
+    tolerance: float,
+) -> tuple[bool, str]:
+    if cp is None:
+        return True, "coverage: no champion to compare with."
+    if traffic_cov is not None:
+        c_ch, c_cp = traffic_cov["challenger"], traffic_cov["champion"]
+        where = f"the {int(traffic_cov['records'])} most recent records (unlabelled traffic)"
+    else:
+        c_ch, c_cp = ch.coverage, cp.coverage
+        where = f"the same {ch.records} window records"
+    bar = c_cp - tolerance
+    line = (
+        f"coverage: challenger {c_ch:.3f} vs champion {c_cp:.3f} on {where} "
+        f"(tolerance {tolerance:g})"
+    )
+    if c_ch + 1e-12 < bar:
+        return False, line + f": below the bar {bar:.3f}."
+    return True, line + ": at or above the bar."
 
 
 def _coverage(decisions: pd.DataFrame) -> float:

@@ -4,9 +4,12 @@ A time-ordered dataset is cut into N periods. Period 1 trains the first policy (
 history a deployment starts from). Each later period the champion decides the period's records;
 only the labels a deployment would really get are revealed — those of deferred records (a person
 resolved them) and of a small random audit sample of automatic decisions — and then the retraining
-job runs exactly as `autoresolve retrain --if-needed` would: its triggers decide whether to train,
-the challenger learns from every label revealed so far, and it replaces the champion only if the
-real promotion gates of `model.retrain` pass.
+job runs: the same functions of `model.retraining` that `autoresolve retrain --if-needed` calls
+(need, training data and gate window, challenger, the gates of `model.retrain`). The replay gives
+the job every label revealed so far, period 1's included, with the period that revealed it as its
+labelling time (no history file), the periods decided since the champion was trained as its
+recent traffic (drift and the coverage gate), and its in-memory champion; the rule set never
+changes, so the job always refits. A challenger replaces the champion only if the gates pass.
 
 Periods are **equal spans of time** between the first and last timestamp (so a 12-month dataset in
 12 periods is 12 months, and the record count per period shows the traffic's own volume), unless
@@ -34,26 +37,34 @@ import pandas as pd
 
 from autoresolve.model.datasets import time_order
 from autoresolve.model.domain import Domain
-from autoresolve.model.drift import drift, summarize
+from autoresolve.model.drift import summarize
 from autoresolve.model.report import line_plot_png, precision_summary
-from autoresolve.model.retrain import (
-    DEFAULT_TOLERANCE,
-    WINDOW_FRACTION,
-    evaluate_gates,
-    retrain_needed,
-    split_recent_window,
+from autoresolve.model.retrain import DEFAULT_TOLERANCE, WINDOW_FRACTION
+from autoresolve.model.retraining import (
+    LABELLED_AT,
+    MIN_NEW_LABELS,
+    PSI_BAR,
+    Fit,
+    JobInputs,
+    JobSettings,
+    RetrainResult,
+    assess_need,
+    challenge,
 )
 
 Progress = Callable[[str, int, int], None]
+# (domain, labelled frame, seed, rules) -> policy
+Train = Callable[[Domain, pd.DataFrame, int, Any], Any]
 
 
 @dataclass(frozen=True)
 class RetrainPolicy:
-    """When the replay retrains, mirroring `retrain --if-needed` (see model.retrain)."""
+    """When the replay retrains: `retrain --if-needed`'s settings (model.retraining.JobSettings),
+    plus what-ifs a deployment does not have (retrain always or never, shuffled fits)."""
 
     mode: str = "if_needed"  # if_needed | always | never
-    min_new_labels: int = 200
-    drift_psi: float = 0.2
+    min_new_labels: int = MIN_NEW_LABELS
+    drift_psi: float = PSI_BAR
     coverage_tolerance: float | None = None  # None: model.retrain's default
     window_fraction: float = WINDOW_FRACTION  # newest labels held out for the gates
     # What-if, not what `retrain` does: fit on a random (not time-ordered) split, so the newest
@@ -63,8 +74,18 @@ class RetrainPolicy:
     def __post_init__(self) -> None:
         if self.mode not in ("if_needed", "always", "never"):
             raise ValueError(f"retrain mode {self.mode!r} is not one of if_needed, always, never.")
-        if not 0.0 < self.window_fraction < 1.0:
-            raise ValueError(f"window_fraction must be within (0, 1); got {self.window_fraction}.")
+        self.job_settings()  # refuses bad fractions and bars here, where they were given
+
+    def job_settings(self) -> JobSettings:
+        tolerance = (
+            DEFAULT_TOLERANCE if self.coverage_tolerance is None else self.coverage_tolerance
+        )
+        return JobSettings(
+            min_new_labels=self.min_new_labels,
+            psi_bar=self.drift_psi,
+            tolerance=tolerance,
+            window_fraction=self.window_fraction,
+        )
 
 
 @dataclass
@@ -244,9 +265,7 @@ def _default_train(domain: Domain, df: pd.DataFrame, seed: int, rules: Any) -> A
     return policy
 
 
-def _shuffled(
-    train: Callable[[Domain, pd.DataFrame, int, Any], Any],
-) -> Callable[[Domain, pd.DataFrame, int, Any], Any]:
+def _shuffled(train: Train) -> Train:
     """Training on rows in random order with the time field dropped (random splits)."""
 
     def run(domain: Domain, df: pd.DataFrame, seed: int, rules: Any) -> Any:
@@ -257,37 +276,21 @@ def _shuffled(
     return run
 
 
+def _as_fit(train: Train) -> Fit:
+    """The retraining job's `Fit` from the replay's `train` (which returns the policy only)."""
+
+    def fit(domain: Domain, df: pd.DataFrame, seed: int, rules: Any, _progress: Any) -> Any:
+        return train(domain, df, seed, rules), None
+
+    return fit
+
+
 def _decide(policy: Any, df: pd.DataFrame) -> pd.DataFrame:
     return policy.decide_frame(df).reset_index(drop=True)
 
 
 def _time_order(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
     return time_order(df, domain)
-
-
-def _retrain_need(
-    rp: RetrainPolicy, new_labels: int, reference: Mapping[str, Any], recent: pd.DataFrame
-) -> tuple[bool, list[str], dict[str, Any]]:
-    """retrain --if-needed's decision (model.retrain); the rule set never changes in a replay."""
-    if rp.mode == "never":
-        return False, ["retraining disabled"], {}
-    scores = drift(reference, recent)
-    need = retrain_needed(
-        new_labels=new_labels,
-        min_new_labels=rp.min_new_labels,
-        drift_scores=scores,
-        psi_bar=rp.drift_psi,
-        champion_rules_version=None,
-        rules_version=None,
-    )
-    detail: dict[str, Any] = {"new_labels": new_labels}
-    if scores:
-        worst = max(scores, key=lambda f: scores[f])
-        detail["max_psi"] = round(float(scores[worst]), 4)
-        detail["max_psi_field"] = worst
-    if rp.mode == "always":
-        return True, ["retrain every period (mode=always)", *need.reasons], detail
-    return need.needed, list(need.reasons), detail
 
 
 # ---------------------------------------------------------------- the replay
@@ -306,7 +309,7 @@ def simulate(
     new_kinds: Sequence[str] | None = None,
     split: str = "auto",
     rules: Any = None,
-    train: Callable[[Domain, pd.DataFrame, int, Any], Any] | None = None,
+    train: Train | None = None,
     confidence: float = 0.95,
 ) -> SimulationResult:
     """Replay labelled `df` in `periods` periods; see the module docstring for the protocol.
@@ -329,65 +332,137 @@ def simulate(
     train = train or _default_train
     if rp.shuffled_fit:
         train = _shuffled(train)
-    report = progress or (lambda _msg, _done, _total: None)
-
-    if kinds is not None:
-        df = df.assign(_kind=np.asarray(kinds, dtype=object))
-    frame = _time_order(df, domain).reset_index(drop=True)
-    kind_arr = frame.pop("_kind").to_numpy() if kinds is not None else None
-    period_of, used_split = _assign_periods(frame, domain, periods, split)
-    ids = frame[domain.id].astype(str).to_numpy()
-    truth_all = frame[domain.label].astype(object).to_numpy()
-    features = frame.drop(columns=[domain.label])
-    rng = np.random.default_rng(seed)
-
-    result = SimulationResult(
-        domain=domain.name,
-        target_precision=domain.policy.target_precision,
-        confidence=domain.policy.confidence,
-        audit_rate=audit_rate,
-        seed=seed,
-        split=used_split,
+    replay = _Replay(
+        domain,
+        _Timeline.build(domain, df, periods, split, kinds),
+        rp,
+        train,
+        rules,
+        seed,
+        audit_rate,
+        confidence,
+        list(new_kinds or []),
+        progress or (lambda _msg, _done, _total: None),
     )
-    result.baselines = {"rules_only": [], "first_model": []}
-    result.retrain_policy = dataclasses.asdict(rp)
-    for kind in new_kinds or []:
-        result.new_kinds[str(kind)] = []
-
-    report("training the first policy on period 1", 0, periods)
-    revealed_in = np.zeros(len(frame), dtype=np.int64)  # 0: label not (yet) revealed
-    revealed_in[period_of == 1] = 1
-    champion = train(domain, frame[period_of == 1], seed, rules)
-    first_model = champion
-    reference = summarize(domain.field_types, features[period_of == 1])
-    labels_since_training = 0
-    start, end = _period_span(frame[period_of == 1], domain)
-    n1 = int((period_of == 1).sum())
-    result.periods.append(
-        {
-            "period": 1,
-            "role": "train",
-            "start": start,
-            "end": end,
-            "records": n1,
-            "autonomy": None,
-            "labels_revealed": n1,
-            "labels_total": n1,
-            "policy_version": getattr(champion, "version", None),
-            "promoted": False,
-            "retrain": {"trained": True, "reasons": ["the first policy, trained on period 1"]},
-        }
-    )
-    result.revealed[1] = ids[period_of == 1]
-
+    replay.first_period()
     for k in range(2, periods + 1):
-        mask = period_of == k
+        replay.period(k)
+    return replay.finish(time.perf_counter() - t_start)
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    """The records in time order, cut into periods, with their truth kept apart."""
+
+    frame: pd.DataFrame  # labelled, time-ordered
+    features: pd.DataFrame  # the same rows without the label
+    period_of: np.ndarray
+    split: str
+    ids: np.ndarray
+    truth: np.ndarray
+    kinds: np.ndarray | None
+    periods: int
+
+    @classmethod
+    def build(
+        cls,
+        domain: Domain,
+        df: pd.DataFrame,
+        periods: int,
+        split: str,
+        kinds: pd.Series | Sequence[Any] | None,
+    ) -> _Timeline:
+        if kinds is not None:
+            df = df.assign(_kind=np.asarray(kinds, dtype=object))
+        frame = _time_order(df, domain).reset_index(drop=True)
+        kind_arr = frame.pop("_kind").to_numpy() if kinds is not None else None
+        period_of, used = _assign_periods(frame, domain, periods, split)
+        return cls(
+            frame=frame,
+            features=frame.drop(columns=[domain.label]),
+            period_of=period_of,
+            split=used,
+            ids=frame[domain.id].astype(str).to_numpy(),
+            truth=frame[domain.label].astype(object).to_numpy(),
+            kinds=kind_arr,
+            periods=periods,
+        )
+
+
+class _Replay:
+    """One replay's state: the champion, what has been revealed, and the figures so far."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        timeline: _Timeline,
+        rp: RetrainPolicy,
+        train: Train,
+        rules: Any,
+        seed: int,
+        audit_rate: float,
+        confidence: float,
+        new_kinds: list[str],
+        progress: Progress,
+    ) -> None:
+        self.domain, self.t, self.rp, self.train, self.rules = domain, timeline, rp, train, rules
+        self.seed, self.audit_rate, self.confidence = seed, audit_rate, confidence
+        self.new_kinds, self.progress = new_kinds, progress
+        self.settings = rp.job_settings()
+        self.rng = np.random.default_rng(seed)
+        self.revealed_in = np.zeros(len(timeline.frame), dtype=np.int64)  # 0: not (yet) revealed
+        self.result = SimulationResult(
+            domain=domain.name,
+            target_precision=domain.policy.target_precision,
+            confidence=domain.policy.confidence,
+            audit_rate=audit_rate,
+            seed=seed,
+            split=timeline.split,
+            baselines={"rules_only": [], "first_model": []},
+            new_kinds={str(kind): [] for kind in new_kinds},
+            retrain_policy=dataclasses.asdict(rp),
+        )
+        self.champion: Any = None
+        self.first_model: Any = None
+        self.champion_period = 1  # the period after which the champion was trained
+        self.reference: Mapping[str, Any] | None = None
+
+    def first_period(self) -> None:
+        t, first = self.t, self.t.period_of == 1
+        self.progress("training the first policy on period 1", 0, t.periods)
+        self.revealed_in[first] = 1
+        self.champion = self.first_model = self.train(
+            self.domain, t.frame[first], self.seed, self.rules
+        )
+        self.reference = summarize(self.domain.field_types, t.features[first])
+        start, end = _period_span(t.frame[first], self.domain)
+        n1 = int(first.sum())
+        self.result.periods.append(
+            {
+                "period": 1,
+                "role": "train",
+                "start": start,
+                "end": end,
+                "records": n1,
+                "autonomy": None,
+                "labels_revealed": n1,
+                "labels_total": n1,
+                "policy_version": getattr(self.champion, "version", None),
+                "promoted": False,
+                "retrain": {"trained": True, "reasons": ["the first policy, trained on period 1"]},
+            }
+        )
+        self.result.revealed[1] = t.ids[first]
+
+    def period(self, k: int) -> None:
+        """Decide period k with the champion, reveal what a deployment learns, then retrain."""
+        mask = self.t.period_of == k
         n = int(mask.sum())
-        report(f"period {k}/{periods}: deciding {n} records", k - 1, periods)
-        start, end = _period_span(frame[mask], domain)
+        self.progress(f"period {k}/{self.t.periods}: deciding {n} records", k - 1, self.t.periods)
+        start, end = _period_span(self.t.frame[mask], self.domain)
         row: dict[str, Any] = {"period": k, "role": "replay", "start": start, "end": end}
         if n == 0:
-            empty = precision_summary(np.array([], dtype=bool), confidence)
+            empty = precision_summary(np.array([], dtype=bool), self.confidence)
             row.update(
                 records=0,
                 autonomy=None,
@@ -397,35 +472,42 @@ def simulate(
                 promoted=False,
                 retrain={"trained": False, "reasons": []},
             )
-            result.periods.append(row)
-            continue
-        part = features[mask]
-        truth = truth_all[mask]
-        dec = _decide(champion, part)
+            self.result.periods.append(row)
+            return
+        part, truth = self.t.features[mask], self.t.truth[mask]
+        dec = _decide(self.champion, part)
         resolved = dec["outcome"].to_numpy() == "resolved"
-        audit = resolved & (rng.random(n) < audit_rate)
-        revealed = (~resolved) | audit
-        row.update(_figures(dec, truth, audit, confidence))
+        audit = resolved & (self.rng.random(n) < self.audit_rate)
+        row.update(_figures(dec, truth, audit, self.confidence))
         row["policy_version"] = str(dec["policy_version"].iloc[0])
+        self._baselines(k, part, truth, dec, row)
+        self._new_kind_rates(k, mask, resolved, row)
+        self._reveal(k, mask, resolved, audit, row)
+        row["retrain"], row["promoted"] = self._retrain(k)
+        self.result.periods.append(row)
 
-        # Baselines on the same records: the rule layer alone, the first model never retrained.
-        by_rule = resolved & (dec["source"].to_numpy() == "rule")
+    def _baselines(
+        self, k: int, part: pd.DataFrame, truth: np.ndarray, dec: pd.DataFrame, row: dict
+    ) -> None:
+        """The rule layer alone and the first model never retrained, on the same records."""
+        n = len(part)
+        by_rule = (dec["outcome"].to_numpy() == "resolved") & (dec["source"].to_numpy() == "rule")
         rule_right = dec["resolution"].astype(object).to_numpy()[by_rule] == truth[by_rule]
-        result.baselines["rules_only"].append(
+        self.result.baselines["rules_only"].append(
             {
                 "period": k,
                 "records": n,
                 "autonomy": float(by_rule.mean()),
                 "deferred": int(n - by_rule.sum()),
-                "rule_precision": precision_summary(rule_right, confidence),
+                "rule_precision": precision_summary(rule_right, self.confidence),
             }
         )
         first = (
             row
-            if champion is first_model
-            else _figures(_decide(first_model, part), truth, None, confidence)
+            if self.champion is self.first_model
+            else _figures(_decide(self.first_model, part), truth, None, self.confidence)
         )
-        result.baselines["first_model"].append(
+        self.result.baselines["first_model"].append(
             {
                 "period": k,
                 "records": n,
@@ -436,102 +518,110 @@ def simulate(
             }
         )
 
-        if kind_arr is not None and new_kinds:
-            here = kind_arr[mask]
-            before = kind_arr[revealed_in > 0]
-            row["new_kinds"] = {}
-            for kind in new_kinds:
-                sel = here == kind
-                m = int(sel.sum())
-                entry = {
-                    "period": k,
-                    "records": m,
-                    "deferred_rate": float((~resolved[sel]).mean()) if m else None,
-                    "labels_seen_before": int((before == kind).sum()),
-                }
-                result.new_kinds[str(kind)].append(entry)
-                row["new_kinds"][str(kind)] = {
-                    "records": m,
-                    "deferred_rate": entry["deferred_rate"],
-                }
+    def _new_kind_rates(self, k: int, mask: np.ndarray, resolved: np.ndarray, row: dict) -> None:
+        if self.t.kinds is None or not self.new_kinds:
+            return
+        here = self.t.kinds[mask]
+        before = self.t.kinds[self.revealed_in > 0]
+        row["new_kinds"] = {}
+        for kind in self.new_kinds:
+            sel = here == kind
+            m = int(sel.sum())
+            entry = {
+                "period": k,
+                "records": m,
+                "deferred_rate": float((~resolved[sel]).mean()) if m else None,
+                "labels_seen_before": int((before == kind).sum()),
+            }
+            self.result.new_kinds[str(kind)].append(entry)
+            row["new_kinds"][str(kind)] = {"records": m, "deferred_rate": entry["deferred_rate"]}
 
-        # What a deployment learns from this period, then the retraining job as it would run.
-        revealed_in[np.flatnonzero(mask)[revealed]] = k
-        labels_since_training += int(revealed.sum())
-        result.revealed[k] = ids[mask][revealed]
-        result.audited[k] = ids[mask][audit]
-        result.deferred_ids[k] = ids[mask][~resolved]
+    def _reveal(
+        self, k: int, mask: np.ndarray, resolved: np.ndarray, audit: np.ndarray, row: dict
+    ) -> None:
+        """The labels a deployment gets: its deferrals (a person resolved them) and the audit."""
+        revealed = (~resolved) | audit
+        ids = self.t.ids[mask]
+        self.revealed_in[np.flatnonzero(mask)[revealed]] = k
+        self.result.revealed[k] = ids[revealed]
+        self.result.audited[k] = ids[audit]
+        self.result.deferred_ids[k] = ids[~resolved]
         row["labels_revealed"] = int(revealed.sum())
-        row["labels_total"] = int((revealed_in > 0).sum())
+        row["labels_total"] = int((self.revealed_in > 0).sum())
 
-        needed, reasons, detail = _retrain_need(rp, labels_since_training, reference, part)
-        info: dict[str, Any] = {"trained": False, "needed": needed, "reasons": reasons, **detail}
-        promoted = False
-        if needed and k == periods:
+    def _labels(self) -> pd.DataFrame:
+        """Every revealed label, labelling time = the period that revealed it (the job's input)."""
+        idx = np.flatnonzero(self.revealed_in > 0)
+        return self.t.frame.iloc[idx].assign(**{LABELLED_AT: self.revealed_in[idx]})
+
+    def _decided_since_champion(self, k: int) -> pd.DataFrame:
+        """The records the current champion decided (periods after its training, up to k)."""
+        period_of = self.t.period_of
+        return self.t.features[(period_of > self.champion_period) & (period_of <= k)]
+
+    def _retrain(self, k: int) -> tuple[dict[str, Any], bool]:
+        """The retraining job (model.retraining), as `retrain --if-needed` runs it."""
+        if self.rp.mode == "never":
+            return {"trained": False, "needed": False, "reasons": ["retraining disabled"]}, False
+        inputs = JobInputs(
+            history=self.t.frame.iloc[0:0],
+            labels=self._labels(),
+            since=self.champion_period + 1,
+            reference=self.reference,
+            recent=self._decided_since_champion(k),
+        )
+        check = assess_need(
+            champion=self.champion, rules=self.rules, inputs=inputs, settings=self.settings
+        )
+        needed, reasons = check.need.needed, list(check.need.reasons)
+        if self.rp.mode == "always":
+            needed, reasons = True, ["retrain every period (mode=always)", *reasons]
+        info: dict[str, Any] = {"trained": False, "needed": needed, "reasons": reasons}
+        info["new_labels"] = check.need.new_labels
+        if (top := check.largest_psi()) is not None:
+            info["max_psi"], info["max_psi_field"] = round(top[1], 4), top[0]
+        if not needed:
+            return info, False
+        if k == self.t.periods:
             info["skipped"] = "last period: a new champion would decide nothing in this replay"
-        elif needed:
-            report(f"period {k}/{periods}: training a challenger", k - 1, periods)
-            champion, promoted, gate_info = _challenge(
-                domain, frame, revealed_in, champion, seed + k, rules, train, rp, part
-            )
-            info.update(gate_info)
-            info["trained"] = True
-            labels_since_training = 0
-            if promoted:
-                reference = summarize(domain.field_types, features[gate_info["_train_mask"]])
-            del info["_train_mask"]
-        row["promoted"] = promoted
-        row["retrain"] = info
-        result.periods.append(row)
+            return info, False
+        self.progress(f"period {k}/{self.t.periods}: training a challenger", k - 1, self.t.periods)
+        run = challenge(
+            domain=self.domain,
+            champion=self.champion,
+            rules=self.rules,
+            inputs=inputs,
+            need=check.need if self.rp.mode == "if_needed" else None,
+            settings=self.settings,
+            seed=self.seed + k,
+            fit=_as_fit(self.train),
+        )
+        info.update(_challenge_info(run), trained=True)
+        if run.passed:
+            self.champion, self.reference, self.champion_period = run.challenger, run.reference, k
+        return info, run.passed
 
-    for kind, rows in list(result.new_kinds.items()):
-        result.new_kinds[kind] = {"periods": rows, "settled": _settled(rows)}
-    report("done", periods, periods)
-    result.seconds = time.perf_counter() - t_start
-    return result
+    def finish(self, seconds: float) -> SimulationResult:
+        for kind, rows in list(self.result.new_kinds.items()):
+            self.result.new_kinds[kind] = {"periods": rows, "settled": _settled(rows)}
+        self.progress("done", self.t.periods, self.t.periods)
+        self.result.seconds = seconds
+        return self.result
 
 
-def _challenge(
-    domain: Domain,
-    frame: pd.DataFrame,
-    revealed_in: np.ndarray,
-    champion: Any,
-    seed: int,
-    rules: Any,
-    train: Callable[[Domain, pd.DataFrame, int, Any], Any],
-    rp: RetrainPolicy,
-    traffic: pd.DataFrame | None = None,
-) -> tuple[Any, bool, dict[str, Any]]:
-    """Train on the older revealed labels, gate on the newest ones (model.retrain's window);
-    coverage is compared on `traffic`, the period just decided (no labels needed)."""
-    labelled_idx = np.flatnonzero(revealed_in > 0)
-    keyed = pd.DataFrame({"_revealed": revealed_in[labelled_idx], "_pos": labelled_idx})
-    older, window = split_recent_window(
-        keyed, order_by=["_revealed", "_pos"], fraction=rp.window_fraction
-    )
-    train_mask = np.zeros(len(frame), dtype=bool)
-    train_mask[older["_pos"].to_numpy()] = True
-    challenger = train(domain, frame[train_mask], seed, rules)
-    tolerance = DEFAULT_TOLERANCE if rp.coverage_tolerance is None else rp.coverage_tolerance
-    gate = evaluate_gates(
-        challenger,
-        champion,
-        frame.iloc[window["_pos"].to_numpy()],
-        tolerance=tolerance,
-        traffic=traffic,
-    )
-    info = {
-        "labels_trained": int(train_mask.sum()),
-        "window": len(window),
-        "challenger_version": getattr(challenger, "version", None),
+def _challenge_info(run: RetrainResult) -> dict[str, Any]:
+    gate = run.gate
+    return {
+        "mode": run.mode,
+        "labels_trained": run.training_records,
+        "window": run.window_records,
+        "challenger_version": getattr(run.challenger, "version", None),
         "gates_passed": bool(gate.passed),
         "gate_reasons": list(gate.reasons),
         "challenger_coverage": gate.challenger.coverage,
         "champion_coverage": gate.champion.coverage if gate.champion else None,
         "traffic_coverage": gate.traffic_coverage,
-        "_train_mask": train_mask,
     }
-    return (challenger if gate.passed else champion), bool(gate.passed), info
 
 
 def _settled(rows: list[dict[str, Any]], below: float = 0.5) -> dict[str, Any] | None:

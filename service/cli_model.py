@@ -4,14 +4,12 @@ Heavy imports (pandas, the model, mlflow) happen inside the commands, so `autore
 the other commands stay fast. Progress goes to stderr; with `--json`, stdout holds only the JSON.
 Exit codes: 0 ok, 1 refused input or a failed gate, 2 usage.
 
-Retraining data and the gate window (see `model.retrain`):
-- training data = the domain's history file + every labelled record in the decision store (a store
-  label wins over the history row with the same id);
-- the window = when the store holds at least 2·MIN_WINDOW labels: the newest labelled records by
-  time of labelling (max(MIN_WINDOW, 25 %) of them), held out of the challenger's training data;
-  otherwise the newest 20 % of all records by the domain's time field (at least MIN_WINDOW), held
-  out likewise. In that fallback the champion may have trained on part of the window, which only
-  flatters the champion, so the coverage gate errs towards keeping it.
+`retrain` is IO around the retraining job of `model.retraining` (the same functions `simulate`
+runs): it reads the champion and its training-data summary from the registry, the history file,
+the decision store's labels (labelling time = when the label last changed) and the decisions
+logged since the champion was registered; the job decides whether to retrain, how (refit or
+re-certify), on which training data and gate window (its module docstring defines them), and
+whether the gates pass; `retrain` then registers the challenger and promotes it if they did.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -37,9 +36,7 @@ DomainOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
 
-FALLBACK_WINDOW_FRACTION = 0.2
-MIN_NEW_LABELS = 200
-DRIFT_MIN_RECORDS = 200
+MIN_NEW_LABELS = 200  # the flag's default; model.retraining.JobSettings has the same (tested)
 
 
 class Engine(StrEnum):
@@ -358,126 +355,79 @@ def _open_store(settings: Any) -> Any | None:
         fail(f"decision store {settings.store_url}: {exc}")
 
 
-def _labelled(store: Any, dom: Any, since: Any = None) -> pd.DataFrame:
+def _labelled(store: Any, dom: Any) -> pd.DataFrame:
+    """The store's labelled records in schema types, with their labelling time."""
     import pandas as pd
 
     from autoresolve.model.records import coerce_frame
+    from autoresolve.model.retraining import LABELLED_AT
 
+    empty = pd.DataFrame(columns=[dom.id, dom.label, LABELLED_AT])
     if store is None:
-        return pd.DataFrame(columns=[dom.id, dom.label, "labelled_at"])
-    raw = store.labelled_frame(dom, since=since)
+        return empty
+    raw = store.labelled_frame(dom)
     if raw.empty:
-        return pd.DataFrame(columns=[dom.id, dom.label, "labelled_at"])
-    keep = [c for c in [dom.id, *dom.field_types, dom.label, "labelled_at"] if c in raw.columns]
+        return empty
+    keep = [c for c in [dom.id, *dom.field_types, dom.label, LABELLED_AT] if c in raw.columns]
     frame = raw[keep].copy()
-    when = frame.pop("labelled_at")
+    when = frame.pop(LABELLED_AT)
     frame = coerce_frame(dom, frame)
-    frame["labelled_at"] = pd.to_datetime(when, utc=True).to_numpy()
+    frame[LABELLED_AT] = pd.to_datetime(when, utc=True).to_numpy()
     return frame.reset_index(drop=True)
 
 
-def _training_and_window(
-    dom: Any, history: pd.DataFrame, labels: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    import pandas as pd
+def _recent(store: Any, dom: Any, since: Any) -> pd.DataFrame | None:
+    """The records decided since `since` (fields only, schema types); None without a store."""
+    from autoresolve.model.records import coerce_frame
 
-    from autoresolve.model.retrain import MIN_WINDOW, split_recent_window
-
-    cols = [c for c in [dom.id, *dom.field_types, dom.label] if c in history.columns]
-    if len(labels) >= 2 * MIN_WINDOW:
-        older, window = split_recent_window(labels, order_by="labelled_at", min_records=MIN_WINDOW)
-        held = set(window[dom.id].astype(str))
-        base = history[~history[dom.id].astype(str).isin(held | set(older[dom.id].astype(str)))]
-        train = pd.concat([base[cols], older.reindex(columns=cols)], ignore_index=True)
-        how = "newest labelled records (by time of labelling)"
-    else:
-        labelled_ids = set(labels[dom.id].astype(str))
-        base = history[~history[dom.id].astype(str).isin(labelled_ids)]
-        combined = pd.concat([base[cols], labels.reindex(columns=cols)], ignore_index=True)
-        order = dom.time if dom.time and dom.time in combined.columns else dom.id
-        train, window = split_recent_window(
-            combined,
-            order_by=order,
-            fraction=FALLBACK_WINDOW_FRACTION,
-            min_records=MIN_WINDOW,
-        )
-        how = f"newest {FALLBACK_WINDOW_FRACTION:.0%} of all records by '{order}'"
-    window = window.reindex(columns=cols).reset_index(drop=True)
-    info = {
-        "window": how,
-        "window_records": len(window),
-        "training_records": len(train),
-        "labels_in_store": len(labels),
-    }
-    return train.reset_index(drop=True), window, info
-
-
-def _unseen_by(champion: Any, dom: Any, history: pd.DataFrame, labels: pd.DataFrame) -> Any:
-    """Labelled records the champion never trained on: history after its training data's end,
-    plus store labels (a store label wins), in time order (labelling time, else record time)."""
-    import pandas as pd
-
-    cols = [c for c in [dom.id, *dom.field_types, dom.label] if c in history.columns]
-    end = (getattr(champion, "fingerprint", None) or {}).get("time_end")
-    fresh = history.iloc[0:0]
-    if end and dom.time and dom.time in history.columns:
-        when = pd.to_datetime(history[dom.time], utc=True, errors="coerce")
-        fresh = history[when > pd.Timestamp(end)]
-    labelled_ids = set(labels[dom.id].astype(str))
-    fresh = fresh[~fresh[dom.id].astype(str).isin(labelled_ids)].reindex(columns=cols)
-    ordered_labels = labels.sort_values("labelled_at", kind="stable").reindex(columns=cols)
-    return pd.concat([fresh, ordered_labels], ignore_index=True)
-
-
-def _recertify(champion: Any, rules_now: Any, unseen: pd.DataFrame) -> tuple[Any, Any] | None:
-    """(challenger, window) re-certified for the new rules without refit, or None when too few
-    unseen labelled records: the older part certifies, the newest part is the gate window."""
-    from autoresolve.model.retrain import MIN_WINDOW
-
-    if not hasattr(champion, "with_rules") or len(unseen) < 4 * MIN_WINDOW:
+    if store is None:
         return None
-    cut = len(unseen) - max(MIN_WINDOW, len(unseen) // 4)
-    calibration, window = unseen.iloc[:cut], unseen.iloc[cut:].reset_index(drop=True)
-    return champion.with_rules(rules_now, calibration), window
+    raw = store.decisions_frame(dom, since=since)
+    keep = [c for c in [dom.id, *dom.field_types] if c in raw.columns]
+    return coerce_frame(dom, raw[keep]).reset_index(drop=True)
 
 
-def _need(
-    registry: Any,
-    store: Any,
-    dom: Any,
-    champion: Any,
-    rules_version: str,
-    min_new_labels: int,
-    psi_bar: float,
-) -> Any:
+def _history(dom: Any, data: Path | None) -> pd.DataFrame:
+    from autoresolve.model.datasets import load_domain_frame
+
+    history = load_domain_frame(dom, data)
+    return history[[c for c in [dom.id, *dom.field_types, dom.label] if c in history.columns]]
+
+
+@dataclass(frozen=True)
+class _Deployment:
+    """What `retrain` reads before the job runs: the champion, and what happened since it."""
+
+    champion: Any
+    version: str
+    rules: Any  # the domain's rule set now
+    inputs: Any  # model.retraining.JobInputs
+
+
+def _read_deployment(registry: Any, store: Any, dom: Any) -> _Deployment:
     import json
 
-    from autoresolve.model.drift import drift
-    from autoresolve.model.retrain import retrain_needed
+    import pandas as pd
+
+    from autoresolve.model.retraining import JobInputs
+    from autoresolve.model.train import default_rules
 
     info = registry.version_info(dom.name, "champion")
-    since = info.tags.get("autoresolve.registered_at") or info.created_at
-    new_labels = len(store.labelled_frame(dom, since=since)) if store is not None else 0
-    scores: dict[str, float] = {}
-    text = registry.load_artifact_text(dom.name, info.version, "data_summary.json")
-    if text and store is not None:
-        recent = store.decisions_frame(dom, since=since)
-        scores = drift(json.loads(text), recent, min_records=DRIFT_MIN_RECORDS)
-    return retrain_needed(
-        new_labels=new_labels,
-        min_new_labels=min_new_labels,
-        drift_scores=scores,
-        psi_bar=psi_bar,
-        champion_rules_version=getattr(champion.rules, "version", None),
-        rules_version=rules_version,
+    since = pd.Timestamp(info.tags.get("autoresolve.registered_at") or info.created_at)
+    summary = registry.load_artifact_text(dom.name, info.version, "data_summary.json")
+    labels = _labelled(store, dom)
+    return _Deployment(
+        champion=registry.load_policy(dom.name, info.version),
+        version=info.version,
+        rules=default_rules(dom),
+        inputs=JobInputs(
+            history=pd.DataFrame(),  # the history file is read only when retraining
+            labels=labels,
+            since=since,
+            reference=json.loads(summary) if summary else None,
+            recent=_recent(store, dom, since),
+        ),
     )
-
-
-def _champion_summary(registry: Any, dom: Any) -> Any:
-    import json
-
-    text = registry.load_artifact_text(dom.name, "champion", "data_summary.json")
-    return json.loads(text) if text else None
 
 
 def _print_gate(payload: dict[str, Any]) -> None:
@@ -492,6 +442,66 @@ def _print_gate(payload: dict[str, Any]) -> None:
         err_console.print(f"  • {line}", highlight=False)
 
 
+def _register_challenger(registry: Any, dom: Any, result: Any, seed: int, tolerance: float) -> str:
+    version = registry.log_policy(
+        result.challenger,
+        result.report,
+        run_name=f"{dom.name}-{result.mode}",
+        data_summary=result.reference,
+        params={
+            "seed": seed,
+            "rows": result.training_records or 0,
+            "tolerance": tolerance,
+            "mode": result.mode,
+        },
+        tags={"autoresolve.gate": "passed" if result.passed else "failed"},
+    )
+    registry.tag_version(dom.name, version, "gate_reasons", " | ".join(result.gate.reasons))
+    return version
+
+
+def _challenge_and_register(
+    registry: Any, dom: Any, dep: _Deployment, data: Path | None, need: Any, job: Any, seed: int
+) -> tuple[Any, str]:
+    """Run the retraining job (model.retraining) on the history and the store; register."""
+    import dataclasses
+
+    from autoresolve.model.retraining import challenge
+
+    with _progress() as progress:
+        task = progress.add_task("loading history", total=None)
+        inputs = dataclasses.replace(dep.inputs, history=_history(dom, data))
+        progress.update(
+            task,
+            description=f"loaded {len(inputs.history):,} + {len(inputs.labels):,} labelled",
+            total=1,
+            completed=1,
+        )
+        update = _fraction_progress(progress, "retraining")
+        result = challenge(
+            domain=dom,
+            champion=dep.champion,
+            rules=dep.rules,
+            inputs=inputs,
+            need=need,
+            settings=job,
+            seed=seed,
+            progress=update,
+        )
+        for note in result.notes:
+            err_console.print(note, highlight=False)
+        update("registering", 0.97)
+        version = _register_challenger(registry, dom, result, seed, job.tolerance)
+        update("done", 1.0)
+    return result, version
+
+
+def _assess(dep: _Deployment, job: Any) -> Any:
+    from autoresolve.model.retraining import assess_need
+
+    return assess_need(champion=dep.champion, rules=dep.rules, inputs=dep.inputs, settings=job).need
+
+
 def _cmd_retrain(
     domain: Path,
     data: Path | None,
@@ -502,28 +512,23 @@ def _cmd_retrain(
     seed: int,
     json_: bool,
 ) -> None:
-    from autoresolve.model.datasets import load_domain_frame
-    from autoresolve.model.retrain import evaluate_gates
-    from autoresolve.model.train import default_rules
+    from autoresolve.model.retraining import JobSettings
 
     t0 = time.perf_counter()
     settings, dom, registry = _setup(domain)
-    champion_v = registry.champion_version(dom.name)
-    if champion_v is None:
+    if registry.champion_version(dom.name) is None:
         fail(f"no @champion for '{dom.name}' yet: run `autoresolve train --domain {domain}` first.")
-    champion = registry.load_policy(dom.name, "champion")
-    store = _open_store(settings)
-    rules_now = default_rules(dom)
+    job = JobSettings(min_new_labels=min_new_labels, psi_bar=psi_bar, tolerance=tolerance)
+    dep = _read_deployment(registry, _open_store(settings), dom)
     payload: dict[str, Any] = {
         "domain": dom.name,
-        "champion_version": champion_v,
+        "champion_version": dep.version,
         "challenger_version": None,
         "retrained": False,
         "promoted": False,
     }
-    need = None
-    if if_needed:
-        need = _need(registry, store, dom, champion, rules_now.version, min_new_labels, psi_bar)
+    need = _assess(dep, job) if if_needed else None
+    if need is not None:
         payload["need"] = need.to_dict()
         if not need.needed:
             payload["reasons"] = list(need.reasons)
@@ -533,77 +538,18 @@ def _cmd_retrain(
                 err_console.print(need.reasons[0], highlight=False)
             return
         err_console.print("retraining: " + " ".join(need.reasons), highlight=False)
-    rules_only = bool(need is not None and need.rules_changed and len(need.reasons) == 1)
-    with _progress() as progress:
-        task = progress.add_task("loading history and labels", total=None)
-        history = load_domain_frame(dom, data)
-        labels = _labelled(store, dom)
-        progress.update(task, description=f"loaded {len(history):,} + {len(labels):,} labelled")
-        recertified = (
-            _recertify(champion, rules_now, _unseen_by(champion, dom, history, labels))
-            if rules_only
-            else None
-        )
-        if recertified is not None:
-            update = _fraction_progress(progress, "re-certifying for the new rules (no refit)")
-            challenger, window = recertified
-            report, train_df = None, None
-            payload.update(
-                mode="recertified",
-                window="newest labelled records the champion never trained on",
-                window_records=len(window),
-                labels_in_store=len(labels),
-            )
-        else:
-            if rules_only:
-                err_console.print(
-                    "too few labelled records unseen by the champion to re-certify without "
-                    "refit; refitting.",
-                    highlight=False,
-                )
-            train_df, window, info = _training_and_window(dom, history, labels)
-            payload.update(mode="refit", **info)
-            update = _fraction_progress(progress, "training challenger")
-            from autoresolve.model.train import train_policy
-
-            challenger, report = train_policy(
-                dom, train_df, seed=seed, rules=rules_now, progress=update
-            )
-        update("gates", 0.95)
-        gate = evaluate_gates(challenger, champion, window, tolerance=tolerance)
-        update("registering", 0.97)
-        from autoresolve.model.drift import summarize
-
-        summary = (
-            summarize(dom.field_types, train_df)
-            if train_df is not None
-            else _champion_summary(registry, dom)
-        )
-        version = registry.log_policy(
-            challenger,
-            report,
-            run_name=f"{dom.name}-{payload['mode']}",
-            data_summary=summary,
-            params={
-                "seed": seed,
-                "rows": len(train_df) if train_df is not None else 0,
-                "tolerance": tolerance,
-                "mode": payload["mode"],
-            },
-            tags={"autoresolve.gate": "passed" if gate.passed else "failed"},
-        )
-        registry.tag_version(dom.name, version, "gate_reasons", " | ".join(gate.reasons))
-        update("done", 1.0)
-    payload.update(retrained=True, challenger_version=version, gate=gate.to_dict())
-    if gate.passed:
-        registry.promote(dom.name, version, "gates passed: " + " | ".join(gate.reasons))
+    result, version = _challenge_and_register(registry, dom, dep, data, need, job, seed)
+    payload.update(result.summary())
+    payload.update(retrained=True, challenger_version=version, gate=result.gate.to_dict())
+    if result.passed:
+        registry.promote(dom.name, version, "gates passed: " + " | ".join(result.gate.reasons))
         payload["promoted"] = True
     payload["seconds"] = round(time.perf_counter() - t0, 2)
     if json_:
         emit_json(payload)
     else:
         _print_gate(payload)
-    if not gate.passed:
+    if not result.passed:
         raise typer.Exit(EXIT_REFUSED)
 
 
