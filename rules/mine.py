@@ -159,9 +159,15 @@ class MiningResult:
     dropped_for_examples: int = 0  # would have fired on an existing `expect: null` example
     unlabelled: int = 0  # rows without a usable label, left out
 
+    @property
+    def family_size(self) -> int:
+        """How many candidates were tested on the newer labels (Holm's m)."""
+        return sum(1 for t in self.tested if "holm_confidence" in t)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": asdict(self.config),
+            "family_size": self.family_size,
             "labels": asdict(self.labels),
             "mined_on": asdict(self.mined_on),
             "measured_on": asdict(self.measured_on),
@@ -815,8 +821,24 @@ def _examples(
         return None
 
     def cut(row: int, want: str | None) -> dict:
-        rec = _record(frame, row, own, fields)
-        return rec if outcome(rec) == want else _record(frame, row, every, fields)
+        """The record with only this rule's fields, plus those of any rule that a missing field
+        made fire; all the fields the rules read if that does not settle it."""
+        names = list(own)
+        for _ in range(4):
+            rec = _record(frame, row, names, fields)
+            if outcome(rec) == want:
+                return rec
+            hit = existing.match_record(rec)
+            extra = fields_of(hit.expr) if hit is not None and hit.expr is not None else set()
+            if hit is None:
+                holds = cands.matches_each(rec)
+                i = next((i for i in accepted if holds[i]), None)
+                extra = fields_of(cands.rules[i].expr) if i is not None else set()  # type: ignore[arg-type]
+            more = [f for f in fields if f in extra and f not in names]
+            if not more:
+                break
+            names += more
+        return _record(frame, row, every, fields)
 
     out: list[Example] = []
     pos = np.flatnonzero((first == j) & (y == then_idx[j]))
