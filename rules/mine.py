@@ -538,7 +538,7 @@ def suggest_rules(
     then_idx = np.array([cls_of[then] for _, then in cand_keys], dtype=np.intp)
 
     prune = open_mine[len(open_mine) - len(open_mine) // 3 :]
-    seq = _order_on_prune(masks, y, w, prune, ~decided, then_idx, clash, cfg)
+    seq = _order_on_prune(masks, y, w, prune, then_idx, clash, cfg)
     accepted = _holm(seq, masks, y, held_pos, ~decided, then_idx, cand_keys, cfg, result)
     if not accepted:
         result.coverage = _coverage(held_pos, decided, w, np.zeros(n, bool))
@@ -612,7 +612,6 @@ def _order_on_prune(
     y: np.ndarray,
     w: np.ndarray,
     prune: np.ndarray,
-    open_rows: np.ndarray,
     then_idx: np.ndarray,
     clash: np.ndarray,
     cfg: MiningConfig,
@@ -622,16 +621,13 @@ def _order_on_prune(
     The prune rows are the newest third of the older records, which the search did not see: its
     own figures are optimistic (it picked values and thresholds that look best on the rows it
     grew on), these are not. Greedy by weighted right records not yet taken there, so each
-    candidate adds records of its own; one that would overlap an earlier pick with another
-    resolution (anywhere in the data, labels unread) is passed over, so where two learned rules
-    both match they agree and the file's order changes no decision.
+    candidate adds records of its own.
     """
     right = masks & (y[:, None] == then_idx[None, :])
     pm, pr = masks[prune], right[prune]
     avail = np.ones(len(prune), dtype=bool)
     alive = ~clash
     seq: list[tuple[int, int, int]] = []
-    covered_by: dict[int, np.ndarray] = {}  # resolution → rows matched by picks with it
     longest = max(3 * cfg.max_rules, cfg.max_rules + 10)
     while len(seq) < longest and alive.any():
         cols = np.flatnonzero(alive)
@@ -645,10 +641,6 @@ def _order_on_prune(
             break
         best = int(cols[np.flatnonzero(ok)[np.argmax(wc[ok])]])
         alive[best] = False
-        mine = masks[:, best] & open_rows
-        if any(cls != then_idx[best] and (rows & mine).any() for cls, rows in covered_by.items()):
-            continue
-        covered_by[int(then_idx[best])] = covered_by.get(int(then_idx[best]), mine) | mine
         seq.append((best, int(pr[:, best].sum()), int(pm[:, best].sum())))
         avail &= ~pm[:, best]
     return seq
