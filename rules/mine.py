@@ -127,13 +127,13 @@ class Suggestion:
     when: str
     then: str
     examples: tuple[Example, ...]
-    mined_decided: int  # older records it decides (after existing rules and earlier suggestions)
+    mined_decided: int  # older records it matches that no existing rule decides
     mined_correct: int
-    decided: int  # newer (held-out) records it decides, same order of rules
+    decided: int  # newer records it matches that no existing rule decides: what it was tested on
     correct: int
-    lower_bound: float  # one-sided Clopper–Pearson at the run's confidence
-    coverage: float  # decided / held-out records
-    weighted_coverage: float  # its share of the held-out weight that no existing rule decides
+    lower_bound: float  # one-sided Clopper–Pearson at the run's confidence, on those
+    coverage: float  # newer records it decides (suggestions in file order) / newer records
+    weighted_coverage: float  # the same, as a share of the weight no existing rule decides
 
     @property
     def precision(self) -> float:
@@ -512,10 +512,65 @@ def suggest_rules(
     )
     decided = existing.match_frame(frame) >= 0 if n else np.zeros(0, bool)
     open_mine = mine_pos[~decided[mine_pos]]
-    if len(open_mine) < cfg.min_support or not len(held_pos) or not classes:
-        result.coverage = _coverage(held_pos, decided, w, np.zeros(n, bool))
+    first = np.full(n, -1, dtype=np.intp)  # the deciding suggestion per row, in file order
+    found = None
+    if len(open_mine) >= cfg.min_support and len(held_pos) and classes:
+        found = _find(
+            frame, y, w, classes, open_mine, held_pos, decided, existing, fields, res, cfg, result
+        )
+    if found is None:
+        result.coverage = _coverage(held_pos, decided, w, first >= 0)
         return result
+    accepted, cands, texts, masks, then_idx = found
+    for j in reversed(accepted):
+        first[masks[:, j] & ~decided] = j
+    mined_open = np.zeros(n, dtype=bool)
+    mined_open[open_mine] = True
+    held_open = np.zeros(n, dtype=bool)
+    held_open[held_pos] = True
+    held_open &= ~decided
+    held_w_open = float(w[held_open].sum())
+    for j in accepted:
+        rule = cands.rules[j]
+        region = masks[:, j] & held_open
+        mined = masks[:, j] & mined_open
+        right = int((y[region] == then_idx[j]).sum())
+        deciding = (first == j) & held_open
+        result.suggestions.append(
+            Suggestion(
+                id=rule_id_for(rule.when, rule.then),
+                when=rule.when,
+                then=rule.then,
+                examples=_examples(
+                    j,
+                    texts[j],
+                    frame,
+                    y,
+                    then_idx,
+                    first,
+                    decided,
+                    existing,
+                    cands,
+                    accepted,
+                    fields,
+                ),
+                mined_decided=int(mined.sum()),
+                mined_correct=int((y[mined] == then_idx[j]).sum()),
+                decided=int(region.sum()),
+                correct=right,
+                lower_bound=clopper_pearson_lower(right, int(region.sum()), cfg.confidence),
+                coverage=int(deciding.sum()) / len(held_pos),
+                weighted_coverage=float(w[deciding].sum()) / held_w_open if held_w_open else 0.0,
+            )
+        )
+    result.coverage = _coverage(held_pos, decided, w, first >= 0, y, first, then_idx)
+    return result
 
+
+def _find(frame, y, w, classes, open_mine, held_pos, decided, existing, fields, res, cfg, result):
+    """Grow candidates on the older open records, rank them on the prune rows, test them on the
+    newer ones. None when the search finds no candidate; else the accepted ones (in file order)
+    with what describes every candidate: the rule set, their conditions, masks and classes."""
     order = [f for f in fields if f in frame.columns]
     grow = open_mine[: len(open_mine) - len(open_mine) // 3]  # the rest ranks (prunes) them
     encs = _encode(frame.iloc[grow].reset_index(drop=True), fields, order, cfg)
@@ -527,70 +582,19 @@ def suggest_rules(
             break
         texts.setdefault((condition_text(atoms), classes[cls]), atoms)
     if not texts:
-        result.coverage = _coverage(held_pos, decided, w, np.zeros(n, bool))
-        return result
-    cand_keys = list(texts)
-    cands = _as_ruleset(cand_keys, fields, res)
-    result.candidates = len(cand_keys)
+        return None
+    keys = list(texts)
+    cands = _as_ruleset(keys, fields, res)
+    result.candidates = len(keys)
     masks = cands.rule_masks(frame)
     clash = _fires_on_null_examples(existing, cands)
     result.dropped_for_examples = int(clash.sum())
-    then_idx = np.array([cls_of[then] for _, then in cand_keys], dtype=np.intp)
-
+    cls_of = {c: i for i, c in enumerate(classes)}
+    then_idx = np.array([cls_of[then] for _, then in keys], dtype=np.intp)
     prune = open_mine[len(open_mine) - len(open_mine) // 3 :]
     seq = _order_on_prune(masks, y, w, prune, then_idx, clash, cfg)
-    accepted = _holm(seq, masks, y, held_pos, ~decided, then_idx, cand_keys, cfg, result)
-    if not accepted:
-        result.coverage = _coverage(held_pos, decided, w, np.zeros(n, bool))
-        return result
-    first = np.full(n, -1, dtype=np.intp)  # the deciding suggestion per row, in file order
-    for j in reversed(accepted):
-        first[masks[:, j] & ~decided] = j
-    open_mine_set = np.zeros(n, dtype=bool)
-    open_mine_set[open_mine] = True
-    held_open = np.zeros(n, dtype=bool)
-    held_open[held_pos] = True
-    held_open &= ~decided
-    held_w_open = float(w[held_open].sum())
-    for j in accepted:
-        when, then = cand_keys[j]
-        region = masks[:, j] & held_open
-        mined = masks[:, j] & open_mine_set
-        right = int((y[region] == then_idx[j]).sum())
-        nn = int(region.sum())
-        deciding = first == j
-        examples = _examples(
-            j,
-            texts[cand_keys[j]],
-            frame,
-            y,
-            then_idx,
-            first,
-            decided,
-            existing,
-            cands,
-            accepted,
-            fields,
-        )
-        result.suggestions.append(
-            Suggestion(
-                id=rule_id_for(when, then),
-                when=when,
-                then=then,
-                examples=examples,
-                mined_decided=int(mined.sum()),
-                mined_correct=int((y[mined] == then_idx[j]).sum()),
-                decided=nn,
-                correct=right,
-                lower_bound=clopper_pearson_lower(right, nn, cfg.confidence),
-                coverage=int((deciding & held_open).sum()) / len(held_pos),
-                weighted_coverage=(
-                    float(w[deciding & held_open].sum()) / held_w_open if held_w_open else 0.0
-                ),
-            )
-        )
-    result.coverage = _coverage(held_pos, decided, w, first >= 0, y, first, then_idx)
-    return result
+    accepted = _holm(seq, masks, y, held_pos, ~decided, then_idx, keys, cfg, result)
+    return accepted, cands, [texts[k] for k in keys], masks, then_idx
 
 
 def _as_ruleset(keys: list[tuple[str, str]], fields: Mapping[str, str], res: tuple[str, ...]):
