@@ -38,10 +38,14 @@ def load_history(
 
     sources: dict[str, Any] = {}
     parts: list[pd.DataFrame] = []
-    if data is not None or dom.data_path is not None:
+    path = data if data is not None else dom.data_path
+    if data is None and path is not None and not path.is_file() and not dom.generator:
+        say(f"no data file at {path}; the decision store's labels only (or pass --data FILE)")
+        path = None
+    if path is not None:
         hist = load_domain_frame(dom, data, require_label=False)
         hist = hist[hist[dom.label].notna()] if dom.label in hist.columns else hist.iloc[:0]
-        sources["data_file"] = str(data or dom.data_path)
+        sources["data_file"] = str(path)
         sources["data_file_labelled"] = len(hist)
         parts.append(hist.assign(_model_resolved=np.nan))
     store = _store_labels(dom, settings)

@@ -130,6 +130,10 @@ def test_no_labels_is_refused_with_what_to_do(domain: Path):
     df.to_csv(domain / "records.csv", index=False)
     res = _run("suggest", "--domain", str(domain))
     assert res.exit_code == 1 and "no labelled records" in res.stderr
+    (domain / "records.csv").unlink()  # and no store either
+    res = _run("suggest", "--domain", str(domain))
+    assert res.exit_code == 1 and "no data file at" in res.stderr
+    assert "no labelled records" in res.stderr
 
 
 def test_store_labels_join_the_history_and_weigh_by_todays_decision(domain: Path, isolated_home):
