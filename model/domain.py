@@ -114,6 +114,12 @@ class Domain:
         return self.directory / "rules.yaml" if self.directory else None
 
     @property
+    def learned_rules_path(self) -> Path | None:
+        """Rules learned from labels (`autoresolve rules suggest --apply`), loaded after
+        rules.yaml; the machine writes this file and never the hand-written one."""
+        return self.directory / "rules.learned.yaml" if self.directory else None
+
+    @property
     def data_path(self) -> Path | None:
         if self.directory is None or self.data is None:
             return None

@@ -77,13 +77,15 @@ class TrainReport:
 
 
 def default_rules(domain: Domain) -> RuleSetLike:
-    """The domain's rules.yaml when present, else no rules."""
+    """The domain's rules.yaml (then rules.learned.yaml, if present) when present, else none."""
     path = domain.rules_path
     if path is None or not path.is_file():
         return NoRules()
-    from autoresolve.rules import load_rules
+    from autoresolve.rules import load_domain_rules
 
-    return load_rules(path, domain.field_types, domain.resolutions)
+    return load_domain_rules(
+        path, domain.learned_rules_path, domain.field_types, domain.resolutions
+    )
 
 
 def fingerprint(domain: Domain, df: pd.DataFrame) -> dict[str, Any]:

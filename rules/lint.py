@@ -231,13 +231,19 @@ def lint(
                 ra, rb = ruleset.rules[a], ruleset.rules[b]
                 rows = int(both[a, b])
                 if ra.then != rb.then and rows >= min_overlap:
+                    by_design = rb.learned is not None and ra.learned is None
                     report.findings.append(
                         Finding(
                             "overlap",
-                            "warning",
+                            "info" if by_design else "warning",
                             rb.id,
                             f"{rows:,} rows match both '{ra.id}' ({ra.then}) and '{rb.id}' "
-                            f"({rb.then}); '{ra.id}' wins by order — intended?",
+                            f"({rb.then}); '{ra.id}' wins by order — "
+                            + (
+                                "as designed: learned rules come after the hand-written ones"
+                                if by_design
+                                else "intended?"
+                            ),
                             ra.id,
                             rows,
                         )

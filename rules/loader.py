@@ -22,6 +22,8 @@ from autoresolve.rules.values import norm_datetime
 from autoresolve.rules.yamlsafe import compose, construct
 
 RULE_KEYS = ("id", "when", "then", "note", "examples")
+LEARNED_KEY = "learned"  # provenance, only in the learned-rules file
+LEARNED_FILE = "rules.learned.yaml"
 EXAMPLE_KEYS = ("record", "expect")
 MAX_RULES = 5_000
 MAX_ID_CHARS = 200
@@ -39,15 +41,7 @@ def load_rules(
             "no rule file here; a domain folder holds rules.yaml (write `rules: []` for none)",
             file=str(p),
         )
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RuleError(
-            f"not UTF-8 text (byte {exc.start}: {exc.reason}); is this the right file?",
-            file=str(p),
-        ) from None
-    return parse_rules(text, fields, resolutions, source=str(p))
+    return parse_rules(_read_text(p), fields, resolutions, source=str(p))
 
 
 def parse_rules(
@@ -63,13 +57,94 @@ def parse_rules(
     return RuleSet(reader.rules(), fields, reader.resolutions, source, text, rebuild=parse_rules)
 
 
+def load_domain_rules(
+    rules_path: str | Path,
+    learned_path: str | Path | None,
+    fields: Mapping[str, str],
+    resolutions: Collection[str],
+) -> RuleSet:
+    """The hand-written rules, then the learned ones when that file exists (first hit wins).
+
+    Without a learned file this is exactly `load_rules(rules_path, ...)` (same version).
+    """
+    learned = Path(learned_path) if learned_path is not None else None
+    if learned is None or not learned.exists():
+        return load_rules(rules_path, fields, resolutions)
+    hand = Path(rules_path)
+    hand = hand / "rules.yaml" if hand.is_dir() else hand
+    if not hand.is_file():
+        raise RuleError(
+            f"a learned-rules file ({learned.name}) needs the hand-written rules.yaml beside it "
+            "(write `rules: []` for none)",
+            file=str(hand),
+        )
+    layers = ((str(hand), _read_text(hand)), (str(learned), _read_text(learned)))
+    return parse_rule_layers(layers, fields, resolutions, str(hand))
+
+
+def parse_rule_layers(
+    layers: tuple[tuple[str, str], ...],
+    fields: Mapping[str, str],
+    resolutions: Collection[str],
+    source: str = "rules.yaml",
+) -> RuleSet:
+    """One rule set from (source, text) layers in order: the first is written by hand, the
+    others were learned from labels (each of their rules carries `learned:` provenance).
+
+    Ids must be unique across layers. Pure: no file access.
+    """
+    if not layers:
+        raise RuleError("no rule files given", file=source)
+    checker = Checker(fields)
+    built: list[Rule] = []
+    first_seen: dict[str, Rule] = {}
+    res = tuple(resolutions)
+    for i, (src, text) in enumerate(layers):
+        if not isinstance(text, str):
+            raise RuleError(f"rule text must be str, got {type(text).__name__}", file=src)
+        reader = _Reader(text, checker, res, src, learned=i > 0)
+        for rule in reader.rules():
+            if rule.id in first_seen:
+                other = first_seen[rule.id]
+                raise RuleError(
+                    f"rule id '{rule.id}' is already used in {other.source}:{other.line}; ids "
+                    "must be unique across the hand-written and learned files (rename or delete "
+                    "this one)",
+                    file=src,
+                    rule_id=rule.id,
+                    line=rule.line,
+                )
+            first_seen[rule.id] = rule
+            built.append(rule)
+    return RuleSet(tuple(built), fields, res, source, tuple(layers), rebuild=parse_rule_layers)
+
+
+def _read_text(p: Path) -> str:
+    try:
+        return p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleError(
+            f"not UTF-8 text (byte {exc.start}: {exc.reason}); is this the right file?",
+            file=str(p),
+        ) from None
+    except OSError as exc:
+        raise RuleError(f"cannot read the rule file: {exc.strerror or exc}", file=str(p)) from None
+
+
 class _Reader:
     def __init__(
-        self, text: str, checker: Checker, resolutions: tuple[str, ...], source: str
+        self,
+        text: str,
+        checker: Checker,
+        resolutions: tuple[str, ...],
+        source: str,
+        *,
+        learned: bool = False,
     ) -> None:
         self.checker = checker
         self.resolutions = resolutions
         self.source = source
+        self.learned = learned
         self.lines = text.splitlines()
         self.node, self.loader = compose(text, source)
 
@@ -155,12 +230,25 @@ class _Reader:
         rule_id = self.text_of(rid_node, "id", None)
         if len(rule_id) > MAX_ID_CHARS:
             raise self.err(f"rule id is longer than {MAX_ID_CHARS} characters", rid_node)
+        allowed = (*RULE_KEYS, LEARNED_KEY) if self.learned else RULE_KEYS
         for k, (knode, _) in keys.items():
-            if k not in RULE_KEYS:
-                raise self.err(f"unknown key '{k}'." + suggest(k, RULE_KEYS), knode, rule_id)
-        for req in ("when", "then"):
+            if k == LEARNED_KEY and not self.learned:
+                raise self.err(
+                    f"`{LEARNED_KEY}:` (provenance) belongs to rules learned from labels, which "
+                    f"live in {LEARNED_FILE}; a hand-written rule has no provenance block",
+                    knode,
+                    rule_id,
+                )
+            if k not in allowed:
+                raise self.err(f"unknown key '{k}'." + suggest(k, allowed), knode, rule_id)
+        for req in ("when", "then", *((LEARNED_KEY,) if self.learned else ())):
             if req not in keys:
-                raise self.err(f"missing `{req}`", item, rule_id)
+                hint = (
+                    f" (a rule written by hand belongs in rules.yaml, not {LEARNED_FILE})"
+                    if req == LEARNED_KEY
+                    else ""
+                )
+                raise self.err(f"missing `{req}`{hint}", item, rule_id)
         when_node = keys["when"][1]
         when = self.text_of(when_node, "when", rule_id)
         try:
@@ -190,6 +278,16 @@ class _Reader:
             note_val = construct(self.loader, keys["note"][1], self.source)
             note = "" if note_val is None else str(note_val)
         examples = self.examples(keys["examples"][1], rule_id) if "examples" in keys else ()
+        provenance = None
+        if self.learned:
+            prov_node = keys[LEARNED_KEY][1]
+            provenance = construct(self.loader, prov_node, self.source)
+            if not isinstance(provenance, dict):
+                raise self.err(
+                    f"`{LEARNED_KEY}` is a mapping (at, labels, precision, coverage …)",
+                    prov_node,
+                    rule_id,
+                )
         return Rule(
             id=rule_id,
             when=when,
@@ -199,6 +297,8 @@ class _Reader:
             line=item.start_mark.line + 1,
             expr=expr,
             canonical=canonical,
+            source=self.source,
+            learned=provenance,
         )
 
     def examples(self, node: yaml.Node, rule_id: str) -> tuple[Example, ...]:

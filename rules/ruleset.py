@@ -41,6 +41,9 @@ class Rule:
     line: int = 0
     expr: Node | None = field(default=None, repr=False, compare=False)
     canonical: str = ""
+    source: str = field(default="", compare=False)  # the file it came from
+    # Provenance of a rule learned from labels (rules.learned.yaml); None for hand-written rules.
+    learned: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def defers(self) -> bool:
@@ -60,6 +63,7 @@ class ExampleFailure:
     got: str | None
     fired: str | None  # id of the rule that fired, if any
     message: str
+    source: str = ""  # the file the rule (and its example) is in
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -74,11 +78,11 @@ class RuleSet:
         fields: Mapping[str, str],
         resolutions: Collection[str],
         source: str,
-        text: str,
-        rebuild: Callable[[str, Mapping[str, str], tuple[str, ...], str], RuleSet] | None = None,
+        text: Any,
+        rebuild: Callable[[Any, Mapping[str, str], tuple[str, ...], str], RuleSet] | None = None,
     ) -> None:
         self.rules = rules
-        self._rebuild = rebuild
+        self._rebuild = rebuild  # with `text` (whatever it takes back), rebuilds this set
         self.source = source
         self.fields = dict(fields)
         self.resolutions = tuple(resolutions)
@@ -236,6 +240,7 @@ class RuleSet:
                     got=got_then,
                     fired=got.id if got else None,
                     message=msg,
+                    source=rule.source or self.source,
                 )
             )
         return failures

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -24,3 +25,16 @@ def emit_json(payload: Any) -> None:
 def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def offline_settings(domain_dir: Path) -> Any:
+    """Settings for a command that opens no HTTP endpoint, so the API-key check (which guards
+    the service's write endpoints) does not apply to it."""
+    from autoresolve.service.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(domain=domain_dir)
+    except (SettingsError, ValueError) as exc:
+        if "API_KEYS" not in str(exc):
+            raise
+        return load_settings(domain=domain_dir, env="development")

@@ -1,8 +1,9 @@
-"""rules test | lint | explain: the rule file as tested data, from the command line."""
+"""rules test | lint | explain | suggest: the rule files as tested data, from the command line."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from autoresolve.service.cli_common import (
     emit_json,
     err_console,
     fail,
+    offline_settings,
 )
 
 DomainOpt = Annotated[
@@ -24,9 +26,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print only JSON on stdout
 
 
 def _load(domain_dir: Path) -> tuple[Any, Any]:
-    """The domain and its rule set, or a clean refusal naming the file (exit 1)."""
+    """The domain and its rule set (rules.yaml, then rules.learned.yaml when present), or a clean
+    refusal naming the file (exit 1)."""
     from autoresolve.model.domain import DomainError, load_domain
-    from autoresolve.rules import RuleError, load_rules
+    from autoresolve.rules import RuleError, load_domain_rules
 
     try:
         domain = load_domain(domain_dir)
@@ -36,7 +39,9 @@ def _load(domain_dir: Path) -> tuple[Any, Any]:
     if path is None or not path.is_file():
         fail(f"{domain_dir}: no rules.yaml in this domain folder (write `rules: []` for none).")
     try:
-        ruleset = load_rules(path, domain.field_types, domain.resolutions)
+        ruleset = load_domain_rules(
+            path, domain.learned_rules_path, domain.field_types, domain.resolutions
+        )
     except RuleError as exc:
         fail(str(exc))
     return domain, ruleset
@@ -81,9 +86,11 @@ def _record(spec: str) -> dict[str, Any]:
 
 def register(app: typer.Typer) -> None:
     rules_app = typer.Typer(
-        help="Test, lint and explain a domain's rule file.", no_args_is_help=True
+        help="Test, lint, explain a domain's rule files; suggest rules learned from labels.",
+        no_args_is_help=True,
     )
     app.add_typer(rules_app, name="rules")
+    rules_app.command("suggest")(suggest)
 
     @rules_app.command("test")
     def test_(domain: DomainOpt, json_: JsonOpt = False) -> None:
@@ -104,7 +111,7 @@ def register(app: typer.Typer) -> None:
         else:
             for f in failures:
                 err_console.print(
-                    f"[red]FAIL[/] {ruleset.source}:{f.line} rule '{f.rule_id}' example "
+                    f"[red]FAIL[/] {f.source}:{f.line} rule '{f.rule_id}' example "
                     f"{f.index}: {f.message}\n     record: {json.dumps(f.record, default=str)}",
                     highlight=False,
                 )
@@ -173,6 +180,151 @@ def register(app: typer.Typer) -> None:
         if unknown:
             err_console.print(f"[yellow]not fields of the domain, ignored:[/] {', '.join(unknown)}")
         err_console.print(f"{verdict} (rule set {ruleset.version})", highlight=False)
+
+
+def suggest(
+    domain: DomainOpt,
+    data: Annotated[
+        Path | None, typer.Option(help="labelled history (CSV/Parquet); default: the domain's")
+    ] = None,
+    min_precision: Annotated[
+        float | None,
+        typer.Option(
+            "--min-precision", help="bar for a suggestion (default: the domain's target precision)"
+        ),
+    ] = None,
+    max_rules: Annotated[int, typer.Option("--max-rules", min=1, help="at most this many")] = 10,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="write them into rules.learned.yaml beside rules.yaml")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Rules learned from labels for what no rule decides today, as YAML to review.
+
+    Mined on older labels, measured on the newest ones (docs/rules.md). With --apply, the
+    suggestions (each cleared the domain's target precision at its confidence) are added to
+    rules.learned.yaml, which loads after rules.yaml; rules.yaml is never changed.
+    """
+    import time
+    from datetime import UTC, datetime
+
+    from autoresolve.model.datasets import DatasetError
+    from autoresolve.model.domain import DomainError
+    from autoresolve.rules import RuleError
+    from autoresolve.rules.learned import render_rules, write_learned
+    from autoresolve.rules.mine import MiningConfig, suggest_rules
+    from autoresolve.service.store import StoreUnavailable
+    from autoresolve.service.suggest_data import load_history
+
+    dom, ruleset = _load(domain)
+    target = dom.policy.target_precision
+    bar = target if min_precision is None else min_precision
+    if not 0 < bar <= 1:
+        fail(f"--min-precision must be in (0, 1], got {bar}.", EXIT_USAGE)
+    if apply and bar < target:
+        fail(
+            f"--apply writes only rules that clear the domain's target precision ({target:g}); "
+            f"drop --min-precision {bar:g} or set it at or above the target.",
+            EXIT_USAGE,
+        )
+    err_console.print(f"reading labelled records of domain '{dom.name}' …", highlight=False)
+    try:
+        history = load_history(dom, data, offline_settings(dom.directory), say=_note)
+    except (DomainError, DatasetError, StoreUnavailable) as exc:
+        fail(f"cannot read the labelled records: {exc}")
+    if history.frame.empty:
+        fail(
+            f"no labelled records for domain '{dom.name}': pass --data FILE with a "
+            f"'{dom.label}' column, or import labels with `autoresolve label`."
+        )
+    cfg = MiningConfig(bar=bar, confidence=dom.policy.confidence, max_rules=max_rules)
+    err_console.print(f"mining {len(history.frame):,} labelled records …", highlight=False)
+    started = time.perf_counter()
+    result = suggest_rules(
+        history.frame,
+        label=dom.label,
+        fields=dom.field_types,
+        resolutions=dom.resolutions,
+        existing=ruleset,
+        time=dom.time,
+        weights=history.weights,
+        config=cfg,
+    )
+    seconds = time.perf_counter() - started
+    fingerprint = _fingerprint(dom, history.frame)
+    applied = None
+    if apply and result.suggestions:
+        at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        items = render_rules(result, result.suggestions, fingerprint=fingerprint, at=at)
+        try:
+            written = write_learned(
+                dom.rules_path, dom.learned_rules_path, dom.field_types, dom.resolutions, items
+            )
+        except RuleError as exc:
+            fail(str(exc))
+        applied = {
+            "file": str(dom.learned_rules_path),
+            "added": len(result.suggestions),
+            "rules": len(written.rules),
+            "version": written.version,
+        }
+    preview = render_rules(result, result.suggestions, fingerprint=fingerprint)
+    if json_:
+        emit_json(
+            result.to_dict()
+            | {"sources": history.sources, "seconds": seconds, "yaml": preview, "applied": applied}
+        )
+        return
+    if result.suggestions:
+        sys.stdout.write(
+            f"# {len(result.suggestions)} rule(s) learned from labels, not yet applied "
+            "(`--apply` adds them to rules.learned.yaml)\nrules:\n" + preview
+        )
+    _print_suggest(result, seconds, applied)
+
+
+def _note(message: str) -> None:
+    err_console.print(f"[yellow]{message}[/]", highlight=False)
+
+
+def _fingerprint(dom: Any, frame: Any) -> str:
+    from autoresolve.model.train import fingerprint
+
+    return "sha256:" + fingerprint(dom, frame)["sha256"][:16]
+
+
+def _print_suggest(result: Any, seconds: float, applied: dict[str, Any] | None) -> None:
+    cov = result.coverage
+    held = result.measured_on
+    err_console.print(
+        f"mined on {result.mined_on.records:,} older labels, measured on the newest "
+        f"{held.records:,} ({held.start or '?'} – {held.end or '?'}) in {seconds:.1f}s: "
+        f"{result.candidates} conditions, {result.family_size} tested, "
+        f"{len(result.suggestions)} cleared {result.config.bar:.0%} at "
+        f"{result.config.confidence:.0%} confidence (Holm over the tested ones)",
+        highlight=False,
+    )
+    for s in result.suggestions:
+        err_console.print(
+            f"  {s.id} → {s.then}: {s.correct}/{s.decided} right, bound {s.lower_bound:.1%}, "
+            f"decides {s.coverage:.1%} of the newest records",
+            highlight=False,
+        )
+    err_console.print(
+        f"newest records decided by the existing rules {cov['share_existing']:.1%}; "
+        f"the suggestions add {cov['share_added']:.1%} "
+        f"({cov['share_of_open_weight']:.1%} of what the rules leave open, by weight)",
+        highlight=False,
+    )
+    if applied:
+        err_console.print(
+            f"[green]wrote[/] {applied['added']} rule(s) to {applied['file']} "
+            f"(rule set {applied['version']}, {applied['rules']} rules); "
+            "`autoresolve train` or `retrain` picks them up",
+            highlight=False,
+        )
+    elif not result.suggestions:
+        err_console.print("nothing cleared the bar; nothing to apply", highlight=False)
 
 
 def _print_lint(report: Any) -> None:

@@ -46,3 +46,60 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}") from last
         time.sleep(every)
+
+
+LEARNABLE_FIELDS = {
+    "team": "category",
+    "size": "number",
+    "vip": "boolean",
+    "channel": "category",
+    "note": "text",
+    "created_at": "datetime",
+}
+LEARNABLE_RESOLUTIONS = ("escalate", "route_a", "route_b", "close")
+
+
+def learnable_records(n: int = 10_000, seed: int = 7):
+    """Labelled records, in time order over 2025, where one rule is true and one is a trap.
+
+    True: `team == "T07" and size > 200` → escalate (1% label noise). Trap: `channel == "phone"
+    and vip` → route_b on the older 70% of the records, close on the newest 30% (a path that
+    stopped holding). Everything else is a weak coin flip that no rule should claim.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    teams = np.array([f"T{i:02d}" for i in range(40)], dtype=object)
+    share = np.full(40, 0.85 / 39)
+    share[7] = 0.15
+    team = rng.choice(teams, n, p=share).astype(object)
+    team[rng.random(n) < 0.05] = None
+    size = np.round(np.exp(rng.normal(5.5, 1.2, n))).clip(1, 20_000)
+    size[rng.random(n) < 0.08] = np.nan
+    vip = (rng.random(n) < 0.2).astype(object)
+    vip[rng.random(n) < 0.05] = None
+    channel = rng.choice(np.array(["web", "mail", "phone"], dtype=object), n)
+    note = rng.choice(np.array(["call back", "urgent", "fyi", None], dtype=object), n)
+    created = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(
+        np.sort(rng.uniform(0, 364, n)), unit="D"
+    )
+    label = rng.choice(np.array(["route_a", "route_b", "close"], dtype=object), n)
+    newer = np.arange(n) >= int(0.7 * n)
+    trap = (channel == "phone") & (vip == True)  # noqa: E712 (object array of bool/None)
+    label[trap & ~newer] = "route_b"
+    label[trap & newer] = "close"
+    true_rule = (team == "T07") & (np.nan_to_num(size) > 200)
+    label[true_rule] = np.where(rng.random(true_rule.sum()) < 0.99, "escalate", "route_a")
+    return pd.DataFrame(
+        {
+            "record_id": [f"r{i:05d}" for i in range(n)],
+            "created_at": created,
+            "team": team,
+            "size": size,
+            "vip": vip,
+            "channel": channel,
+            "note": note,
+            "resolution": label,
+        }
+    )
