@@ -31,22 +31,14 @@ import mapie
 import numpy as np
 from mapie.risk_control import BinaryClassificationController, precision
 from mapie.risk_control.methods import compute_hoeffding_bentkus_p_value
-from scipy.stats import beta
+
+from autoresolve.model.binomial import upper_bound
 
 METHOD = (
     f"Learn-then-Test via MAPIE {mapie.__version__}: precision risk, Hoeffding-Bentkus p-values, "
     "split fixed-sequence FWER (test order learned on a separate calibration sample: start at "
     "the λ with the best projected p-value, then loosen)"
 )
-
-
-def clopper_pearson_upper(errors: int, n: int, confidence: float) -> float:
-    """One-sided upper confidence bound on an error rate (errors out of n)."""
-    if n <= 0:
-        return 1.0
-    if errors >= n:
-        return 1.0
-    return float(beta.ppf(confidence, errors + 1, n - errors))
 
 
 def candidate_grid(
@@ -189,7 +181,7 @@ def certify_threshold(
         threshold=thr,
         accepted=k,
         observed_precision=float(correct[acc].mean()) if k else None,
-        error_upper_bound=clopper_pearson_upper(errors, k, confidence),
+        error_upper_bound=upper_bound(errors, k, confidence),
         coverage=k / len(scores),
         reason=(
             f"λ={thr:.4f} is the loosest λ that passed the test sequence: precision ≥ "

@@ -7,7 +7,6 @@ surfacing later as a confusing model or HTTP error.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 import yaml
+
+from autoresolve.rules.errors import suggest
 
 FIELD_TYPES = ("category", "number", "boolean", "text", "datetime")
 TOP_KEYS = (
@@ -50,16 +51,6 @@ class DomainError(ValueError):
         elif key:
             where = f"key '{key}': "
         super().__init__(where + message)
-
-
-def suggest(name: str, options: list[str] | tuple[str, ...]) -> str:
-    """A ' Did you mean ...?' suffix when a close option exists, else the allowed values."""
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    if close:
-        return f" Did you mean '{close[0]}'?"
-    shown = ", ".join(sorted(options)[:12])
-    more = " …" if len(options) > 12 else ""
-    return f" Allowed: {shown}{more}."
 
 
 @dataclass(frozen=True)

@@ -4,30 +4,21 @@
 reports coverage and realised precision (with a Clopper–Pearson interval), per-class precision,
 calibration error, novelty's effect, and the same-run baselines: rules only, the uncalibrated
 model's argmax on everything the rules leave, and a fixed 0.8 cut on raw probability.
-`figures` turns the kept arrays into PNGs (matplotlib is imported only there).
+`figures` turns the kept arrays into PNGs (through `model.plots`).
 """
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta
+
+from autoresolve.model.binomial import interval
+from autoresolve.model.plots import figure, to_png
 
 if TYPE_CHECKING:
     from autoresolve.model.policy import Policy
-
-
-def interval(k: int, n: int, level: float = 0.90) -> tuple[float | None, float | None]:
-    """Two-sided Clopper–Pearson interval for k successes out of n."""
-    if n == 0:
-        return None, None
-    a = (1 - level) / 2
-    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
-    return lo, hi
 
 
 def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
@@ -46,7 +37,7 @@ def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int 
 def _precision(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
     n = int(mask.sum())
     k = int((pred[mask] == truth[mask]).sum()) if n else 0
-    lo, hi = interval(k, n)
+    lo, hi = interval(k, n, 0.90)
     return {"n": n, "correct": k, "precision": k / n if n else None, "ci90": [lo, hi]}
 
 
@@ -171,22 +162,12 @@ def coverage_precision_curve(conf: np.ndarray, correct: np.ndarray) -> tuple[np.
 
 def figures(evaluation: dict[str, Any]) -> dict[str, bytes]:
     """PNG bytes keyed by file name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     conf = evaluation["confidence_free"]
     correct = evaluation["correct_free"]
     out: dict[str, bytes] = {}
 
-    def png(fig) -> bytes:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        return buf.getvalue()
-
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = figure(5, 5)
+    ax = fig.add_subplot(1, 1, 1)
     edges = np.linspace(0, 1, 11)
     idx = np.clip(np.digitize(conf, edges[1:-1]), 0, 9)
     xs, ys, ns = [], [], []
@@ -206,9 +187,10 @@ def figures(evaluation: dict[str, Any]) -> dict[str, bytes]:
         title=f"Reliability (test, rule-free); ECE {evaluation['metrics']['ece']:.3f}",
     )
     ax.legend(loc="upper left")
-    out["reliability.png"] = png(fig)
+    out["reliability.png"] = to_png(fig, dpi=110)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = figure(6, 4)
+    ax = fig.add_subplot(1, 1, 1)
     if len(conf):
         cov, prec, _ = coverage_precision_curve(conf, correct)
         ax.plot(cov, prec, label="model (test, rule-free)")
@@ -220,10 +202,11 @@ def figures(evaluation: dict[str, Any]) -> dict[str, bytes]:
     ax.axhline(evaluation["target"], color="grey", ls="--", label="target precision")
     ax.set(xlabel="coverage", ylabel="precision", title="Coverage vs precision", ylim=(0, 1.01))
     ax.legend(loc="lower left")
-    out["coverage_precision.png"] = png(fig)
+    out["coverage_precision.png"] = to_png(fig, dpi=110)
 
     cm = evaluation["confusion"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.5 * cm.shape[1], 1.0 + 0.45 * cm.shape[0]))
+    fig = figure(1.0 + 0.5 * cm.shape[1], 1.0 + 0.45 * cm.shape[0])
+    ax = fig.add_subplot(1, 1, 1)
     ax.imshow(cm.to_numpy(), cmap="Blues")
     ax.set_xticks(range(cm.shape[1]), [str(c) for c in cm.columns], rotation=60, ha="right")
     ax.set_yticks(range(cm.shape[0]), [str(c) for c in cm.index])
@@ -233,5 +216,5 @@ def figures(evaluation: dict[str, Any]) -> dict[str, bytes]:
             if v:
                 ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
     ax.set(xlabel="predicted (argmax)", ylabel="true", title="Confusion (test, rule-free)")
-    out["confusion_matrix.png"] = png(fig)
+    out["confusion_matrix.png"] = to_png(fig, dpi=110)
     return out

@@ -30,7 +30,7 @@ from autoresolve.model.domain import Domain
 from autoresolve.model.features import FeaturePipeline
 from autoresolve.model.novelty import NoveltyDetector
 from autoresolve.model.records import RecordError, coerce_frame, coerce_record
-from autoresolve.model.splits import time_order
+from autoresolve.model.splits import time_positions
 
 TOP_K = 3
 CHUNK = 100_000  # rows per model block in decide_frame: bounds the feature matrix's memory
@@ -406,7 +406,7 @@ class Policy:
         if label not in df.columns:
             raise ValueError(f"calibration data needs the label column '{label}' to re-certify.")
         df = df[df[label].notna()].reset_index(drop=True)
-        df = df.iloc[time_order(self.domain, df)]
+        df = df.iloc[time_positions(self.domain, df)]
         sub = df.iloc[np.flatnonzero(np.asarray(rules.match_frame(df)) < 0)]
         P = self._proba(self.pipeline.transform(sub), self.batch_threads)
         top = P.max(axis=1)

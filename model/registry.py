@@ -48,6 +48,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
 from autoresolve.model.batch import decide_chunk
+from autoresolve.model.plots import to_png
 
 log = logging.getLogger(__name__)
 
@@ -312,15 +313,8 @@ def _metric_name(name: str) -> str:
 
 
 def _figure_png(fig: Any) -> bytes:
-    if isinstance(fig, bytes | bytearray):
-        return bytes(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    with contextlib.suppress(Exception):
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-    return buf.getvalue()
+    """A report's figure as PNG bytes: already bytes, or a matplotlib Figure to draw."""
+    return bytes(fig) if isinstance(fig, bytes | bytearray) else to_png(fig)
 
 
 def _figures(report: Any) -> dict[str, Any]:

@@ -23,7 +23,6 @@ MLflow, no store; champion, challengers and labels live in memory.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,10 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoresolve.model.datasets import time_order
+from autoresolve.model.binomial import precision_summary
+from autoresolve.model.datasets import sort_by_time
 from autoresolve.model.domain import Domain
 from autoresolve.model.drift import drift, summarize
-from autoresolve.model.report import line_plot_png, precision_summary
+from autoresolve.model.jsonable import jsonable
+from autoresolve.model.plots import line_plot_png
 from autoresolve.model.retrain import (
     DEFAULT_TOLERANCE,
     WINDOW_FRACTION,
@@ -87,7 +88,7 @@ class SimulationResult:
     retrain_policy: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(
+        return jsonable(
             {
                 "domain": self.domain,
                 "target_precision": self.target_precision,
@@ -134,18 +135,6 @@ class SimulationResult:
 
     def plot_png(self) -> bytes:
         return autonomy_plot_png(self)
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 # ---------------------------------------------------------------- periods
@@ -261,10 +250,6 @@ def _decide(policy: Any, df: pd.DataFrame) -> pd.DataFrame:
     return policy.decide_frame(df).reset_index(drop=True)
 
 
-def _time_order(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
-    return time_order(df, domain)
-
-
 def _retrain_need(
     rp: RetrainPolicy, new_labels: int, reference: Mapping[str, Any], recent: pd.DataFrame
 ) -> tuple[bool, list[str], dict[str, Any]]:
@@ -333,7 +318,7 @@ def simulate(
 
     if kinds is not None:
         df = df.assign(_kind=np.asarray(kinds, dtype=object))
-    frame = _time_order(df, domain).reset_index(drop=True)
+    frame = sort_by_time(domain, df)
     kind_arr = frame.pop("_kind").to_numpy() if kinds is not None else None
     period_of, used_split = _assign_periods(frame, domain, periods, split)
     ids = frame[domain.id].astype(str).to_numpy()

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta
 
+from autoresolve.model.binomial import lower_bounds
 from autoresolve.model.calibration import TemperatureScaler
 from autoresolve.model.certify import candidate_grid, certify_per_class, certify_threshold
-from autoresolve.model.domain import Domain, DomainError, suggest
+from autoresolve.model.domain import Domain, DomainError
 from autoresolve.model.estimators import LightGBMModel, LinearModel
 from autoresolve.model.evaluation import evaluate_policy
 from autoresolve.model.features import FeaturePipeline
@@ -35,6 +35,7 @@ from autoresolve.model.novelty import NoveltyDetector
 from autoresolve.model.policy import NoRules, Policy, RuleSetLike
 from autoresolve.model.records import coerce_frame
 from autoresolve.model.splits import DEFAULT_FRACTIONS, time_range, time_splits
+from autoresolve.rules.errors import suggest
 
 Progress = Callable[[str, float], None]
 MIN_ROWS = 100
@@ -134,7 +135,7 @@ def selection_coverage(
     order = np.argsort(-scores, kind="stable")
     ok = np.cumsum(correct[order])
     k = np.arange(1, n + 1)
-    lower = np.where(ok > 0, beta.ppf(1 - confidence, np.maximum(ok, 1), k - ok + 1), 0.0)
+    lower = lower_bounds(ok, k, confidence)
     good = np.flatnonzero(lower >= target)
     return float((good[-1] + 1) / n) if len(good) else 0.0
 

@@ -107,7 +107,7 @@ def test_no_top_level_rules_model_or_service(installed: dict[str, Path]) -> None
 
 
 def test_train_and_resolve_from_a_working_directory(installed: dict[str, Path]) -> None:
-    from autoresolve.model.crm_demo import generate
+    from autoresolve.model.generators.crm import generate
 
     work = installed["tmp"] / "work"
     work.mkdir()
