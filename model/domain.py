@@ -35,6 +35,7 @@ REQUIRED_KEYS = ("name", "id", "label", "resolutions", "fields")
 POLICY_KEYS = ("target_precision", "confidence", "fallback", "novelty", "min_class_examples")
 FIELD_KEYS = ("type", "description", "novelty")
 RESERVED_RESOLUTIONS = ("defer",)
+PERIODS = ("day", "week", "month", "quarter", "year")
 
 
 class DomainError(ValueError):
@@ -195,6 +196,28 @@ def parse_domain(raw: Any, *, path: Path | None = None) -> Domain:
     for k in ("name", "id", "label"):
         if not isinstance(raw[k], str) or not raw[k].strip():
             raise DomainError(f"expected a non-empty string, got {raw[k]!r}.", path=path, key=k)
+    fields = _parse_fields(raw, path)
+    time = _parse_time(raw.get("time"), fields, path)
+    resolutions = _parse_resolutions(raw["resolutions"], path)
+    policy = _parse_policy(raw.get("policy") or {}, path)
+    return Domain(
+        name=raw["name"],
+        id=raw["id"],
+        label=raw["label"],
+        resolutions=resolutions,
+        fields=fields,
+        policy=policy,
+        time=time,
+        description=str(raw.get("description", "")),
+        directory=path.parent.resolve() if path is not None else None,
+        data=raw.get("data"),
+        generator=raw.get("generator"),
+        periods=_parse_periods(raw.get("periods", "month"), path),
+    )
+
+
+def _parse_fields(raw: Mapping[str, Any], path: Path | None) -> tuple[FieldSpec, ...]:
+    """The fields, none of which may be the id or the label column."""
     if not isinstance(raw["fields"], Mapping) or not raw["fields"]:
         raise DomainError("expected a mapping of field name → type.", path=path, key="fields")
     fields = tuple(_parse_field(str(n), s, path) for n, s in raw["fields"].items())
@@ -206,19 +229,22 @@ def parse_domain(raw: Any, *, path: Path | None = None) -> Domain:
                 path=path,
                 key=f"fields.{raw[special]}",
             )
-    time = raw.get("time")
+    return fields
+
+
+def _parse_time(time: Any, fields: tuple[FieldSpec, ...], path: Path | None) -> str | None:
     if time is not None and not isinstance(time, str):
         raise DomainError(f"expected a column name, got {time!r}.", path=path, key="time")
-    if (
-        time in names
-        and dict(zip(names, [f.type for f in fields], strict=True))[time] != "datetime"
-    ):
+    if any(f.name == time and f.type != "datetime" for f in fields):
         raise DomainError(
             "the time column, if listed under fields, must have type datetime.",
             path=path,
             key=f"fields.{time}",
         )
-    res = raw["resolutions"]
+    return time
+
+
+def _parse_resolutions(res: Any, path: Path | None) -> tuple[str, ...]:
     if not isinstance(res, list) or not res or not all(isinstance(r, str) and r for r in res):
         raise DomainError("expected a non-empty list of names.", path=path, key="resolutions")
     if len(set(res)) != len(res):
@@ -231,11 +257,14 @@ def parse_domain(raw: Any, *, path: Path | None = None) -> Domain:
                 path=path,
                 key="resolutions",
             )
-    pol_raw = raw.get("policy") or {}
+    return tuple(res)
+
+
+def _parse_policy(pol_raw: Any, path: Path | None) -> PolicySpec:
     if not isinstance(pol_raw, Mapping):
         raise DomainError("expected a mapping.", path=path, key="policy")
     _check_keys(pol_raw, POLICY_KEYS, "policy.", path)
-    policy = PolicySpec(
+    return PolicySpec(
         target_precision=_as_number(
             pol_raw.get("target_precision", 0.95), "policy.target_precision", path, 0.0, 1.0
         ),
@@ -244,28 +273,15 @@ def parse_domain(raw: Any, *, path: Path | None = None) -> Domain:
         novelty=bool(pol_raw.get("novelty", True)),
         min_class_examples=int(pol_raw.get("min_class_examples", 5)),
     )
-    periods = str(raw.get("periods", "month"))
-    if periods not in ("day", "week", "month", "quarter", "year"):
+
+
+def _parse_periods(value: Any, path: Path | None) -> str:
+    periods = str(value)
+    if periods not in PERIODS:
         raise DomainError(
-            f"unknown period {periods!r}."
-            + suggest(periods, ("day", "week", "month", "quarter", "year")),
-            path=path,
-            key="periods",
+            f"unknown period {periods!r}." + suggest(periods, PERIODS), path=path, key="periods"
         )
-    return Domain(
-        name=raw["name"],
-        id=raw["id"],
-        label=raw["label"],
-        resolutions=tuple(res),
-        fields=fields,
-        policy=policy,
-        time=time,
-        description=str(raw.get("description", "")),
-        directory=path.parent.resolve() if path is not None else None,
-        data=raw.get("data"),
-        generator=raw.get("generator"),
-        periods=periods,
-    )
+    return periods
 
 
 def load_domain(location: str | Path) -> Domain:

@@ -378,79 +378,31 @@ def log_policy(
         blob = pickle.dumps(policy, protocol=5)
         sha = _sha256(blob)
         described = _describe(policy)
-        metrics: dict[str, float] = {}
-        _flat_numbers("", dict(getattr(report, "metrics", None) or {}), metrics)
-        cert = described.get("certificate") or getattr(report, "certificate", None) or {}
-        if not isinstance(cert, Mapping):
-            cert = vars(cert) if hasattr(cert, "__dict__") else {"value": str(cert)}
-        _flat_numbers("certificate", dict(cert), metrics)
-        fp = getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
-        fingerprint = str(fp.get("sha256", "")) if isinstance(fp, Mapping) else str(fp)
+        cert = _certificate_of(described, report)
         rules_version = str(getattr(getattr(policy, "rules", None), "version", "") or "")
-        trained_at = datetime.now(UTC).isoformat(timespec="seconds")
-        all_tags = {
-            SHA_TAG: sha,
-            f"{TAG_PREFIX}domain": name,
-            f"{TAG_PREFIX}data_fingerprint": fingerprint,
-            f"{TAG_PREFIX}rules_version": rules_version,
-            f"{TAG_PREFIX}trained_at": str(getattr(policy, "trained_at", "") or trained_at),
-            f"{TAG_PREFIX}registered_at": trained_at,
-            **dict(tags or {}),
-        }
-        if isinstance(fp, Mapping):
-            for k in ("rows", "time_start", "time_end"):
-                if fp.get(k) is not None:
-                    all_tags[f"{TAG_PREFIX}data_{k}"] = str(fp[k])
+        all_tags = {**_version_tags(policy, report, sha, rules_version), **dict(tags or {})}
         all_params: dict[str, Any] = {
             "domain": name,
             "target_precision": domain.policy.target_precision,
             "confidence": domain.policy.confidence,
             "rules_version": rules_version,
+            **dict(getattr(report, "params", None) or {}),
+            **dict(params or {}),
         }
-        all_params.update(dict(getattr(report, "params", None) or {}))
-        all_params.update(dict(params or {}))
         with tempfile.TemporaryDirectory(prefix="autoresolve-log-") as tmp:
             tmpdir = Path(tmp)
             pkl = tmpdir / POLICY_FILE
             pkl.write_bytes(blob)
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
                 mlflow.log_params({k: str(v)[:500] for k, v in all_params.items()})
+                metrics = _run_metrics(report, cert)
                 if metrics:
                     mlflow.log_metrics(metrics)
                 mlflow.set_tags(all_tags)
-                mlflow.log_text(
-                    json.dumps(dict(cert), indent=2, default=_json_default), "certificate.json"
-                )
-                mlflow.log_text(
-                    json.dumps(described, indent=2, default=_json_default), "policy.json"
-                )
-                if data_summary is not None:
-                    mlflow.log_text(
-                        json.dumps(data_summary, default=_json_default), "data_summary.json"
-                    )
-                for fname, fig in _figures(report).items():
-                    png = tmpdir / (Path(str(fname)).stem + ".png")
-                    png.write_bytes(_figure_png(fig))
-                    mlflow.log_artifact(str(png), artifact_path="figures")
-                if domain.directory is not None:
-                    for fname in ("domain.yaml", "rules.yaml"):
-                        src = Path(domain.directory) / fname
-                        if src.is_file():
-                            mlflow.log_artifact(str(src), artifact_path="domain")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # no input example: by design
-                    info = mlflow.pyfunc.log_model(
-                        name="policy",
-                        python_model=PolicyModel(),
-                        artifacts={"policy": str(pkl)},
-                        model_config={SHA_TAG: sha},
-                        pip_requirements=_pip_requirements(),
-                        signature=ModelSignature(
-                            inputs=None,
-                            outputs=None,
-                            params=ParamSchema([ParamSpec("now", "string", None)]),
-                        ),
-                    )
+                _log_documents(cert, described, data_summary)
+                _log_figures(report, tmpdir)
+                _log_domain_files(domain)
+                info = _log_pyfunc(pkl, sha)
             mv = mlflow.register_model(info.model_uri, name, tags=all_tags)
         if int(mv.version) != number:
             log.warning(
@@ -467,6 +419,85 @@ def log_policy(
             client.set_registered_model_alias(name, CHAMPION, mv.version)
             client.set_model_version_tag(name, mv.version, f"{TAG_PREFIX}promoted", "first")
         return str(mv.version)
+
+
+def _certificate_of(described: Mapping[str, Any], report: Any) -> Mapping[str, Any]:
+    cert = described.get("certificate") or getattr(report, "certificate", None) or {}
+    if not isinstance(cert, Mapping):
+        cert = vars(cert) if hasattr(cert, "__dict__") else {"value": str(cert)}
+    return cert
+
+
+def _run_metrics(report: Any, cert: Mapping[str, Any]) -> dict[str, float]:
+    """The report's metrics and the certificate's numbers, flattened to MLflow metric names."""
+    metrics: dict[str, float] = {}
+    _flat_numbers("", dict(getattr(report, "metrics", None) or {}), metrics)
+    _flat_numbers("certificate", dict(cert), metrics)
+    return metrics
+
+
+def _version_tags(policy: Any, report: Any, sha: str, rules_version: str) -> dict[str, str]:
+    """What a registered version says about itself: the pickle's hash (checked before loading),
+    the data it was trained on, the rule set, when."""
+    fp = getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
+    fingerprint = str(fp.get("sha256", "")) if isinstance(fp, Mapping) else str(fp)
+    registered_at = datetime.now(UTC).isoformat(timespec="seconds")
+    tags = {
+        SHA_TAG: sha,
+        f"{TAG_PREFIX}domain": policy.domain.name,
+        f"{TAG_PREFIX}data_fingerprint": fingerprint,
+        f"{TAG_PREFIX}rules_version": rules_version,
+        f"{TAG_PREFIX}trained_at": str(getattr(policy, "trained_at", "") or registered_at),
+        f"{TAG_PREFIX}registered_at": registered_at,
+    }
+    if isinstance(fp, Mapping):
+        for k in ("rows", "time_start", "time_end"):
+            if fp.get(k) is not None:
+                tags[f"{TAG_PREFIX}data_{k}"] = str(fp[k])
+    return tags
+
+
+def _log_documents(
+    cert: Mapping[str, Any], described: Mapping[str, Any], data_summary: Mapping[str, Any] | None
+) -> None:
+    mlflow.log_text(json.dumps(dict(cert), indent=2, default=_json_default), "certificate.json")
+    mlflow.log_text(json.dumps(described, indent=2, default=_json_default), "policy.json")
+    if data_summary is not None:
+        mlflow.log_text(json.dumps(data_summary, default=_json_default), "data_summary.json")
+
+
+def _log_figures(report: Any, tmpdir: Path) -> None:
+    for fname, fig in _figures(report).items():
+        png = tmpdir / (Path(str(fname)).stem + ".png")
+        png.write_bytes(_figure_png(fig))
+        mlflow.log_artifact(str(png), artifact_path="figures")
+
+
+def _log_domain_files(domain: Any) -> None:
+    """The domain.yaml and rules.yaml the policy was trained with, beside it."""
+    if domain.directory is None:
+        return
+    for fname in ("domain.yaml", "rules.yaml"):
+        src = Path(domain.directory) / fname
+        if src.is_file():
+            mlflow.log_artifact(str(src), artifact_path="domain")
+
+
+def _log_pyfunc(pkl: Path, sha: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no input example: by design
+        return mlflow.pyfunc.log_model(
+            name="policy",
+            python_model=PolicyModel(),
+            artifacts={"policy": str(pkl)},
+            model_config={SHA_TAG: sha},
+            pip_requirements=_pip_requirements(),
+            signature=ModelSignature(
+                inputs=None,
+                outputs=None,
+                params=ParamSchema([ParamSpec("now", "string", None)]),
+            ),
+        )
 
 
 # ---------------------------------------------------------------------------- reading

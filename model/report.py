@@ -221,69 +221,85 @@ def deferred_clusters(
     (all fields, not only the grouping ones) and, where labels exist, the majority label and how
     pure it is.
     """
-    cols = [
-        "cluster",
-        "size",
-        "share",
-        "common",
-        "labelled",
-        "unlabelled",
-        "majority_label",
-        "purity",
-    ]
     if deferred.empty:
-        return pd.DataFrame(columns=cols)
-    label_column = label_column or domain.label
-    truth = None
-    if labels is not None and not labels.empty and label_column in labels.columns:
-        lab = labels.drop_duplicates(domain.id, keep="last").set_index(domain.id)[label_column]
-        truth = deferred[domain.id].map(lab)
+        return pd.DataFrame(columns=CLUSTER_COLUMNS)
+    truth = _deferred_truth(deferred, domain, labels, label_column or domain.label)
     if truth is not None and truth.notna().sum() >= min_labels:
         fields = _label_fields(deferred, truth, domain, max_fields, max_values)
     else:
         fields = _grouping_fields(deferred, domain, max_fields, max_values)
-    keyed = pd.DataFrame(index=deferred.index)
-    for name in fields:
-        keyed[name] = _folded(deferred[name], max_values)
-    if not fields:
-        groups = {(): deferred.index}
-    else:
+    if fields:
+        keyed = pd.DataFrame({name: _folded(deferred[name], max_values) for name in fields})
         groups = keyed.groupby(fields, sort=False, dropna=False).groups
+    else:
+        groups = {(): deferred.index}
     candidates = [
         c for c in domain.fields_of("category") + domain.fields_of("boolean") if c in deferred
     ]
     rows = []
     for key, idx in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:top]:
+        values = key if isinstance(key, tuple) else (key,)
+        name = " & ".join(f"{f}={v}" for f, v in zip(fields, values, strict=False)) or "all"
         part = deferred.loc[idx]
-        common = {}
-        for name in candidates:
-            vc = part[name].astype("string").fillna("<missing>").value_counts(normalize=True)
-            if not vc.empty and vc.iloc[0] >= common_share:
-                common[name] = str(vc.index[0])
-        labelled, majority, purity = 0, None, None
-        if truth is not None:
-            t = truth.loc[idx].dropna()
-            labelled = int(t.size)
-            if labelled:
-                vc = t.astype(str).value_counts()
-                majority, purity = str(vc.index[0]), float(vc.iloc[0] / labelled)
         rows.append(
             {
-                "cluster": " & ".join(
-                    f"{f}={v}"
-                    for f, v in zip(fields, key if isinstance(key, tuple) else (key,), strict=False)
-                )
-                or "all",
+                "cluster": name,
                 "size": len(idx),
                 "share": len(idx) / len(deferred),
-                "common": common,
-                "labelled": labelled,
-                "unlabelled": len(idx) - labelled,
-                "majority_label": majority,
-                "purity": purity,
+                "common": _common_values(part, candidates, common_share),
+                **_majority(truth.loc[idx] if truth is not None else None, len(idx)),
             }
         )
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
+
+
+CLUSTER_COLUMNS = [
+    "cluster",
+    "size",
+    "share",
+    "common",
+    "labelled",
+    "unlabelled",
+    "majority_label",
+    "purity",
+]
+
+
+def _deferred_truth(
+    deferred: pd.DataFrame, domain: Domain, labels: pd.DataFrame | None, label_column: str
+) -> pd.Series | None:
+    """The known label of each deferred record (NaN where none), or None without labels."""
+    if labels is None or labels.empty or label_column not in labels.columns:
+        return None
+    lab = labels.drop_duplicates(domain.id, keep="last").set_index(domain.id)[label_column]
+    return deferred[domain.id].map(lab)
+
+
+def _common_values(part: pd.DataFrame, fields: list[str], share: float) -> dict[str, str]:
+    """The field values shared by at least `share` of a group's records."""
+    common = {}
+    for name in fields:
+        vc = part[name].astype("string").fillna("<missing>").value_counts(normalize=True)
+        if not vc.empty and vc.iloc[0] >= share:
+            common[name] = str(vc.index[0])
+    return common
+
+
+def _majority(truth: pd.Series | None, size: int) -> dict[str, Any]:
+    """How many of a group's records are labelled, and the most common label and its share."""
+    labelled, majority, purity = 0, None, None
+    if truth is not None:
+        t = truth.dropna()
+        labelled = int(t.size)
+        if labelled:
+            vc = t.astype(str).value_counts()
+            majority, purity = str(vc.index[0]), float(vc.iloc[0] / labelled)
+    return {
+        "labelled": labelled,
+        "unlabelled": size - labelled,
+        "majority_label": majority,
+        "purity": purity,
+    }
 
 
 # ---------------------------------------------------------------- the report

@@ -21,7 +21,3 @@ cli_serve.register(app)
 cli_rules.register(app)
 cli_sim.register(app)
 cli_report.register(app)
-
-
-def main() -> None:  # pragma: no cover - console entry
-    app()
