@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from autoresolve.model.domain import Domain, DomainError
-from autoresolve.model.generators import load_generator, source_digest
+from autoresolve.model.generators import Generator, load_generator, source_digest
 from autoresolve.model.records import RecordError, coerce_frame
 from autoresolve.model.splits import time_positions
 
@@ -122,11 +122,19 @@ def _csv_ready(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
     return out
 
 
+def domain_generator(domain: Domain) -> Generator:
+    """The generator `domain` names (its `generator` key); errors name the domain file."""
+    if not domain.generator:
+        raise DatasetError(f"domain '{domain.name}' names no generator.", key="generator")
+    where = domain.directory / "domain.yaml" if domain.directory is not None else None
+    return load_generator(domain.generator, where=where)
+
+
 def generator_stamp(domain: Domain, seed: int | None = None) -> str:
     """Identifies the generator code and seed, so a file made by an older generator is redone."""
     if not domain.generator:
         return ""
-    source = source_digest(load_generator(domain.generator))
+    source = source_digest(domain_generator(domain))
     return hashlib.sha256(f"{source}\0{seed}".encode()).hexdigest()[:16]
 
 
@@ -161,7 +169,7 @@ def ensure_generated(domain: Domain, *, seed: int | None = None) -> Path:
             "put the data there or pass --data FILE.",
             key="data",
         )
-    frame = load_generator(domain.generator).records(seed=seed)
+    frame = domain_generator(domain).records(seed=seed)
     write_table(coerce_frame(domain, frame), target, domain)
     _stamp_path(target).write_text(generator_stamp(domain, seed) + "\n")
     return target

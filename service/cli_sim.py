@@ -103,13 +103,12 @@ def _simulation_data(
 ) -> tuple[pd.DataFrame, np.ndarray | None, list[str] | None]:
     """The labelled history to replay, plus each record's case kind when the domain's generator
     knows them: the replay then shows when the kinds that arrive late stop being deferred."""
-    from autoresolve.model.datasets import load_domain_frame
+    from autoresolve.model.datasets import domain_generator, load_domain_frame
     from autoresolve.model.domain import DomainError
-    from autoresolve.model.generators import load_generator
 
     try:
         if data is None and domain.generator:
-            gen = load_generator(domain.generator)
+            gen = domain_generator(domain)
             if gen.with_kinds is not None:
                 df, kinds = gen.with_kinds(rows or gen.default_n, gen.default_seed)
                 return df, kinds, list(gen.new_kinds)

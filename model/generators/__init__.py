@@ -57,24 +57,29 @@ def generator_names() -> list[str]:
     return sorted(_entry_points())
 
 
-def load_generator(name: str) -> Generator:
-    """The generator registered as `name`; a DomainError (key `generator`) names the known ones."""
+def load_generator(name: str, *, where: str | Path | None = None) -> Generator:
+    """The generator registered as `name`. A DomainError (key `generator`, file `where`: the
+    domain file that names it) says when none is installed under that name, and which are."""
     eps = _entry_points()
     if name not in eps:
         hint = suggest(name, eps) if eps else f" No package registers a '{GROUP}' entry point."
-        raise DomainError(f"no generator named '{name}' is installed.{hint}", key="generator")
+        raise DomainError(
+            f"no generator named '{name}' is installed.{hint}", path=where, key="generator"
+        )
     ep = eps[name]
     try:
         gen = ep.load()
     except Exception as exc:
         raise DomainError(
             f"generator '{name}' ({ep.value}) failed to load: {type(exc).__name__}: {exc}.",
+            path=where,
             key="generator",
         ) from exc
     if not isinstance(gen, Generator):
         raise DomainError(
             f"entry point '{name}' = {ep.value} of group {GROUP} is a {type(gen).__name__}, not "
             "an autoresolve.model.generators.Generator.",
+            path=where,
             key="generator",
         )
     return gen

@@ -147,7 +147,7 @@ def test_stale_generated_file_is_made_again(crm_copy, small, monkeypatch) -> Non
     from autoresolve.model.generators import Generator
 
     fixed = Generator(generate=lambda n, seed: small, default_n=len(small), default_seed=0)
-    monkeypatch.setattr(datasets, "load_generator", lambda name: fixed)
+    monkeypatch.setattr(datasets, "domain_generator", lambda domain: fixed)
     first = load_domain_frame(crm_copy)
     assert len(first) == len(small) and datasets.is_current(crm_copy)
     stamp = crm_copy.data_path.with_name(crm_copy.data_path.name + ".stamp")

@@ -108,3 +108,11 @@ def test_the_digest_covers_every_module_of_the_generator_package(acme: Path) -> 
     assert crm_digest == source_digest(crm.GENERATOR)
     tiny = load_generator("tiny")
     assert isinstance(tiny, Generator) and source_digest(tiny) != crm_digest
+
+
+def test_a_domain_naming_a_missing_generator_is_refused_with_its_file(tmp_path: Path) -> None:
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "domain.yaml").write_text(TINY_DOMAIN.replace("generator: tiny", "generator: crn"))
+    with pytest.raises(DomainError, match=r"tiny/domain.yaml: key 'generator': no generator"):
+        load_domain_frame(load_domain(folder))
