@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import CountVectorizer
 
-from autoresolve.model import crm_demo
 from autoresolve.model.domain import load_domain
+from autoresolve.model.generators import crm
 from autoresolve.model.records import coerce_frame, coerce_record
 from autoresolve.rules import load_rules
 from benchmarks.common import peak_rss_mb, percentiles_us, timed, write_result
@@ -60,7 +60,7 @@ def _features(df: pd.DataFrame, domain) -> pd.DataFrame:
 
 
 def learnability(domain) -> dict:
-    df, meta = crm_demo.generate_with_meta()
+    df, meta = crm.generate_with_meta()
     rules = load_rules(domain.rules_path, domain.field_types, domain.resolutions)
     hit = rules.match_frame(df)
     then = np.array([r.then for r in rules.rules] + [None], dtype=object)[hit]
@@ -98,7 +98,7 @@ def learnability(domain) -> dict:
     proba = model.predict_proba(X[te])
     ok = proba.argmax(1) == y[te]
     kinds = meta["case_kind"].to_numpy()[te]
-    old = ~np.isin(kinds, list(crm_demo.NEW_KINDS))
+    old = ~np.isin(kinds, list(crm.NEW_KINDS))
     above = proba.max(1) >= threshold
     base_pred = df["error_code"][te].map(base).fillna(fallback).to_numpy().astype(int)
     out.update(
@@ -113,7 +113,7 @@ def learnability(domain) -> dict:
             "precision_above_threshold_test_old_kinds": float(ok[old & above].mean()),
             "accuracy_on_ambiguous_test": float(ok[meta["ambiguous"].to_numpy()[te]].mean()),
             "accuracy_on_new_kinds_test": {
-                k: float(ok[kinds == k].mean()) for k in crm_demo.NEW_KINDS if (kinds == k).any()
+                k: float(ok[kinds == k].mean()) for k in crm.NEW_KINDS if (kinds == k).any()
             },
         }
     )
@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     n = 200_000 if quick else 1_000_000
     domain = load_domain(CRM)
-    df, gen_s = timed(lambda: crm_demo.generate(n))
+    df, gen_s = timed(lambda: crm.generate(n))
     _, floor_s = timed(lambda: _floor(n, 0))
     coerced, coerce_s = timed(lambda: coerce_frame(domain, df))
     _, copy_s = timed(lambda: df.copy())

@@ -58,7 +58,7 @@ def json_record(row: pd.Series) -> dict[str, Any]:
 
 
 def generated(n: int, seed: int) -> pd.DataFrame:
-    from autoresolve.model.crm_demo import generate
+    from autoresolve.model.generators.crm import generate
 
     return generate(n=n, seed=seed)
 

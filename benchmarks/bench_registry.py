@@ -22,8 +22,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd
 
-from autoresolve.model import crm_demo, registry
+from autoresolve.model import registry
 from autoresolve.model.domain import load_domain
+from autoresolve.model.generators import crm
 from autoresolve.model.train import train_policy
 from benchmarks.common import peak_rss_mb, timed, write_result
 
@@ -43,7 +44,7 @@ def main(argv: list[str]) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-registry-"))
     registry.configure(f"sqlite:///{tmp / 'mlflow.db'}", tmp / "artifacts")
 
-    history = crm_demo.generate()
+    history = crm.generate()
     (_p0, _r0), train_s = timed(lambda: train_policy(domain, history, seed=0))
     t0 = time.perf_counter()
     policy, report = train_policy(domain, history, seed=0)
@@ -51,7 +52,7 @@ def main(argv: list[str]) -> int:
     train_register_s = time.perf_counter() - t0
     policy, load_s = timed(lambda: registry.load_policy("crm", version))
 
-    records = crm_demo.generate(n, seed=11).drop(columns=[domain.label])
+    records = crm.generate(n, seed=11).drop(columns=[domain.label])
     csv_in, pq_in = tmp / "in.csv", tmp / "in.parquet"
     records.to_csv(csv_in, index=False)
     records.to_parquet(pq_in, index=False)

@@ -31,22 +31,14 @@ import mapie
 import numpy as np
 from mapie.risk_control import BinaryClassificationController, precision
 from mapie.risk_control.methods import compute_hoeffding_bentkus_p_value
-from scipy.stats import beta
+
+from autoresolve.model.binomial import upper_bound
 
 METHOD = (
     f"Learn-then-Test via MAPIE {mapie.__version__}: precision risk, Hoeffding-Bentkus p-values, "
     "split fixed-sequence FWER (test order learned on a separate calibration sample: start at "
     "the λ with the best projected p-value, then loosen)"
 )
-
-
-def clopper_pearson_upper(errors: int, n: int, confidence: float) -> float:
-    """One-sided upper confidence bound on an error rate (errors out of n)."""
-    if n <= 0:
-        return 1.0
-    if errors >= n:
-        return 1.0
-    return float(beta.ppf(confidence, errors + 1, n - errors))
 
 
 def candidate_grid(
@@ -147,6 +139,29 @@ def certify_threshold(
         cert["test_order"] = [float(v) for v in candidates]
         cert["projected_p_values"] = [float(v) for v in projected]
         method = "fixed_sequence"
+    controller = _tested_controller(
+        scores, correct, candidates, method, learn, target_precision, confidence, cert
+    )
+    cert["p_values"] = [float(p) for p in np.ravel(controller.p_values)]
+    best = controller.best_predict_param
+    if best is None:
+        cert["reason"] = _nothing_certified(scores, correct, candidates, cert)
+        return cert
+    cert.update(_certified(scores, correct, float(best), target_precision, confidence))
+    return cert
+
+
+def _tested_controller(
+    scores: np.ndarray,
+    correct: np.ndarray,
+    candidates: np.ndarray,
+    method: str,
+    learn: tuple[np.ndarray, np.ndarray] | None,
+    target_precision: float,
+    confidence: float,
+    cert: dict[str, Any],
+) -> BinaryClassificationController:
+    """MAPIE's controller after the test sequence ran on the certification sample."""
     controller = BinaryClassificationController(
         predict_function=lambda s: np.column_stack([1.0 - s, s]),
         risk=precision,
@@ -166,38 +181,45 @@ def certify_threshold(
             order = getattr(controller, "_learned_fixed_sequence", None)
             cert["test_order"] = [float(v) for v in order] if order is not None else None
         controller.calibrate(scores, correct)
-    cert["p_values"] = [float(p) for p in np.ravel(controller.p_values)]
-    best = controller.best_predict_param
-    if best is None:
-        order = cert.get("test_order") or [float(candidates[0])]
-        top = float(order[0])  # the first λ tested
-        acc = scores >= top
-        k = int(acc.sum())
-        prec = float(correct[acc].mean()) if k else float("nan")
-        cert["reason"] = (
-            f"no candidate threshold holds precision ≥ {target_precision:g} at confidence "
-            f"{confidence:g} (the first λ tested, {top:.4f}, accepts {k} of {len(scores)} "
-            f"calibration records with observed precision {prec:.3f}). More labelled data or a "
-            "better model is needed; the model resolves nothing meanwhile."
-        )
-        return cert
-    thr = float(best)
+    return controller
+
+
+def _nothing_certified(
+    scores: np.ndarray, correct: np.ndarray, candidates: np.ndarray, cert: dict[str, Any]
+) -> str:
+    """Why no λ passed, in terms of the first λ tested."""
+    order = cert.get("test_order") or [float(candidates[0])]
+    top = float(order[0])
+    acc = scores >= top
+    k = int(acc.sum())
+    prec = float(correct[acc].mean()) if k else float("nan")
+    return (
+        f"no candidate threshold holds precision ≥ {cert['target_precision']:g} at confidence "
+        f"{cert['confidence']:g} (the first λ tested, {top:.4f}, accepts {k} of {len(scores)} "
+        f"calibration records with observed precision {prec:.3f}). More labelled data or a "
+        "better model is needed; the model resolves nothing meanwhile."
+    )
+
+
+def _certified(
+    scores: np.ndarray, correct: np.ndarray, thr: float, target_precision: float, confidence: float
+) -> dict[str, Any]:
+    """The certificate's figures for the λ that passed: what it accepts and how wrong it can be."""
     acc = scores >= thr
     k = int(acc.sum())
     errors = int(k - correct[acc].sum())
-    cert.update(
-        threshold=thr,
-        accepted=k,
-        observed_precision=float(correct[acc].mean()) if k else None,
-        error_upper_bound=clopper_pearson_upper(errors, k, confidence),
-        coverage=k / len(scores),
-        reason=(
+    return {
+        "threshold": thr,
+        "accepted": k,
+        "observed_precision": float(correct[acc].mean()) if k else None,
+        "error_upper_bound": upper_bound(errors, k, confidence),
+        "coverage": k / len(scores),
+        "reason": (
             f"λ={thr:.4f} is the loosest λ that passed the test sequence: precision ≥ "
             f"{target_precision:g} holds at confidence {confidence:g} ({k} of {len(scores)} "
             f"calibration records accepted, {errors} wrong)."
         ),
-    )
-    return cert
+    }
 
 
 def certify_per_class(

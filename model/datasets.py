@@ -1,15 +1,15 @@
 """Reading a domain's records from disk: CSV (optionally gzip) or Parquet, in the schema's types.
 
 This is the IO edge for tables. Everything returned has been through `model.records.coerce_frame`,
-so training, simulation and batch scoring see one representation whatever the file format. The
-CRM demo domain has no checked-in data: its `data` file is generated from the seeded generator the
-first time it is asked for (written atomically, so concurrent first uses cannot leave half a file).
+so training, simulation and batch scoring see one representation whatever the file format. A
+domain with a `generator` (the CRM demo) has no checked-in data: its `data` file is generated from
+that seeded generator (`model.generators`) the first time it is asked for, and again when the
+generator's code changed (written atomically, so concurrent first uses cannot leave half a file).
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autoresolve.model import crm_demo
 from autoresolve.model.domain import Domain, DomainError
+from autoresolve.model.generators import Generator, load_generator, source_digest
 from autoresolve.model.records import RecordError, coerce_frame
+from autoresolve.model.splits import time_positions
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 NA_TOKENS = ["", "NaN", "nan", "NULL", "null", "None", "NA", "N/A", "NaT"]
-GENERATORS = {"crm": crm_demo.generate}
 PERIOD_CODES = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 
 
@@ -122,12 +122,19 @@ def _csv_ready(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
     return out
 
 
+def domain_generator(domain: Domain) -> Generator:
+    """The generator `domain` names (its `generator` key); errors name the domain file."""
+    if not domain.generator:
+        raise DatasetError(f"domain '{domain.name}' names no generator.", key="generator")
+    where = domain.directory / "domain.yaml" if domain.directory is not None else None
+    return load_generator(domain.generator, where=where)
+
+
 def generator_stamp(domain: Domain, seed: int | None = None) -> str:
     """Identifies the generator code and seed, so a file made by an older generator is redone."""
-    make = GENERATORS.get(domain.generator or "")
-    if make is None:
+    if not domain.generator:
         return ""
-    source = inspect.getsource(inspect.getmodule(make) or make)
+    source = source_digest(domain_generator(domain))
     return hashlib.sha256(f"{source}\0{seed}".encode()).hexdigest()[:16]
 
 
@@ -156,14 +163,13 @@ def ensure_generated(domain: Domain, *, seed: int | None = None) -> Path:
         )
     if is_current(domain, seed=seed) or (target.is_file() and not domain.generator):
         return target
-    make = GENERATORS.get(domain.generator or "")
-    if make is None:
+    if not domain.generator:
         raise DatasetError(
-            f"data file {target} does not exist and domain '{domain.name}' has no generator "
-            f"(known: {', '.join(GENERATORS)}); put the data there or pass --data FILE.",
+            f"data file {target} does not exist and domain '{domain.name}' has no generator; "
+            "put the data there or pass --data FILE.",
             key="data",
         )
-    frame = make() if seed is None else make(seed=seed)
+    frame = domain_generator(domain).records(seed=seed)
     write_table(coerce_frame(domain, frame), target, domain)
     _stamp_path(target).write_text(generator_stamp(domain, seed) + "\n")
     return target
@@ -196,13 +202,12 @@ def load_domain_frame(
         raise DatasetError(str(exc), path=p, key=exc.field) from exc
 
 
-def time_order(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
-    """Rows in time order (stable, missing times last), index reset; unchanged without a time."""
-    if not domain.time:
-        return df.reset_index(drop=True)
-    if domain.time not in df.columns:
+def sort_by_time(domain: Domain, df: pd.DataFrame) -> pd.DataFrame:
+    """The rows in time order (`model.splits.time_positions`), index reset; a domain without a
+    time field keeps the given order. Refuses a table that lacks the domain's time column."""
+    if domain.time and domain.time not in df.columns:
         raise DomainError(f"time column '{domain.time}' is not in the table.", key="time")
-    return df.sort_values(domain.time, kind="stable", na_position="last").reset_index(drop=True)
+    return df.iloc[time_positions(domain, df)].reset_index(drop=True)
 
 
 def period_index(df: pd.DataFrame, domain: Domain) -> pd.Series:

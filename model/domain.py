@@ -7,7 +7,6 @@ surfacing later as a confusing model or HTTP error.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 import yaml
+
+from autoresolve.rules.errors import suggest
 
 FIELD_TYPES = ("category", "number", "boolean", "text", "datetime")
 TOP_KEYS = (
@@ -34,6 +35,7 @@ REQUIRED_KEYS = ("name", "id", "label", "resolutions", "fields")
 POLICY_KEYS = ("target_precision", "confidence", "fallback", "novelty", "min_class_examples")
 FIELD_KEYS = ("type", "description", "novelty")
 RESERVED_RESOLUTIONS = ("defer",)
+PERIODS = ("day", "week", "month", "quarter", "year")
 
 
 class DomainError(ValueError):
@@ -50,16 +52,6 @@ class DomainError(ValueError):
         elif key:
             where = f"key '{key}': "
         super().__init__(where + message)
-
-
-def suggest(name: str, options: list[str] | tuple[str, ...]) -> str:
-    """A ' Did you mean ...?' suffix when a close option exists, else the allowed values."""
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    if close:
-        return f" Did you mean '{close[0]}'?"
-    shown = ", ".join(sorted(options)[:12])
-    more = " …" if len(options) > 12 else ""
-    return f" Allowed: {shown}{more}."
 
 
 @dataclass(frozen=True)
@@ -210,6 +202,28 @@ def parse_domain(raw: Any, *, path: Path | None = None) -> Domain:
     for k in ("name", "id", "label"):
         if not isinstance(raw[k], str) or not raw[k].strip():
             raise DomainError(f"expected a non-empty string, got {raw[k]!r}.", path=path, key=k)
+    fields = _parse_fields(raw, path)
+    time = _parse_time(raw.get("time"), fields, path)
+    resolutions = _parse_resolutions(raw["resolutions"], path)
+    policy = _parse_policy(raw.get("policy") or {}, path)
+    return Domain(
+        name=raw["name"],
+        id=raw["id"],
+        label=raw["label"],
+        resolutions=resolutions,
+        fields=fields,
+        policy=policy,
+        time=time,
+        description=str(raw.get("description", "")),
+        directory=path.parent.resolve() if path is not None else None,
+        data=raw.get("data"),
+        generator=raw.get("generator"),
+        periods=_parse_periods(raw.get("periods", "month"), path),
+    )
+
+
+def _parse_fields(raw: Mapping[str, Any], path: Path | None) -> tuple[FieldSpec, ...]:
+    """The fields, none of which may be the id or the label column."""
     if not isinstance(raw["fields"], Mapping) or not raw["fields"]:
         raise DomainError("expected a mapping of field name → type.", path=path, key="fields")
     fields = tuple(_parse_field(str(n), s, path) for n, s in raw["fields"].items())
@@ -221,19 +235,22 @@ def parse_domain(raw: Any, *, path: Path | None = None) -> Domain:
                 path=path,
                 key=f"fields.{raw[special]}",
             )
-    time = raw.get("time")
+    return fields
+
+
+def _parse_time(time: Any, fields: tuple[FieldSpec, ...], path: Path | None) -> str | None:
     if time is not None and not isinstance(time, str):
         raise DomainError(f"expected a column name, got {time!r}.", path=path, key="time")
-    if (
-        time in names
-        and dict(zip(names, [f.type for f in fields], strict=True))[time] != "datetime"
-    ):
+    if any(f.name == time and f.type != "datetime" for f in fields):
         raise DomainError(
             "the time column, if listed under fields, must have type datetime.",
             path=path,
             key=f"fields.{time}",
         )
-    res = raw["resolutions"]
+    return time
+
+
+def _parse_resolutions(res: Any, path: Path | None) -> tuple[str, ...]:
     if not isinstance(res, list) or not res or not all(isinstance(r, str) and r for r in res):
         raise DomainError("expected a non-empty list of names.", path=path, key="resolutions")
     if len(set(res)) != len(res):
@@ -246,11 +263,14 @@ def parse_domain(raw: Any, *, path: Path | None = None) -> Domain:
                 path=path,
                 key="resolutions",
             )
-    pol_raw = raw.get("policy") or {}
+    return tuple(res)
+
+
+def _parse_policy(pol_raw: Any, path: Path | None) -> PolicySpec:
     if not isinstance(pol_raw, Mapping):
         raise DomainError("expected a mapping.", path=path, key="policy")
     _check_keys(pol_raw, POLICY_KEYS, "policy.", path)
-    policy = PolicySpec(
+    return PolicySpec(
         target_precision=_as_number(
             pol_raw.get("target_precision", 0.95), "policy.target_precision", path, 0.0, 1.0
         ),
@@ -259,28 +279,15 @@ def parse_domain(raw: Any, *, path: Path | None = None) -> Domain:
         novelty=bool(pol_raw.get("novelty", True)),
         min_class_examples=int(pol_raw.get("min_class_examples", 5)),
     )
-    periods = str(raw.get("periods", "month"))
-    if periods not in ("day", "week", "month", "quarter", "year"):
+
+
+def _parse_periods(value: Any, path: Path | None) -> str:
+    periods = str(value)
+    if periods not in PERIODS:
         raise DomainError(
-            f"unknown period {periods!r}."
-            + suggest(periods, ("day", "week", "month", "quarter", "year")),
-            path=path,
-            key="periods",
+            f"unknown period {periods!r}." + suggest(periods, PERIODS), path=path, key="periods"
         )
-    return Domain(
-        name=raw["name"],
-        id=raw["id"],
-        label=raw["label"],
-        resolutions=tuple(res),
-        fields=fields,
-        policy=policy,
-        time=time,
-        description=str(raw.get("description", "")),
-        directory=path.parent.resolve() if path is not None else None,
-        data=raw.get("data"),
-        generator=raw.get("generator"),
-        periods=periods,
-    )
+    return periods
 
 
 def load_domain(location: str | Path) -> Domain:

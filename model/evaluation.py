@@ -4,30 +4,23 @@
 reports coverage and realised precision (with a Clopper–Pearson interval), per-class precision,
 calibration error, novelty's effect, and the same-run baselines: rules only, the uncalibrated
 model's argmax on everything the rules leave, and a fixed 0.8 cut on raw probability.
-`figures` turns the kept arrays into PNGs (matplotlib is imported only there).
+`figures` turns the kept arrays into PNGs (through `model.plots`).
 """
 
 from __future__ import annotations
 
-import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta
+
+from autoresolve.model.binomial import interval
+from autoresolve.model.plots import figure, to_png
 
 if TYPE_CHECKING:
     from autoresolve.model.policy import Policy
-
-
-def interval(k: int, n: int, level: float = 0.90) -> tuple[float | None, float | None]:
-    """Two-sided Clopper–Pearson interval for k successes out of n."""
-    if n == 0:
-        return None, None
-    a = (1 - level) / 2
-    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
-    return lo, hi
 
 
 def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
@@ -46,7 +39,7 @@ def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int 
 def _precision(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
     n = int(mask.sum())
     k = int((pred[mask] == truth[mask]).sum()) if n else 0
-    lo, hi = interval(k, n)
+    lo, hi = interval(k, n, 0.90)
     return {"n": n, "correct": k, "precision": k / n if n else None, "ci90": [lo, hi]}
 
 
@@ -56,72 +49,24 @@ def evaluate_policy(
     domain = policy.domain
     target = domain.policy.target_precision
     truth = test_df[domain.label].astype(str).to_numpy(dtype=object)
-    n = len(truth)
     dec = policy.decide_frame(test_df)
     res = dec["resolution"].to_numpy(dtype=object)
     by_model = (dec["source"] == "model").to_numpy()
     by_rule = (dec["source"] == "rule").to_numpy() & (dec["outcome"] == "resolved").to_numpy()
     free = dec["rule_id"].isna().to_numpy()
-
     X = X_test if X_test is not None else policy.pipeline.transform(test_df)
-    Xf = X[free]
-    raw = policy.estimator.predict_proba(Xf, num_threads=policy.batch_threads)
-    cal = policy.calibrator.apply(raw)
-    classes = np.array(policy.classes, dtype=object)
-    truth_f = truth[free]
-    pred_f = classes[cal.argmax(axis=1)] if len(Xf) else np.array([], dtype=object)
-    correct_f = (pred_f == truth_f).astype(float)
-    conf_f = cal.max(axis=1) if len(Xf) else np.array([])
-    raw_conf = raw.max(axis=1) if len(Xf) else np.array([])
-    n_free = int(free.sum())
+    rf = _RuleFree.of(policy, X[free], truth[free])
 
     model = _precision(res, truth, by_model)
     rule = _precision(res, truth, by_rule)
-    per_class = {}
-    for c in policy.classes:
-        m = by_model & (res == c)
-        if m.any():
-            per_class[c] = _precision(res, truth, m)
-    reasons = dec["defer_reason"].value_counts().to_dict()
-
-    flags = policy.novelty.flags(Xf) if policy.novelty is not None and len(Xf) else None
-    novelty = {}
-    if flags is not None:
-        nov = flags["novel"]
-        novelty = {
-            "test_novel_share": float(nov.mean()),
-            "test_accuracy_novel": float(correct_f[nov].mean()) if nov.any() else None,
-            "test_accuracy_familiar": float(correct_f[~nov].mean()) if (~nov).any() else None,
-            "test_novel_count": int(nov.sum()),
-            **{f"test_{k}_count": int(v.sum()) for k, v in flags.items() if k != "novel"},
-        }
-
-    def baseline(accept: np.ndarray) -> dict[str, Any]:
-        k = int((pred_f[accept] == truth_f[accept]).sum())
-        rule_ok = int((res[by_rule] == truth[by_rule]).sum())
-        m = int(accept.sum())
-        tot = m + int(by_rule.sum())
-        return {
-            "model_coverage": m / n_free if n_free else 0.0,
-            "model_precision": k / m if m else None,
-            "autonomy": tot / n if n else 0.0,
-            "precision": (k + rule_ok) / tot if tot else None,
-            "target_held": (k / m >= target) if m else True,
-        }
-
-    raw_pred = classes[raw.argmax(axis=1)] if len(Xf) else pred_f
-    raw_correct = raw_pred == truth_f
-    baselines = {
-        "rules_only": baseline(np.zeros(n_free, dtype=bool)),
-        "argmax_uncalibrated": {
-            **baseline(np.ones(n_free, dtype=bool)),
-            "model_precision": float(raw_correct.mean()) if n_free else None,
-        },
-        "raw_cut_0.8": baseline(raw_conf >= 0.8),
+    per_class = {
+        c: _precision(res, truth, by_model & (res == c))
+        for c in policy.classes
+        if (by_model & (res == c)).any()
     }
-    # raw-probability baselines judge the raw argmax (temperature scaling keeps the argmax)
-    overall_ok = int((res[by_model | by_rule] == truth[by_model | by_rule]).sum())
+    n, n_free = len(truth), rf.n
     n_auto = int((by_model | by_rule).sum())
+    overall_ok = int((res[by_model | by_rule] == truth[by_model | by_rule]).sum())
     metrics = {
         "test_records": n,
         "test_rule_free": n_free,
@@ -135,31 +80,119 @@ def evaluate_policy(
         "rule_precision": rule["precision"],
         "rule_resolved": rule["n"],
         "model_resolved": model["n"],
-        "ece": expected_calibration_error(conf_f, correct_f),
-        "ece_uncalibrated": expected_calibration_error(raw_conf, raw_correct.astype(float)),
-        "accuracy_rule_free": float(correct_f.mean()) if n_free else None,
-        "deferred_by_reason": {str(k): int(v) for k, v in reasons.items()},
+        "ece": expected_calibration_error(rf.conf, rf.correct),
+        "ece_uncalibrated": expected_calibration_error(rf.raw_conf, rf.raw_correct.astype(float)),
+        "accuracy_rule_free": float(rf.correct.mean()) if n_free else None,
+        "deferred_by_reason": {
+            str(k): int(v) for k, v in dec["defer_reason"].value_counts().to_dict().items()
+        },
     }
-    labels_cm = list(policy.classes)
-    extra = sorted(set(truth_f) - set(labels_cm))  # true labels the model cannot predict
-    cm = pd.crosstab(
-        pd.Categorical(truth_f, categories=labels_cm + extra),
-        pd.Categorical(pred_f, categories=labels_cm),
-        dropna=False,
-    )
     return {
         "metrics": metrics,
         "model": model,
         "rule": rule,
         "per_class_precision": per_class,
-        "baselines": baselines,
-        "novelty": novelty,
+        "baselines": _baselines(rf, res[by_rule] == truth[by_rule], n, target),
+        "novelty": _novelty_effect(policy, X[free], rf.correct),
         "threshold": policy.threshold,
         "target": target,
-        "confidence_free": conf_f,
-        "correct_free": correct_f,
-        "confusion": cm,
+        "confidence_free": rf.conf,
+        "correct_free": rf.correct,
+        "confusion": _confusion(policy.classes, rf.truth, rf.pred),
     }
+
+
+@dataclass(frozen=True)
+class _RuleFree:
+    """The model's view of the records no rule decides: raw and calibrated top class and score."""
+
+    truth: np.ndarray
+    pred: np.ndarray  # calibrated argmax
+    correct: np.ndarray  # float 0/1
+    conf: np.ndarray  # top calibrated probability
+    raw_pred: np.ndarray  # uncalibrated argmax (temperature scaling keeps it; kept apart anyway)
+    raw_correct: np.ndarray
+    raw_conf: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.truth)
+
+    @classmethod
+    def of(cls, policy: Policy, Xf: np.ndarray, truth: np.ndarray) -> _RuleFree:
+        raw = policy.estimator.predict_proba(Xf, num_threads=policy.batch_threads)
+        cal = policy.calibrator.apply(raw)
+        classes = np.array(policy.classes, dtype=object)
+        some = len(Xf) > 0
+        pred = classes[cal.argmax(axis=1)] if some else np.array([], dtype=object)
+        raw_pred = classes[raw.argmax(axis=1)] if some else pred
+        return cls(
+            truth=truth,
+            pred=pred,
+            correct=(pred == truth).astype(float),
+            conf=cal.max(axis=1) if some else np.array([]),
+            raw_pred=raw_pred,
+            raw_correct=raw_pred == truth,
+            raw_conf=raw.max(axis=1) if some else np.array([]),
+        )
+
+
+def _baselines(
+    rf: _RuleFree, rule_right: np.ndarray, n: int, target: float
+) -> dict[str, dict[str, Any]]:
+    """Same-run baselines: rules only, the raw argmax on every rule-free record, a raw 0.8 cut.
+
+    The raw-probability baselines judge the raw argmax, not the calibrated one.
+    """
+    rule_ok, rule_n = int(rule_right.sum()), len(rule_right)
+
+    def accepting(accept: np.ndarray) -> dict[str, Any]:
+        k = int((rf.pred[accept] == rf.truth[accept]).sum())
+        m = int(accept.sum())
+        tot = m + rule_n
+        return {
+            "model_coverage": m / rf.n if rf.n else 0.0,
+            "model_precision": k / m if m else None,
+            "autonomy": tot / n if n else 0.0,
+            "precision": (k + rule_ok) / tot if tot else None,
+            "target_held": (k / m >= target) if m else True,
+        }
+
+    return {
+        "rules_only": accepting(np.zeros(rf.n, dtype=bool)),
+        "argmax_uncalibrated": {
+            **accepting(np.ones(rf.n, dtype=bool)),
+            "model_precision": float(rf.raw_correct.mean()) if rf.n else None,
+        },
+        "raw_cut_0.8": accepting(rf.raw_conf >= 0.8),
+    }
+
+
+def _novelty_effect(policy: Policy, Xf: np.ndarray, correct: np.ndarray) -> dict[str, Any]:
+    """How often the novelty detector fires on rule-free test records, and how right the model
+    is on the records it flags versus the familiar ones."""
+    if policy.novelty is None or not len(Xf):
+        return {}
+    flags = policy.novelty.flags(Xf)
+    nov = flags["novel"]
+    return {
+        "test_novel_share": float(nov.mean()),
+        "test_accuracy_novel": float(correct[nov].mean()) if nov.any() else None,
+        "test_accuracy_familiar": float(correct[~nov].mean()) if (~nov).any() else None,
+        "test_novel_count": int(nov.sum()),
+        **{f"test_{k}_count": int(v.sum()) for k, v in flags.items() if k != "novel"},
+    }
+
+
+def _confusion(classes: Sequence[str], truth: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
+    """True × predicted counts; true labels the model cannot predict get rows of their own."""
+    labels = list(classes)
+    extra = sorted(set(truth) - set(labels))
+    return pd.crosstab(
+        pd.Categorical(truth, categories=labels + extra),
+        pd.Categorical(pred, categories=labels),
+        dropna=False,
+    )
 
 
 def coverage_precision_curve(conf: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -171,22 +204,12 @@ def coverage_precision_curve(conf: np.ndarray, correct: np.ndarray) -> tuple[np.
 
 def figures(evaluation: dict[str, Any]) -> dict[str, bytes]:
     """PNG bytes keyed by file name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     conf = evaluation["confidence_free"]
     correct = evaluation["correct_free"]
     out: dict[str, bytes] = {}
 
-    def png(fig) -> bytes:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        return buf.getvalue()
-
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = figure(5, 5)
+    ax = fig.add_subplot(1, 1, 1)
     edges = np.linspace(0, 1, 11)
     idx = np.clip(np.digitize(conf, edges[1:-1]), 0, 9)
     xs, ys, ns = [], [], []
@@ -206,9 +229,10 @@ def figures(evaluation: dict[str, Any]) -> dict[str, bytes]:
         title=f"Reliability (test, rule-free); ECE {evaluation['metrics']['ece']:.3f}",
     )
     ax.legend(loc="upper left")
-    out["reliability.png"] = png(fig)
+    out["reliability.png"] = to_png(fig, dpi=110)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = figure(6, 4)
+    ax = fig.add_subplot(1, 1, 1)
     if len(conf):
         cov, prec, _ = coverage_precision_curve(conf, correct)
         ax.plot(cov, prec, label="model (test, rule-free)")
@@ -220,10 +244,11 @@ def figures(evaluation: dict[str, Any]) -> dict[str, bytes]:
     ax.axhline(evaluation["target"], color="grey", ls="--", label="target precision")
     ax.set(xlabel="coverage", ylabel="precision", title="Coverage vs precision", ylim=(0, 1.01))
     ax.legend(loc="lower left")
-    out["coverage_precision.png"] = png(fig)
+    out["coverage_precision.png"] = to_png(fig, dpi=110)
 
     cm = evaluation["confusion"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.5 * cm.shape[1], 1.0 + 0.45 * cm.shape[0]))
+    fig = figure(1.0 + 0.5 * cm.shape[1], 1.0 + 0.45 * cm.shape[0])
+    ax = fig.add_subplot(1, 1, 1)
     ax.imshow(cm.to_numpy(), cmap="Blues")
     ax.set_xticks(range(cm.shape[1]), [str(c) for c in cm.columns], rotation=60, ha="right")
     ax.set_yticks(range(cm.shape[0]), [str(c) for c in cm.index])
@@ -233,5 +258,5 @@ def figures(evaluation: dict[str, Any]) -> dict[str, bytes]:
             if v:
                 ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
     ax.set(xlabel="predicted (argmax)", ylabel="true", title="Confusion (test, rule-free)")
-    out["confusion_matrix.png"] = png(fig)
+    out["confusion_matrix.png"] = to_png(fig, dpi=110)
     return out

@@ -30,7 +30,7 @@ from autoresolve.model.domain import Domain
 from autoresolve.model.features import FeaturePipeline
 from autoresolve.model.novelty import NoveltyDetector
 from autoresolve.model.records import RecordError, coerce_frame, coerce_record
-from autoresolve.model.splits import time_order
+from autoresolve.model.splits import time_positions
 
 TOP_K = 3
 CHUNK = 100_000  # rows per model block in decide_frame: bounds the feature matrix's memory
@@ -96,6 +96,53 @@ def iso_utc(now: datetime | None) -> str:
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _FrameDecisions:
+    """The decision columns of a table under construction: every row starts deferred, with no
+    source, and the rule layer then the model fill in the rows they decide."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.outcome = np.full(n, "deferred", dtype=object)
+        self.resolution = np.empty(n, dtype=object)  # all None
+        self.source = np.empty(n, dtype=object)
+        self.rule_id = np.empty(n, dtype=object)
+        self.reason = np.empty(n, dtype=object)
+        self.confidence = np.full(n, np.nan)
+        self.threshold = np.full(n, np.nan)
+        self.candidates: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+
+    def set_candidates(self, rows: np.ndarray, built: list[list[dict[str, Any]]]) -> None:
+        if len(rows) == self.n:
+            self.candidates = built
+            return
+        for r, c in zip(rows.tolist(), built, strict=True):
+            self.candidates[r] = c
+
+    def frame(self, ids: np.ndarray, version: str, stamp: str) -> pd.DataFrame:
+        index = pd.RangeIndex(self.n)
+
+        def obj(values: Any) -> pd.Series:
+            # object dtype keeps None for missing (pandas would infer `str` and turn it into NaN)
+            return pd.Series(values, dtype=object, index=index)
+
+        return pd.DataFrame(
+            {
+                "record_id": obj(ids),
+                "outcome": obj(self.outcome),
+                "resolution": obj(self.resolution),
+                "source": obj(self.source),
+                "rule_id": obj(self.rule_id),
+                "confidence": pd.Series(self.confidence, index=index),
+                "threshold": pd.Series(self.threshold, index=index),
+                "defer_reason": obj(self.reason),
+                "candidates": obj(self.candidates),
+                "policy_version": obj([version] * self.n),
+                "decided_at": obj([stamp] * self.n),
+            },
+            columns=list(DECISION_COLUMNS),
+        )
 
 
 class Policy:
@@ -223,90 +270,61 @@ class Policy:
 
     def decide_frame(self, df: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
         df = self._coerce_frame(df)
-        n = len(df)
-        ids = df[self.domain.id].to_numpy(dtype=object)  # coerce_frame made them str
+        out = _FrameDecisions(len(df))
         hit = np.asarray(self.rules.match_frame(df), dtype=np.int64)
-        outcome = np.full(n, "deferred", dtype=object)
-        resolution = np.empty(n, dtype=object)  # all None
-        source = np.empty(n, dtype=object)  # all None
-        rule_id = np.empty(n, dtype=object)  # all None
-        reason = np.empty(n, dtype=object)  # all None
-        confidence = np.full(n, np.nan)
-        threshold = np.full(n, np.nan)
-        candidates: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        self._decide_by_rules(out, hit)
+        rest = np.flatnonzero(hit < 0)
+        for start in range(0, len(rest), CHUNK):
+            self._decide_by_model(out, df, rest[start : start + CHUNK])
+        ids = df[self.domain.id].to_numpy(dtype=object)  # coerce_frame made them str
+        return out.frame(ids, self.version, iso_utc(now))
 
+    def _decide_by_rules(self, out: _FrameDecisions, hit: np.ndarray) -> None:
+        """The rows a rule decides (`hit` ≥ 0): resolved by it, or deferred when it says defer."""
         ruled = np.flatnonzero(hit >= 0)
-        if len(ruled):
-            rule_list = list(self.rules.rules)
-            ids_of = np.array([r.id for r in rule_list], dtype=object)
-            then_of = np.array([r.then for r in rule_list], dtype=object)
-            rid = ids_of[hit[ruled]]
-            then = then_of[hit[ruled]]
-            defer = then == "defer"
-            rule_id[ruled] = rid
-            source[ruled] = "rule"
-            outcome[ruled] = np.where(defer, "deferred", "resolved")
-            resolution[ruled] = np.where(defer, None, then)
-            reason[ruled] = np.where(defer, "rule", None)
+        if not len(ruled):
+            return
+        rule_list = list(self.rules.rules)
+        ids_of = np.array([r.id for r in rule_list], dtype=object)
+        then_of = np.array([r.then for r in rule_list], dtype=object)
+        then = then_of[hit[ruled]]
+        defer = then == "defer"
+        out.rule_id[ruled] = ids_of[hit[ruled]]
+        out.source[ruled] = "rule"
+        out.outcome[ruled] = np.where(defer, "deferred", "resolved")
+        out.resolution[ruled] = np.where(defer, None, then)
+        out.reason[ruled] = np.where(defer, "rule", None)
 
-        all_rest = np.flatnonzero(hit < 0)
-        for start in range(0, len(all_rest), CHUNK):
-            rest = all_rest[start : start + CHUNK]
-            sub = df.iloc[rest] if len(rest) < n else df
-            X = self.pipeline.transform(sub)
-            P = self._proba(X, self.batch_threads)
-            order = np.argsort(-P, axis=1, kind="stable")[:, :TOP_K]
-            top_p = np.take_along_axis(P, order, axis=1)
-            novel = (
-                self.novelty.is_novel(X)
-                if self.novelty is not None
-                else np.zeros(len(rest), dtype=bool)
-            )
-            del X, P
-            conf = top_p[:, 0]
-            confidence[rest] = conf
-            names = self._classes_arr[order]
-            built = _candidate_lists(names, top_p)
-            if len(rest) == n:
-                candidates = built
-            else:
-                for r, c in zip(rest.tolist(), built, strict=True):
-                    candidates[r] = c
-            if self.resolves_nothing:
-                why = np.where(novel, "novel", "no_model")
-                ok = np.zeros(len(rest), dtype=bool)
-            else:
-                thr = self.class_thresholds[order[:, 0]]
-                threshold[rest] = np.where(np.isfinite(thr), thr, np.nan)
-                ok = ~novel & (conf >= thr)
-                why = np.where(novel, "novel", np.where(ok, None, "low_confidence"))
-            reason[rest] = why
-            outcome[rest] = np.where(ok, "resolved", "deferred")
-            source[rest] = np.where(ok, "model", None)
-            resolution[rest] = np.where(ok, names[:, 0], None)
-
-        def obj(values: Any) -> pd.Series:
-            # object dtype keeps None for missing (pandas would infer `str` and turn it into NaN)
-            return pd.Series(values, dtype=object, index=index)
-
-        index = pd.RangeIndex(n)
-        stamp = iso_utc(now)
-        return pd.DataFrame(
-            {
-                "record_id": obj(ids),
-                "outcome": obj(outcome),
-                "resolution": obj(resolution),
-                "source": obj(source),
-                "rule_id": obj(rule_id),
-                "confidence": pd.Series(confidence, index=index),
-                "threshold": pd.Series(threshold, index=index),
-                "defer_reason": obj(reason),
-                "candidates": obj(candidates),
-                "policy_version": obj([self.version] * n),
-                "decided_at": obj([stamp] * n),
-            },
-            columns=list(DECISION_COLUMNS),
+    def _decide_by_model(self, out: _FrameDecisions, df: pd.DataFrame, rest: np.ndarray) -> None:
+        """One chunk of rule-free rows: candidates, then resolved only when familiar and above
+        the certified threshold of the top class."""
+        sub = df.iloc[rest] if len(rest) < out.n else df
+        X = self.pipeline.transform(sub)
+        P = self._proba(X, self.batch_threads)
+        order = np.argsort(-P, axis=1, kind="stable")[:, :TOP_K]
+        top_p = np.take_along_axis(P, order, axis=1)
+        novel = (
+            self.novelty.is_novel(X)
+            if self.novelty is not None
+            else np.zeros(len(rest), dtype=bool)
         )
+        del X, P
+        conf = top_p[:, 0]
+        out.confidence[rest] = conf
+        names = self._classes_arr[order]
+        out.set_candidates(rest, _candidate_lists(names, top_p))
+        if self.resolves_nothing:
+            why = np.where(novel, "novel", "no_model")
+            ok = np.zeros(len(rest), dtype=bool)
+        else:
+            thr = self.class_thresholds[order[:, 0]]
+            out.threshold[rest] = np.where(np.isfinite(thr), thr, np.nan)
+            ok = ~novel & (conf >= thr)
+            why = np.where(novel, "novel", np.where(ok, None, "low_confidence"))
+        out.reason[rest] = why
+        out.outcome[rest] = np.where(ok, "resolved", "deferred")
+        out.source[rest] = np.where(ok, "model", None)
+        out.resolution[rest] = np.where(ok, names[:, 0], None)
 
     def decide_record(self, record: Mapping[str, Any], now: datetime | None = None) -> Decision:
         out = self.decide_records([record], now)[0]
@@ -406,7 +424,7 @@ class Policy:
         if label not in df.columns:
             raise ValueError(f"calibration data needs the label column '{label}' to re-certify.")
         df = df[df[label].notna()].reset_index(drop=True)
-        df = df.iloc[time_order(self.domain, df)]
+        df = df.iloc[time_positions(self.domain, df)]
         sub = df.iloc[np.flatnonzero(np.asarray(rules.match_frame(df)) < 0)]
         P = self._proba(self.pipeline.transform(sub), self.batch_threads)
         top = P.max(axis=1)

@@ -48,6 +48,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
 from autoresolve.model.batch import decide_chunk
+from autoresolve.model.plots import to_png
 
 log = logging.getLogger(__name__)
 
@@ -312,15 +313,8 @@ def _metric_name(name: str) -> str:
 
 
 def _figure_png(fig: Any) -> bytes:
-    if isinstance(fig, bytes | bytearray):
-        return bytes(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    with contextlib.suppress(Exception):
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-    return buf.getvalue()
+    """A report's figure as PNG bytes: already bytes, or a matplotlib Figure to draw."""
+    return bytes(fig) if isinstance(fig, bytes | bytearray) else to_png(fig)
 
 
 def _figures(report: Any) -> dict[str, Any]:
@@ -374,7 +368,8 @@ def log_policy(
     `@champion`; later ones wait for `promote` (the retrain gates decide). The policy object is
     stamped `version = "<name>:<n>"` before pickling, so decisions from every path carry it.
     """
-    name = policy.domain.name
+    domain = policy.domain
+    name = domain.name
     client = _client()
     with _store_errors(f"registering policy '{name}' in {_config.tracking_uri}"):
         experiment_id = _experiment_id(name)
@@ -382,15 +377,32 @@ def log_policy(
         policy = _set_version(policy, f"{name}:{number}")
         blob = pickle.dumps(policy, protocol=5)
         sha = _sha256(blob)
-        all_tags = {**_version_tags(policy, report, sha), **dict(tags or {})}
+        described = _describe(policy)
+        cert = _certificate_of(described, report)
+        rules_version = str(getattr(getattr(policy, "rules", None), "version", "") or "")
+        all_tags = {**_version_tags(policy, report, sha, rules_version), **dict(tags or {})}
+        all_params: dict[str, Any] = {
+            "domain": name,
+            "target_precision": domain.policy.target_precision,
+            "confidence": domain.policy.confidence,
+            "rules_version": rules_version,
+            **dict(getattr(report, "params", None) or {}),
+            **dict(params or {}),
+        }
         with tempfile.TemporaryDirectory(prefix="autoresolve-log-") as tmp:
+            tmpdir = Path(tmp)
+            pkl = tmpdir / POLICY_FILE
+            pkl.write_bytes(blob)
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-                mlflow.log_params(
-                    {k: str(v)[:500] for k, v in _run_params(policy, report, params).items()}
-                )
+                mlflow.log_params({k: str(v)[:500] for k, v in all_params.items()})
+                metrics = _run_metrics(report, cert)
+                if metrics:
+                    mlflow.log_metrics(metrics)
                 mlflow.set_tags(all_tags)
-                _log_run_files(policy, report, data_summary, Path(tmp))
-                info = _log_pyfunc(blob, sha, Path(tmp))
+                _log_documents(cert, described, data_summary)
+                _log_figures(report, tmpdir)
+                _log_domain_files(domain)
+                info = _log_pyfunc(pkl, sha)
             mv = mlflow.register_model(info.model_uri, name, tags=all_tags)
         if int(mv.version) != number:
             log.warning(
@@ -409,28 +421,32 @@ def log_policy(
         return str(mv.version)
 
 
-def _rules_version(policy: Any) -> str:
-    return str(getattr(getattr(policy, "rules", None), "version", "") or "")
-
-
-def _certificate_of(described: Mapping[str, Any], report: Any) -> dict[str, Any]:
+def _certificate_of(described: Mapping[str, Any], report: Any) -> Mapping[str, Any]:
     cert = described.get("certificate") or getattr(report, "certificate", None) or {}
     if not isinstance(cert, Mapping):
         cert = vars(cert) if hasattr(cert, "__dict__") else {"value": str(cert)}
-    return dict(cert)
+    return cert
 
 
-def _version_tags(policy: Any, report: Any, sha: str) -> dict[str, str]:
-    """The tags of the run and the model version: hash, data fingerprint, rules, times."""
+def _run_metrics(report: Any, cert: Mapping[str, Any]) -> dict[str, float]:
+    """The report's metrics and the certificate's numbers, flattened to MLflow metric names."""
+    metrics: dict[str, float] = {}
+    _flat_numbers("", dict(getattr(report, "metrics", None) or {}), metrics)
+    _flat_numbers("certificate", dict(cert), metrics)
+    return metrics
+
+
+def _version_tags(policy: Any, report: Any, sha: str, rules_version: str) -> dict[str, str]:
+    """What a registered version says about itself: the pickle's hash (checked before loading),
+    the data it was trained on, the rule set, when."""
     fp = getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
+    fingerprint = str(fp.get("sha256", "")) if isinstance(fp, Mapping) else str(fp)
     now = datetime.now(UTC)
     tags = {
         SHA_TAG: sha,
         f"{TAG_PREFIX}domain": policy.domain.name,
-        f"{TAG_PREFIX}data_fingerprint": (
-            str(fp.get("sha256", "")) if isinstance(fp, Mapping) else str(fp)
-        ),
-        f"{TAG_PREFIX}rules_version": _rules_version(policy),
+        f"{TAG_PREFIX}data_fingerprint": fingerprint,
+        f"{TAG_PREFIX}rules_version": rules_version,
         f"{TAG_PREFIX}trained_at": str(
             getattr(policy, "trained_at", "") or now.isoformat(timespec="seconds")
         ),
@@ -444,48 +460,33 @@ def _version_tags(policy: Any, report: Any, sha: str) -> dict[str, str]:
     return tags
 
 
-def _run_params(policy: Any, report: Any, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    domain = policy.domain
-    return {
-        "domain": domain.name,
-        "target_precision": domain.policy.target_precision,
-        "confidence": domain.policy.confidence,
-        "rules_version": _rules_version(policy),
-        **dict(getattr(report, "params", None) or {}),
-        **dict(params or {}),
-    }
-
-
-def _log_run_files(
-    policy: Any, report: Any, data_summary: Mapping[str, Any] | None, tmpdir: Path
+def _log_documents(
+    cert: Mapping[str, Any], described: Mapping[str, Any], data_summary: Mapping[str, Any] | None
 ) -> None:
-    """Metrics, certificate, description, data summary, figures and domain files of the run."""
-    described = _describe(policy)
-    cert = _certificate_of(described, report)
-    metrics: dict[str, float] = {}
-    _flat_numbers("", dict(getattr(report, "metrics", None) or {}), metrics)
-    _flat_numbers("certificate", cert, metrics)
-    if metrics:
-        mlflow.log_metrics(metrics)
-    mlflow.log_text(json.dumps(cert, indent=2, default=_json_default), "certificate.json")
-    mlflow.log_text(json.dumps(_describe(policy), indent=2, default=_json_default), "policy.json")
+    mlflow.log_text(json.dumps(dict(cert), indent=2, default=_json_default), "certificate.json")
+    mlflow.log_text(json.dumps(described, indent=2, default=_json_default), "policy.json")
     if data_summary is not None:
         mlflow.log_text(json.dumps(data_summary, default=_json_default), "data_summary.json")
+
+
+def _log_figures(report: Any, tmpdir: Path) -> None:
     for fname, fig in _figures(report).items():
         png = tmpdir / (Path(str(fname)).stem + ".png")
         png.write_bytes(_figure_png(fig))
         mlflow.log_artifact(str(png), artifact_path="figures")
-    directory = policy.domain.directory
-    if directory is not None:
-        for fname in ("domain.yaml", "rules.yaml"):
-            src = Path(directory) / fname
-            if src.is_file():
-                mlflow.log_artifact(str(src), artifact_path="domain")
 
 
-def _log_pyfunc(blob: bytes, sha: str, tmpdir: Path) -> Any:
-    pkl = tmpdir / POLICY_FILE
-    pkl.write_bytes(blob)
+def _log_domain_files(domain: Any) -> None:
+    """The domain.yaml and rules.yaml the policy was trained with, beside it."""
+    if domain.directory is None:
+        return
+    for fname in ("domain.yaml", "rules.yaml"):
+        src = Path(domain.directory) / fname
+        if src.is_file():
+            mlflow.log_artifact(str(src), artifact_path="domain")
+
+
+def _log_pyfunc(pkl: Path, sha: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # no input example: by design
         return mlflow.pyfunc.log_model(

@@ -2,60 +2,23 @@
 
 Pure: every function takes DataFrames (the decision log, labels, training data, recent traffic) and
 returns DataFrames or a `DeploymentReport`; the CLI does the reading (store, registry) and the
-writing (terminal, HTML). Plots are PNG bytes made with matplotlib's Agg canvas, so nothing here
-touches a display or global plotting state, and the HTML embeds them (base64) to stay one file.
+writing (terminal; HTML through `model.report_html`). The report's figures are PNG bytes drawn by
+`model.plots`, so nothing here touches a display or global plotting state.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from autoresolve.model.binomial import precision_summary
 from autoresolve.model.domain import Domain
-
-# ---------------------------------------------------------------- statistics
-
-
-def binomial_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Clopper–Pearson interval: exact, never narrower than the data allow, (nan, nan) when n=0.
-
-    Exact rather than Wilson because the interesting cases are near 100 % precision with small
-    audit samples, where the normal-approximation intervals are too narrow.
-    """
-    if n <= 0:
-        return (math.nan, math.nan)
-    alpha = 1.0 - confidence
-    lo = 0.0 if successes == 0 else float(stats.beta.ppf(alpha / 2, successes, n - successes + 1))
-    hi = (
-        1.0
-        if successes == n
-        else float(stats.beta.ppf(1 - alpha / 2, successes + 1, n - successes))
-    )
-    return (lo, hi)
-
-
-def precision_summary(correct: np.ndarray, confidence: float = 0.95) -> dict[str, Any]:
-    """Point estimate, interval and sample size of a boolean 'was it right' vector."""
-    correct = np.asarray(correct, dtype=bool)
-    n = int(correct.size)
-    k = int(correct.sum())
-    lo, hi = binomial_interval(k, n, confidence)
-    return {
-        "precision": (k / n) if n else None,
-        "low": None if n == 0 else lo,
-        "high": None if n == 0 else hi,
-        "n": n,
-    }
-
+from autoresolve.model.jsonable import jsonable
+from autoresolve.model.plots import bar_plot_png, line_plot_png
 
 # ---------------------------------------------------------------- autonomy from the decision log
 
@@ -258,155 +221,88 @@ def deferred_clusters(
     (all fields, not only the grouping ones) and, where labels exist, the majority label and how
     pure it is.
     """
-    cols = [
-        "cluster",
-        "size",
-        "share",
-        "common",
-        "labelled",
-        "unlabelled",
-        "majority_label",
-        "purity",
-    ]
     if deferred.empty:
-        return pd.DataFrame(columns=cols)
-    label_column = label_column or domain.label
-    truth = None
-    if labels is not None and not labels.empty and label_column in labels.columns:
-        lab = labels.drop_duplicates(domain.id, keep="last").set_index(domain.id)[label_column]
-        truth = deferred[domain.id].map(lab)
+        return pd.DataFrame(columns=CLUSTER_COLUMNS)
+    truth = _deferred_truth(deferred, domain, labels, label_column or domain.label)
     if truth is not None and truth.notna().sum() >= min_labels:
         fields = _label_fields(deferred, truth, domain, max_fields, max_values)
     else:
         fields = _grouping_fields(deferred, domain, max_fields, max_values)
-    keyed = pd.DataFrame(index=deferred.index)
-    for name in fields:
-        keyed[name] = _folded(deferred[name], max_values)
-    if not fields:
-        groups = {(): deferred.index}
-    else:
+    if fields:
+        keyed = pd.DataFrame({name: _folded(deferred[name], max_values) for name in fields})
         groups = keyed.groupby(fields, sort=False, dropna=False).groups
+    else:
+        groups = {(): deferred.index}
     candidates = [
         c for c in domain.fields_of("category") + domain.fields_of("boolean") if c in deferred
     ]
     rows = []
     for key, idx in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:top]:
+        values = key if isinstance(key, tuple) else (key,)
+        name = " & ".join(f"{f}={v}" for f, v in zip(fields, values, strict=False)) or "all"
         part = deferred.loc[idx]
-        common = {}
-        for name in candidates:
-            vc = part[name].astype("string").fillna("<missing>").value_counts(normalize=True)
-            if not vc.empty and vc.iloc[0] >= common_share:
-                common[name] = str(vc.index[0])
-        labelled, majority, purity = 0, None, None
-        if truth is not None:
-            t = truth.loc[idx].dropna()
-            labelled = int(t.size)
-            if labelled:
-                vc = t.astype(str).value_counts()
-                majority, purity = str(vc.index[0]), float(vc.iloc[0] / labelled)
         rows.append(
             {
-                "cluster": " & ".join(
-                    f"{f}={v}"
-                    for f, v in zip(fields, key if isinstance(key, tuple) else (key,), strict=False)
-                )
-                or "all",
+                "cluster": name,
                 "size": len(idx),
                 "share": len(idx) / len(deferred),
-                "common": common,
-                "labelled": labelled,
-                "unlabelled": len(idx) - labelled,
-                "majority_label": majority,
-                "purity": purity,
+                "common": _common_values(part, candidates, common_share),
+                **_majority(truth.loc[idx] if truth is not None else None, len(idx)),
             }
         )
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
 
 
-# ---------------------------------------------------------------- plots
+CLUSTER_COLUMNS = [
+    "cluster",
+    "size",
+    "share",
+    "common",
+    "labelled",
+    "unlabelled",
+    "majority_label",
+    "purity",
+]
 
 
-def _png(fig: Any) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def _figure(width: float = 7.0, height: float = 3.6) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height))
+def _deferred_truth(
+    deferred: pd.DataFrame, domain: Domain, labels: pd.DataFrame | None, label_column: str
+) -> pd.Series | None:
+    """The known label of each deferred record (NaN where none), or None without labels."""
+    if labels is None or labels.empty or label_column not in labels.columns:
+        return None
+    lab = labels.drop_duplicates(domain.id, keep="last").set_index(domain.id)[label_column]
+    return deferred[domain.id].map(lab)
 
 
-def line_plot_png(
-    x: Sequence[Any],
-    series: Mapping[str, Sequence[float]],
-    *,
-    title: str,
-    ylabel: str,
-    ylim: tuple[float, float] | None = (0.0, 1.0),
-    bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
-    hline: tuple[float, str] | None = None,
-    xlabel: str = "period",
-    styles: Mapping[str, str] | None = None,
-) -> bytes:
-    """Several named series over the same x; optional shaded intervals and a target line."""
-    fig = _figure()
-    ax = fig.add_subplot(1, 1, 1)
-    xs = [str(v) for v in x]
-    pos = np.arange(len(xs))
-    for name, ys in series.items():
-        ls = (styles or {}).get(name, "-")
-        ax.plot(pos, np.asarray(ys, dtype=float), ls=ls, marker="o", ms=3, label=name)
-        if bands and name in bands:
-            lo, hi = bands[name]
-            ax.fill_between(
-                pos, np.asarray(lo, dtype=float), np.asarray(hi, dtype=float), alpha=0.2
-            )
-    if hline is not None:
-        ax.axhline(hline[0], ls="--", color="grey", lw=1, label=hline[1])
-    ax.set_xticks(pos)
-    step = max(1, len(xs) // 12)
-    ax.set_xticklabels([s if i % step == 0 else "" for i, s in enumerate(xs)], rotation=45)
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.set_xlabel(xlabel)
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    return _png(fig)
+def _common_values(part: pd.DataFrame, fields: list[str], share: float) -> dict[str, str]:
+    """The field values shared by at least `share` of a group's records."""
+    common = {}
+    for name in fields:
+        vc = part[name].astype("string").fillna("<missing>").value_counts(normalize=True)
+        if not vc.empty and vc.iloc[0] >= share:
+            common[name] = str(vc.index[0])
+    return common
 
 
-def bar_plot_png(
-    labels: Sequence[str],
-    values: Sequence[float],
-    *,
-    title: str,
-    xlabel: str,
-    threshold: float | None = None,
-) -> bytes:
-    """Horizontal bars (e.g. drift per field), with an optional alarm line."""
-    fig = _figure(7.0, max(2.0, 0.3 * len(labels) + 1))
-    ax = fig.add_subplot(1, 1, 1)
-    pos = np.arange(len(labels))
-    vals = np.asarray(values, dtype=float)
-    colors = ["tab:red" if threshold is not None and v >= threshold else "tab:blue" for v in vals]
-    ax.barh(pos, vals, color=colors)
-    ax.set_yticks(pos)
-    ax.set_yticklabels(list(labels))
-    ax.invert_yaxis()
-    if threshold is not None:
-        ax.axvline(threshold, ls="--", color="grey", lw=1)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    return _png(fig)
+def _majority(truth: pd.Series | None, size: int) -> dict[str, Any]:
+    """How many of a group's records are labelled, and the most common label and its share."""
+    labelled, majority, purity = 0, None, None
+    if truth is not None:
+        t = truth.dropna()
+        labelled = int(t.size)
+        if labelled:
+            vc = t.astype(str).value_counts()
+            majority, purity = str(vc.index[0]), float(vc.iloc[0] / labelled)
+    return {
+        "labelled": labelled,
+        "unlabelled": size - labelled,
+        "majority_label": majority,
+        "purity": purity,
+    }
 
 
-# ---------------------------------------------------------------- the report and its HTML
+# ---------------------------------------------------------------- the report
 
 
 @dataclass
@@ -438,24 +334,10 @@ class DeploymentReport:
         }
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if isinstance(v, np.generic):
-        return _clean(v.item())
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if v is pd.NA or v is pd.NaT:
-        return None
-    return v
-
-
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     if df is None or df.empty:
         return []
-    return [_clean(r) for r in df.to_dict(orient="records")]
+    return [jsonable(r) for r in df.to_dict(orient="records")]
 
 
 def build_report(
@@ -531,75 +413,3 @@ def build_report(
             threshold=drift_alarm,
         )
     return rep
-
-
-def cell_text(v: Any) -> str:
-    v = _clean(v)
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.3f}"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}={x}" for k, x in v.items()) or "—"
-    if isinstance(v, list):
-        return ", ".join(map(str, v))
-    return str(v)
-
-
-def table_html(df: pd.DataFrame) -> str:
-    if df is None or df.empty:
-        return "<p class='empty'>nothing to show</p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in row) + "</tr>"
-        for row in df.itertuples(index=False)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def img_html(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.9em}
-th{background:#f3f3f3} .empty{color:#888} .note{background:#fff6d6;padding:.4em .8em}
-img{max-width:100%}
-"""
-
-
-def render_html(rep: DeploymentReport, title: str | None = None) -> str:
-    """One self-contained HTML page: inline CSS, PNGs as data URIs, no external links."""
-    title = title or f"autoresolve report — {rep.domain}"
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-    ]
-    if rep.policy:
-        pol = pd.DataFrame([{"key": k, "value": cell_text(v)} for k, v in rep.policy.items()])
-        parts += ["<h2>Policy</h2>", table_html(pol)]
-    if rep.notes:
-        parts += ["<h2>Attention</h2>"] + [
-            f"<p class='note'>{html.escape(n)}</p>" for n in rep.notes
-        ]
-    parts += ["<h2>Autonomy over time</h2>"]
-    if "autonomy" in rep.plots:
-        parts.append(img_html(rep.plots["autonomy"], "autonomy over time"))
-    parts += [table_html(rep.autonomy)]
-    parts += ["<h2>Realised precision (audit labels)</h2>", table_html(rep.precision)]
-    parts += ["<h2>Drift per field</h2>"]
-    if "drift" in rep.plots:
-        parts.append(img_html(rep.plots["drift"], "drift per field"))
-    parts += [table_html(rep.drift)]
-    parts += ["<h2>Rule health</h2>", table_html(rep.rule_health)]
-    parts += [
-        f"<h2>Deferred queue: {rep.queue_depth} records</h2>",
-        "<p>Largest groups of similar deferred records — candidates for a new rule.</p>",
-        table_html(rep.clusters),
-        "</body></html>",
-    ]
-    return "\n".join(parts)

@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta
+
+from autoresolve.model.binomial import upper_bound
 
 DEFAULT_TOLERANCE = 0.02
 MIN_WINDOW = 100
@@ -92,13 +93,6 @@ class RetrainNeed:
         return d
 
 
-def precision_upper(correct: int, n: int, confidence: float) -> float:
-    """One-sided Clopper–Pearson upper bound of a success rate (1.0 when n = 0)."""
-    if n <= 0 or correct >= n:
-        return 1.0
-    return float(beta.ppf(confidence, correct + 1, n - correct))
-
-
 def window_stats(decisions: pd.DataFrame, truth: pd.Series, confidence: float) -> WindowStats:
     """Coverage and realised precision of one policy's decisions against the true labels."""
     truth = pd.Series(truth).reset_index(drop=True).astype(object)
@@ -117,7 +111,7 @@ def window_stats(decisions: pd.DataFrame, truth: pd.Series, confidence: float) -
         model_resolved=k_model,
         model_correct=c_model,
         model_precision=c_model / k_model if k_model else None,
-        model_precision_upper=precision_upper(c_model, k_model, confidence) if k_model else None,
+        model_precision_upper=upper_bound(c_model, k_model, confidence) if k_model else None,
         precision=int(correct.sum()) / k if k else None,
     )
 

@@ -26,7 +26,6 @@ MLflow, no store; champion, challengers and labels live in memory.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +34,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoresolve.model.datasets import time_order
+from autoresolve.model.binomial import precision_summary
+from autoresolve.model.datasets import sort_by_time
 from autoresolve.model.domain import Domain
 from autoresolve.model.drift import summarize
-from autoresolve.model.report import line_plot_png, precision_summary
+from autoresolve.model.jsonable import jsonable
+from autoresolve.model.plots import line_plot_png
 from autoresolve.model.retrain import DEFAULT_TOLERANCE, WINDOW_FRACTION
 from autoresolve.model.retraining import (
     LABELLED_AT,
@@ -108,7 +109,7 @@ class SimulationResult:
     retrain_policy: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(
+        return jsonable(
             {
                 "domain": self.domain,
                 "target_precision": self.target_precision,
@@ -155,18 +156,6 @@ class SimulationResult:
 
     def plot_png(self) -> bytes:
         return autonomy_plot_png(self)
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 # ---------------------------------------------------------------- periods
@@ -289,10 +278,6 @@ def _decide(policy: Any, df: pd.DataFrame) -> pd.DataFrame:
     return policy.decide_frame(df).reset_index(drop=True)
 
 
-def _time_order(df: pd.DataFrame, domain: Domain) -> pd.DataFrame:
-    return time_order(df, domain)
-
-
 # ---------------------------------------------------------------- the replay
 
 
@@ -374,7 +359,7 @@ class _Timeline:
     ) -> _Timeline:
         if kinds is not None:
             df = df.assign(_kind=np.asarray(kinds, dtype=object))
-        frame = _time_order(df, domain).reset_index(drop=True)
+        frame = sort_by_time(domain, df).reset_index(drop=True)
         kind_arr = frame.pop("_kind").to_numpy() if kinds is not None else None
         period_of, used = _assign_periods(frame, domain, periods, split)
         return cls(

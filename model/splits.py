@@ -58,8 +58,10 @@ class Splits:
         return {k: len(v) for k, v in self.parts.items()}
 
 
-def time_order(domain: Domain, df: pd.DataFrame) -> np.ndarray:
-    """Row positions sorted by time (stable; rows without a parsable time keep their place last)."""
+def time_positions(domain: Domain, df: pd.DataFrame) -> np.ndarray:
+    """Row positions in time order (stable; rows without a parsable time last, in their order).
+
+    Without a time field (or column) the given order is the time order."""
     if domain.time and domain.time in df.columns:
         t = pd.to_datetime(df[domain.time], utc=True, errors="coerce", format="mixed")
         key = t.to_numpy(dtype="datetime64[ns]")
@@ -126,7 +128,7 @@ def time_splits(
     seed: int = 0,
     mode: str = "recent_pool",
 ) -> Splits:
-    order = time_order(domain, df)
+    order = time_positions(domain, df)
     pos = split_positions(len(order), fractions, seed=seed, mode=mode)
     return Splits(order=order, parts={k: order[p] for k, p in pos.items()})
 

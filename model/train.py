@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta
 
+from autoresolve.model.binomial import lower_bounds
 from autoresolve.model.calibration import TemperatureScaler
 from autoresolve.model.certify import candidate_grid, certify_per_class, certify_threshold
-from autoresolve.model.domain import Domain, DomainError, suggest
+from autoresolve.model.domain import Domain, DomainError
 from autoresolve.model.estimators import LightGBMModel, LinearModel
 from autoresolve.model.evaluation import evaluate_policy
 from autoresolve.model.features import FeaturePipeline
@@ -35,6 +35,7 @@ from autoresolve.model.novelty import NoveltyDetector
 from autoresolve.model.policy import NoRules, Policy, RuleSetLike
 from autoresolve.model.records import coerce_frame
 from autoresolve.model.splits import DEFAULT_FRACTIONS, time_range, time_splits
+from autoresolve.rules.errors import suggest
 
 Progress = Callable[[str, float], None]
 MIN_ROWS = 100
@@ -136,7 +137,7 @@ def selection_coverage(
     order = np.argsort(-scores, kind="stable")
     ok = np.cumsum(correct[order])
     k = np.arange(1, n + 1)
-    lower = np.where(ok > 0, beta.ppf(1 - confidence, np.maximum(ok, 1), k - ok + 1), 0.0)
+    lower = lower_bounds(ok, k, confidence)
     good = np.flatnonzero(lower >= target)
     return float((good[-1] + 1) / n) if len(good) else 0.0
 
@@ -270,7 +271,83 @@ def train_policy(
 
     splits = time_splits(domain, df, fractions or DEFAULT_FRACTIONS, seed=seed, mode=split_mode)
     labels = df[domain.label].astype(str).to_numpy(dtype=object)
-    fit_counts = pd.Series(labels[splits["fit"]]).value_counts()
+    classes = _model_classes(domain, labels[splits["fit"]], dropped)
+    index = {c: i for i, c in enumerate(classes)}
+    y_all = np.array([index.get(v, -1) for v in labels], dtype=np.int64)
+
+    step("matching rules", 0.05)
+    free_all = np.asarray(ruleset.match_frame(df), dtype=np.int64) < 0
+
+    step("fitting features", 0.1)
+    pipe, X, y, free = _slices(domain, df, splits, labels, y_all, free_all)
+
+    results: dict[str, dict[str, Any]] = {}
+    for i, fam in enumerate(families):
+        step(f"training {fam}", 0.2 + 0.5 * i / len(families))
+        est = _estimator(fam, seed, num_threads)
+        results[fam] = _fit_candidate(est, X, y, free, pipe, len(classes), domain)
+    chosen, why, per_class = _choose(results, domain, len(classes), per_class)
+    best = results[chosen]
+
+    step("certifying", 0.7)
+    certificate, grid = _certify(best, X, y, free, domain, classes, per_class)
+
+    step("fitting novelty detector", 0.75)
+    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"]) if domain.policy.novelty else None
+
+    cert = {**certificate, "selection": why}
+    policy = Policy(
+        domain=domain,
+        rules=ruleset,
+        pipeline=pipe,
+        estimator=best["estimator"],
+        calibrator=best["scaler"],
+        certificate=cert,
+        novelty=novelty,
+        classes=classes,
+        fingerprint=fingerprint(domain, df),
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        candidate_grid=tuple(float(g) for g in grid),
+    )
+
+    step("evaluating on the test slice", 0.85)
+    evaluation = evaluate_policy(policy, df.iloc[splits["test"]], X_test=X["test"])
+    policy.metrics = {
+        **evaluation["metrics"],
+        "chosen_estimator": chosen,
+        "certified_threshold": policy.threshold,
+        "certified_coverage_cert_slice": certificate["coverage"],
+    }
+    report = TrainReport(
+        metrics=policy.metrics,
+        certificate=cert,
+        chosen=chosen,
+        why=why,
+        candidates={f: _candidate_summary(r) for f, r in results.items()},
+        splits=_split_summary(domain, df, splits),
+        dropped=dropped,
+        novelty={
+            **(novelty.describe() if novelty is not None else {"disabled": True}),
+            **evaluation["novelty"],
+        },
+        evaluation=evaluation,
+    )
+    step("done", 1.0)
+    return policy, report
+
+
+def _estimator(family: str, seed: int, num_threads: int) -> Any:
+    if family == "lightgbm":
+        return LightGBMModel(seed=seed, num_threads=num_threads)
+    return LinearModel(seed=seed)
+
+
+def _model_classes(
+    domain: Domain, fit_labels: np.ndarray, dropped: dict[str, Any]
+) -> tuple[str, ...]:
+    """The resolutions with enough examples in the fit slice to learn; the rest are recorded in
+    `dropped`. Fewer than two such classes is refused."""
+    fit_counts = pd.Series(fit_labels).value_counts()
     min_ex = domain.policy.min_class_examples
     classes = tuple(r for r in domain.resolutions if fit_counts.get(r, 0) >= min_ex)
     rare = {r: int(fit_counts.get(r, 0)) for r in domain.resolutions if r not in classes}
@@ -282,14 +359,20 @@ def train_policy(
             f"({dict(fit_counts.head(5))}); a model needs at least two. Collect more labels or "
             "lower policy.min_class_examples."
         )
-    index = {c: i for i, c in enumerate(classes)}
-    y_all = np.array([index.get(v, -1) for v in labels], dtype=np.int64)
+    return classes
 
-    step("matching rules", 0.05)
-    hit = np.asarray(ruleset.match_frame(df), dtype=np.int64)
-    free_all = hit < 0
 
-    step("fitting features", 0.1)
+def _slices(
+    domain: Domain,
+    df: pd.DataFrame,
+    splits: Any,
+    labels: np.ndarray,
+    y_all: np.ndarray,
+    free_all: np.ndarray,
+) -> tuple[FeaturePipeline, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The feature pipeline fitted on the fit slice, and per slice its features, class indices
+    and rule-free mask. Rows of classes the model does not learn leave the fit and valid slices
+    (they stay in calib, cert and test, where they count as errors when resolved)."""
     fit_rows = splits["fit"][y_all[splits["fit"]] >= 0]
     pipe = FeaturePipeline(domain).fit(df.iloc[fit_rows], labels[fit_rows])
     X, y, free = {}, {}, {}
@@ -299,17 +382,13 @@ def train_policy(
         X[name] = pipe.transform(df.iloc[rows])
         y[name] = y_all[rows]
         free[name] = free_all[rows]
+    return pipe, X, y, free
 
-    results: dict[str, dict[str, Any]] = {}
-    for i, fam in enumerate(families):
-        step(f"training {fam}", 0.2 + 0.5 * i / len(families))
-        est = (
-            LightGBMModel(seed=seed, num_threads=num_threads)
-            if fam == "lightgbm"
-            else LinearModel(seed=seed)
-        )
-        results[fam] = _fit_candidate(est, X, y, free, pipe, len(classes), domain)
 
+def _choose(
+    results: dict[str, dict[str, Any]], domain: Domain, n_classes: int, per_class: bool | str
+) -> tuple[str, str, bool]:
+    """(chosen family, why, per-class thresholds or not), decided on the calibration slice."""
     ranked = sorted(
         results,
         key=lambda f: (-results[f]["selection_coverage"], -results[f]["calib_accuracy"], f),
@@ -324,79 +403,32 @@ def train_policy(
         + ". Chosen on the calibration slice; only the chosen model is certified, on the "
         "certification slice, so the certificate carries no selection bias."
     )
-    mode_note = ""
     if per_class == "auto":
         lt, (lp, ly) = best["learn"][0], best["learn_classes"]
-        per_cov = per_class_selection(lt, lp, ly, len(classes), domain)
+        per_cov = per_class_selection(lt, lp, ly, n_classes, domain)
         per_class = per_cov > best["selection_coverage"]
-        mode_note = (
+        why += (
             f" Thresholds: {'per class' if per_class else 'one global'} (calib-slice coverage "
             f"per class {per_cov:.3f} vs global {best['selection_coverage']:.3f})."
         )
-    why += mode_note
-    step("certifying", 0.7)
-    certificate, grid = _certify(best, X, y, free, domain, classes, bool(per_class))
-    best["certificate"], best["grid"] = certificate, grid
-    best["coverage"] = certificate["coverage"]
+    return chosen, why, bool(per_class)
 
-    step("fitting novelty detector", 0.75)
-    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"]) if domain.policy.novelty else None
 
-    cert = dict(best["certificate"])
-    cert["selection"] = why
-    fp = fingerprint(domain, df)
-    policy = Policy(
-        domain=domain,
-        rules=ruleset,
-        pipeline=pipe,
-        estimator=best["estimator"],
-        calibrator=best["scaler"],
-        certificate=cert,
-        novelty=novelty,
-        classes=classes,
-        fingerprint=fp,
-        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        candidate_grid=tuple(float(g) for g in best["grid"]),
-    )
+def _candidate_summary(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "selection_coverage": result["selection_coverage"],
+        "calib_accuracy": result["calib_accuracy"],
+        "estimator": result["estimator"].describe(),
+        "temperature": result["scaler"].temperature_,
+    }
 
-    step("evaluating on the test slice", 0.85)
-    test_df = df.iloc[splits["test"]]
-    evaluation = evaluate_policy(policy, test_df, X_test=X["test"])
-    metrics = dict(evaluation["metrics"])
-    metrics.update(
-        chosen_estimator=chosen,
-        certified_threshold=policy.threshold,
-        certified_coverage_cert_slice=best["coverage"],
-    )
-    policy.metrics = metrics
-    split_info = {}
+
+def _split_summary(domain: Domain, df: pd.DataFrame, splits: Any) -> dict[str, dict[str, Any]]:
+    out = {}
     for name, rows in splits.parts.items():
         start, end = time_range(domain, df.iloc[rows])
-        split_info[name] = {"rows": len(rows), "time_start": start, "time_end": end}
-    report = TrainReport(
-        metrics=metrics,
-        certificate=cert,
-        chosen=chosen,
-        why=why,
-        candidates={
-            f: {
-                "selection_coverage": r["selection_coverage"],
-                "calib_accuracy": r["calib_accuracy"],
-                "estimator": r["estimator"].describe(),
-                "temperature": r["scaler"].temperature_,
-            }
-            for f, r in results.items()
-        },
-        splits=split_info,
-        dropped=dropped,
-        novelty={
-            **(novelty.describe() if novelty is not None else {"disabled": True}),
-            **evaluation.get("novelty", {}),
-        },
-        evaluation=evaluation,
-    )
-    step("done", 1.0)
-    return policy, report
+        out[name] = {"rows": len(rows), "time_start": start, "time_end": end}
+    return out
 
 
 __all__ = ["DomainError", "TrainError", "TrainReport", "train_policy"]

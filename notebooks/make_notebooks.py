@@ -27,7 +27,7 @@ ROWS = int(os.environ.get("AUTORESOLVE_NOTEBOOK_ROWS", "60000"))  # small under 
 pd.set_option("display.width", 140, "display.max_columns", 30)
 
 from autoresolve.model.domain import load_domain
-from autoresolve.model.crm_demo import generate_with_meta
+from autoresolve.model.generators.crm import generate_with_meta
 
 domain = load_domain(ROOT / "data" / "crm")
 df, meta = generate_with_meta(ROWS)
@@ -132,10 +132,10 @@ for name, png in report.figures().items():
                "first half of the history and decides the second half."),
         ("code", SETUP),
         ("code", """\
-from autoresolve.model.datasets import time_order
+from autoresolve.model.datasets import sort_by_time
 from autoresolve.model.train import train_policy
 
-ordered = time_order(df, domain)
+ordered = sort_by_time(domain, df)
 half = len(ordered) // 2
 policy, _ = train_policy(domain, ordered.iloc[:half], seed=0)
 later = ordered.iloc[half:].reset_index(drop=True)

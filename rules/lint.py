@@ -92,160 +92,199 @@ def lint(
     min_overlap: int = 1,
 ) -> LintReport:
     """Check a rule set against a table (labels in column `label`, if given and present)."""
-    masks = ruleset.rule_masks(df)
-    n, k = masks.shape
-    first = np.full(n, -1, dtype=np.int64)
-    for j in range(k - 1, -1, -1):
-        np.putmask(first, masks[:, j], j)
-    labels: np.ndarray | None = None
-    has_label = np.zeros(n, dtype=bool)
-    if label is not None and label in df.columns:
-        col = df[label]
-        has_label = col.notna().to_numpy(dtype=bool)
-        labels = col.astype(object).where(col.notna(), None).to_numpy(dtype=object)
+    hits = _Hits.of(ruleset, df, label)
     report = LintReport(
         version=ruleset.version,
-        rows=n,
-        labelled_rows=int(has_label.sum()),
+        rows=hits.rows,
+        labelled_rows=int(hits.has_label.sum()),
         precision_bar=precision_bar,
         confidence=confidence,
     )
-    canon_seen: dict[str, str] = {}
+    first_with: dict[str, str] = {}  # canonical condition → the first rule that has it
     for j, rule in enumerate(ruleset.rules):
-        if rule.expr is not None and not fields_of(rule.expr):
-            always = ruleset.matches_each({})[j]
-            report.findings.append(
-                Finding(
-                    "constant_condition",
-                    "error",
-                    rule.id,
-                    "the condition reads no field, so it is always "
-                    + (
-                        "true: every later rule is unreachable"
-                        if always
-                        else "false: it never fires"
-                    ),
-                )
-            )
-        if rule.canonical in canon_seen:
-            report.findings.append(
-                Finding(
-                    "duplicate_condition",
-                    "error",
-                    rule.id,
-                    f"same condition as earlier rule '{canon_seen[rule.canonical]}': it can never "
-                    "fire",
-                    canon_seen[rule.canonical],
-                )
-            )
-        else:
-            canon_seen[rule.canonical] = rule.id
-        matches = int(masks[:, j].sum())
-        decided = first == j
-        fires = int(decided.sum())
-        status = "ok"
-        if matches == 0:
-            status = "dead"
-            report.findings.append(
-                Finding(
-                    "dead",
-                    "warning",
-                    rule.id,
-                    f"matches none of the {n:,} rows; is it still needed, or is a value misspelt?",
-                )
-            )
-        elif fires == 0:
-            status = "shadowed"
-            earlier = masks[masks[:, j], :j].sum(axis=0)
-            by = ruleset.rules[int(np.argmax(earlier))].id
-            report.findings.append(
-                Finding(
-                    "shadowed",
-                    "warning",
-                    rule.id,
-                    f"matches {matches:,} rows but earlier rules decide all of them "
-                    f"(mostly '{by}'); "
-                    "move it up or remove it",
-                    by,
-                    matches,
-                )
-            )
+        report.findings += _condition_findings(ruleset, j, first_with)
+        matches, fires, status, found = _reach(ruleset, hits, j)
+        report.findings += found
         stats: dict[str, Any] = {}
         if rule.defers:
             status = status if status != "ok" else "defer"
-        elif labels is not None:
-            lab = decided & has_label
-            m = int(lab.sum())
-            correct = int((labels[lab] == rule.then).sum()) if m else 0
-            lo, hi = wilson_interval(correct, m, confidence)
-            stats = {
-                "labelled": m,
-                "correct": correct,
-                "precision": correct / m if m else None,
-                "ci_low": lo,
-                "ci_high": hi,
-            }
-            if m == 0:
-                status = status if status != "ok" else "no_labels"
-            elif hi < precision_bar:
-                status = "below_bar"
-                report.findings.append(
-                    Finding(
-                        "below_bar",
-                        "error",
-                        rule.id,
-                        f"precision {correct}/{m} = {correct / m:.1%} ({confidence:.0%} CI "
-                        f"{lo:.1%}–{hi:.1%}) is below the bar {precision_bar:.0%}; "
-                        "fix or retire it",
-                        rows=m,
-                    )
-                )
-            elif lo < precision_bar and status == "ok":
-                status = "uncertain"
-                report.findings.append(
-                    Finding(
-                        "uncertain",
-                        "info",
-                        rule.id,
-                        f"precision {correct}/{m} = {correct / m:.1%} ({confidence:.0%} CI "
-                        f"{lo:.1%}–{hi:.1%}): too few labels to show it clears {precision_bar:.0%}",
-                        rows=m,
-                    )
-                )
+        elif hits.labels is not None:
+            stats, status, found = _precision(rule, hits, j, status, precision_bar, confidence)
+            report.findings += found
         report.rules.append(
             RuleStats(
                 rule_id=rule.id,
                 then=rule.then,
                 matches=matches,
                 fires=fires,
-                coverage=fires / n if n else 0.0,
+                coverage=fires / hits.rows if hits.rows else 0.0,
                 status=status,
                 **stats,
             )
         )
-    if k > 1 and n:
-        m32 = masks.astype(np.float32)
-        both = m32.T @ m32
-        for a in range(k):
-            for b in range(a + 1, k):
-                ra, rb = ruleset.rules[a], ruleset.rules[b]
-                rows = int(both[a, b])
-                if ra.then != rb.then and rows >= min_overlap:
-                    by_design = rb.learned is not None and ra.learned is None
-                    report.findings.append(
-                        Finding(
-                            "overlap",
-                            "info" if by_design else "warning",
-                            rb.id,
-                            f"{rows:,} rows match both '{ra.id}' ({ra.then}) and '{rb.id}' "
-                            f"({rb.then}); '{ra.id}' wins by order — "
-                            + (
-                                "as designed: learned rules come after the hand-written ones"
-                                if by_design
-                                else "intended?"
-                            ),
-                            ra.id,
-                            rows,
-                        )
-                    )
+    report.findings += _overlaps(ruleset, hits.masks, min_overlap)
     return report
+
+
+@dataclass(frozen=True)
+class _Hits:
+    """Which rows each rule matches, which rule decides each row, and the labels where known."""
+
+    masks: np.ndarray  # rows × rules
+    first: np.ndarray  # the deciding rule per row (first hit), -1 for none
+    labels: np.ndarray | None
+    has_label: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return int(self.masks.shape[0])
+
+    @classmethod
+    def of(cls, ruleset: RuleSet, df: pd.DataFrame, label: str | None) -> _Hits:
+        masks = ruleset.rule_masks(df)
+        n, k = masks.shape
+        first = np.full(n, -1, dtype=np.int64)
+        for j in range(k - 1, -1, -1):
+            np.putmask(first, masks[:, j], j)
+        labels: np.ndarray | None = None
+        has_label = np.zeros(n, dtype=bool)
+        if label is not None and label in df.columns:
+            col = df[label]
+            has_label = col.notna().to_numpy(dtype=bool)
+            labels = col.astype(object).where(col.notna(), None).to_numpy(dtype=object)
+        return cls(masks, first, labels, has_label)
+
+
+def _condition_findings(ruleset: RuleSet, j: int, first_with: dict[str, str]) -> list[Finding]:
+    """Errors visible without data: a condition that reads no field, or one an earlier rule has."""
+    rule = ruleset.rules[j]
+    found = []
+    if rule.expr is not None and not fields_of(rule.expr):
+        always = ruleset.matches_each({})[j]
+        found.append(
+            Finding(
+                "constant_condition",
+                "error",
+                rule.id,
+                "the condition reads no field, so it is always "
+                + ("true: every later rule is unreachable" if always else "false: it never fires"),
+            )
+        )
+    if rule.canonical in first_with:
+        found.append(
+            Finding(
+                "duplicate_condition",
+                "error",
+                rule.id,
+                f"same condition as earlier rule '{first_with[rule.canonical]}': it can never fire",
+                first_with[rule.canonical],
+            )
+        )
+    else:
+        first_with[rule.canonical] = rule.id
+    return found
+
+
+def _reach(ruleset: RuleSet, hits: _Hits, j: int) -> tuple[int, int, str, list[Finding]]:
+    """(rows matched, rows decided, status, findings): is rule j dead or shadowed on this data?"""
+    rule = ruleset.rules[j]
+    matches = int(hits.masks[:, j].sum())
+    fires = int((hits.first == j).sum())
+    if matches == 0:
+        return (
+            matches,
+            fires,
+            "dead",
+            [
+                Finding(
+                    "dead",
+                    "warning",
+                    rule.id,
+                    f"matches none of the {hits.rows:,} rows; is it still needed, or is a value "
+                    "misspelt?",
+                )
+            ],
+        )
+    if fires == 0:
+        earlier = hits.masks[hits.masks[:, j], :j].sum(axis=0)
+        by = ruleset.rules[int(np.argmax(earlier))].id
+        return (
+            matches,
+            fires,
+            "shadowed",
+            [
+                Finding(
+                    "shadowed",
+                    "warning",
+                    rule.id,
+                    f"matches {matches:,} rows but earlier rules decide all of them "
+                    f"(mostly '{by}'); move it up or remove it",
+                    by,
+                    matches,
+                )
+            ],
+        )
+    return matches, fires, "ok", []
+
+
+def _precision(
+    rule: Any, hits: _Hits, j: int, status: str, bar: float, confidence: float
+) -> tuple[dict[str, Any], str, list[Finding]]:
+    """Precision of a resolving rule on the labelled rows it decides, with its interval."""
+    assert hits.labels is not None
+    lab = (hits.first == j) & hits.has_label
+    m = int(lab.sum())
+    correct = int((hits.labels[lab] == rule.then).sum()) if m else 0
+    lo, hi = wilson_interval(correct, m, confidence)
+    stats = {
+        "labelled": m,
+        "correct": correct,
+        "precision": correct / m if m else None,
+        "ci_low": lo,
+        "ci_high": hi,
+    }
+    if m == 0:
+        return stats, (status if status != "ok" else "no_labels"), []
+    measured = (
+        f"precision {correct}/{m} = {correct / m:.1%} ({confidence:.0%} CI {lo:.1%}–{hi:.1%})"
+    )
+    if hi < bar:
+        message = f"{measured} is below the bar {bar:.0%}; fix or retire it"
+        return stats, "below_bar", [Finding("below_bar", "error", rule.id, message, rows=m)]
+    if lo < bar and status == "ok":
+        message = f"{measured}: too few labels to show it clears {bar:.0%}"
+        return stats, "uncertain", [Finding("uncertain", "info", rule.id, message, rows=m)]
+    return stats, status, []
+
+
+def _overlaps(ruleset: RuleSet, masks: np.ndarray, min_overlap: int) -> list[Finding]:
+    """Pairs of rules with different resolutions that match the same rows: order decides."""
+    n, k = masks.shape
+    if k < 2 or not n:
+        return []
+    m32 = masks.astype(np.float32)
+    both = m32.T @ m32
+    found = []
+    for a in range(k):
+        for b in range(a + 1, k):
+            ra, rb = ruleset.rules[a], ruleset.rules[b]
+            rows = int(both[a, b])
+            if ra.then != rb.then and rows >= min_overlap:
+                by_design = rb.learned is not None and ra.learned is None
+                found.append(
+                    Finding(
+                        "overlap",
+                        "info" if by_design else "warning",
+                        rb.id,
+                        f"{rows:,} rows match both '{ra.id}' ({ra.then}) and '{rb.id}' "
+                        f"({rb.then}); '{ra.id}' wins by order — "
+                        + (
+                            "as designed: learned rules come after the hand-written ones"
+                            if by_design
+                            else "intended?"
+                        ),
+                        ra.id,
+                        rows,
+                    )
+                )
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from autoresolve.service import cli_init, cli_model, cli_rules, cli_serve, cli_sim
+from autoresolve.service import cli_init, cli_model, cli_report, cli_rules, cli_serve, cli_sim
 
 app = typer.Typer(
     name="autoresolve",
@@ -20,7 +20,4 @@ cli_model.register(app)
 cli_serve.register(app)
 cli_rules.register(app)
 cli_sim.register(app)
-
-
-def main() -> None:  # pragma: no cover - console entry
-    app()
+cli_report.register(app)

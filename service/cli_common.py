@@ -1,11 +1,11 @@
-"""Shared CLI plumbing: exit codes, JSON output, errors that name what to do."""
+"""Shared CLI plumbing: exit codes, common options, JSON output, errors that name what to do."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,6 +15,11 @@ EXIT_REFUSED = 1  # a failed gate or refused input
 EXIT_USAGE = 2
 
 err_console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
+
+DomainOpt = Annotated[
+    Path, typer.Option("--domain", help="domain folder (domain.yaml, rules.yaml)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout only")]
 
 
 def emit_json(payload: Any) -> None:
@@ -38,3 +43,19 @@ def offline_settings(domain_dir: Path) -> Any:
         if "API_KEYS" not in str(exc):
             raise
         return load_settings(domain=domain_dir, env="development")
+
+
+def load_domain_or_fail(path: Path, code: int = EXIT_USAGE) -> Any:
+    """The domain in `path`, or the DomainError's message (file, key, what to do) and exit."""
+    from autoresolve.model.domain import DomainError, load_domain
+
+    try:
+        return load_domain(path)
+    except DomainError as exc:
+        fail(str(exc), code)
+
+
+def wide_console(*, stderr: bool = False) -> Console:
+    """Wide enough for tables even when the output is a pipe (rich would assume 80 columns)."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=160)

@@ -13,28 +13,23 @@ from autoresolve.service.cli_common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
+    DomainOpt,
+    JsonOpt,
     emit_json,
     err_console,
     fail,
+    load_domain_or_fail,
     offline_settings,
+    wide_console,
 )
-
-DomainOpt = Annotated[
-    Path, typer.Option("--domain", help="domain folder (domain.yaml, rules.yaml)")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print only JSON on stdout")]
 
 
 def _load(domain_dir: Path) -> tuple[Any, Any]:
     """The domain and its rule set (rules.yaml, then rules.learned.yaml when present), or a clean
     refusal naming the file (exit 1)."""
-    from autoresolve.model.domain import DomainError, load_domain
     from autoresolve.rules import RuleError, load_domain_rules
 
-    try:
-        domain = load_domain(domain_dir)
-    except DomainError as exc:
-        fail(str(exc))
+    domain = load_domain_or_fail(domain_dir, EXIT_REFUSED)
     path = domain.rules_path
     if path is None or not path.is_file():
         fail(f"{domain_dir}: no rules.yaml in this domain folder (write `rules: []` for none).")
@@ -48,19 +43,11 @@ def _load(domain_dir: Path) -> tuple[Any, Any]:
 
 
 def _frame(domain: Any, data: Path | None) -> Any:
-    try:
-        from autoresolve.model import datasets
-    except ImportError:
-        datasets = None  # type: ignore[assignment]
-    loader = getattr(datasets, "load_domain_frame", None)
-    if loader is None:
-        if data is None:
-            fail("pass --data FILE (a CSV or Parquet table of the domain's records).", EXIT_USAGE)
-        import pandas as pd
+    """The records to lint: `--data`, else the domain's own data file (generated if need be)."""
+    from autoresolve.model.datasets import load_domain_frame
 
-        return pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
     try:
-        return loader(domain, data, require_label=False)
+        return load_domain_frame(domain, data, require_label=False)
     except Exception as exc:  # DatasetError / DomainError: both name the file and what to do
         fail(f"cannot load the data: {exc}")
 
@@ -84,102 +71,104 @@ def _record(spec: str) -> dict[str, Any]:
     return rec
 
 
+def test_(domain: DomainOpt, json_: JsonOpt = False) -> None:
+    """Run every rule's examples; exit 1 if any fails."""
+    _, ruleset = _load(domain)
+    failures = ruleset.run_examples()
+    total = sum(len(r.examples) for r in ruleset.rules)
+    if json_:
+        emit_json(
+            {
+                "ok": not failures,
+                "version": ruleset.version,
+                "rules": len(ruleset.rules),
+                "examples": total,
+                "failures": [f.to_dict() for f in failures],
+            }
+        )
+    else:
+        for f in failures:
+            err_console.print(
+                f"[red]FAIL[/] {f.source}:{f.line} rule '{f.rule_id}' example "
+                f"{f.index}: {f.message}\n     record: {json.dumps(f.record, default=str)}",
+                highlight=False,
+            )
+        status = "[green]ok[/]" if not failures else f"[red]{len(failures)} failed[/]"
+        err_console.print(
+            f"{len(ruleset.rules)} rules, {total} examples: {status} (rule set {ruleset.version})",
+            highlight=False,
+        )
+    raise typer.Exit(EXIT_REFUSED if failures else EXIT_OK)
+
+
+def lint(
+    domain: DomainOpt,
+    data: Annotated[Path | None, typer.Option(help="CSV/Parquet records")] = None,
+    precision_bar: Annotated[float, typer.Option(help="flag rules below this")] = -1.0,
+    strict: Annotated[bool, typer.Option(help="warnings fail too")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Shadowed, dead and overlapping rules; per-rule precision where labels exist."""
+    from autoresolve import rules
+
+    dom, ruleset = _load(domain)
+    df = _frame(dom, data)
+    bar = precision_bar if precision_bar >= 0 else dom.policy.target_precision
+    if not 0 < bar <= 1:
+        fail(f"--precision-bar must be in (0, 1], got {bar}.", EXIT_USAGE)
+    label = dom.label if dom.label in df.columns else None
+    report = rules.lint(ruleset, df, label, precision_bar=bar)
+    failed = not report.ok or (strict and bool(report.findings))
+    if json_:
+        emit_json(report.to_dict())
+    else:
+        _print_lint(report)
+    raise typer.Exit(EXIT_REFUSED if failed else EXIT_OK)
+
+
+def explain(
+    domain: DomainOpt,
+    record: Annotated[str, typer.Option(help="JSON object, or @file.json")],
+    json_: JsonOpt = False,
+) -> None:
+    """For one record: each rule, whether it matched and why; which one decides."""
+    from autoresolve.rules import explain_record
+
+    _, ruleset = _load(domain)
+    rec = _record(record)
+    unknown = sorted(set(rec) - set(ruleset.fields))
+    trace = explain_record(ruleset, rec)
+    fired = next((t for t in trace if t.fired), None)
+    if json_:
+        emit_json(
+            {
+                "version": ruleset.version,
+                "rule_id": fired.rule_id if fired else None,
+                "then": fired.then if fired else None,
+                "ignored_keys": unknown,
+                "trace": [t.to_dict() for t in trace],
+            }
+        )
+        return
+    for t in trace:
+        mark = "[bold green]→[/]" if t.fired else ("[green]✓[/]" if t.matched else "[dim]·[/]")
+        err_console.print(f"{mark} {t.rule_id} ({t.then}): {t.reason}", highlight=False)
+    verdict = f"rule '{fired.rule_id}' decides: {fired.then}" if fired else "no rule fires"
+    if unknown:
+        err_console.print(f"[yellow]not fields of the domain, ignored:[/] {', '.join(unknown)}")
+    err_console.print(f"{verdict} (rule set {ruleset.version})", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     rules_app = typer.Typer(
         help="Test, lint, explain a domain's rule files; suggest rules learned from labels.",
         no_args_is_help=True,
     )
+    rules_app.command("test")(test_)
+    rules_app.command()(lint)
+    rules_app.command()(explain)
     app.add_typer(rules_app, name="rules")
     rules_app.command("suggest")(suggest)
-
-    @rules_app.command("test")
-    def test_(domain: DomainOpt, json_: JsonOpt = False) -> None:
-        """Run every rule's examples; exit 1 if any fails."""
-        _, ruleset = _load(domain)
-        failures = ruleset.run_examples()
-        total = sum(len(r.examples) for r in ruleset.rules)
-        if json_:
-            emit_json(
-                {
-                    "ok": not failures,
-                    "version": ruleset.version,
-                    "rules": len(ruleset.rules),
-                    "examples": total,
-                    "failures": [f.to_dict() for f in failures],
-                }
-            )
-        else:
-            for f in failures:
-                err_console.print(
-                    f"[red]FAIL[/] {f.source}:{f.line} rule '{f.rule_id}' example "
-                    f"{f.index}: {f.message}\n     record: {json.dumps(f.record, default=str)}",
-                    highlight=False,
-                )
-            status = "[green]ok[/]" if not failures else f"[red]{len(failures)} failed[/]"
-            err_console.print(
-                f"{len(ruleset.rules)} rules, {total} examples: {status} "
-                f"(rule set {ruleset.version})",
-                highlight=False,
-            )
-        raise typer.Exit(EXIT_REFUSED if failures else EXIT_OK)
-
-    @rules_app.command()
-    def lint(
-        domain: DomainOpt,
-        data: Annotated[Path | None, typer.Option(help="CSV/Parquet records")] = None,
-        precision_bar: Annotated[float, typer.Option(help="flag rules below this")] = -1.0,
-        strict: Annotated[bool, typer.Option(help="warnings fail too")] = False,
-        json_: JsonOpt = False,
-    ) -> None:
-        """Shadowed, dead and overlapping rules; per-rule precision where labels exist."""
-        from autoresolve import rules
-
-        dom, ruleset = _load(domain)
-        df = _frame(dom, data)
-        bar = precision_bar if precision_bar >= 0 else dom.policy.target_precision
-        if not 0 < bar <= 1:
-            fail(f"--precision-bar must be in (0, 1], got {bar}.", EXIT_USAGE)
-        label = dom.label if dom.label in df.columns else None
-        report = rules.lint(ruleset, df, label, precision_bar=bar)
-        failed = not report.ok or (strict and bool(report.findings))
-        if json_:
-            emit_json(report.to_dict())
-        else:
-            _print_lint(report)
-        raise typer.Exit(EXIT_REFUSED if failed else EXIT_OK)
-
-    @rules_app.command()
-    def explain(
-        domain: DomainOpt,
-        record: Annotated[str, typer.Option(help="JSON object, or @file.json")],
-        json_: JsonOpt = False,
-    ) -> None:
-        """For one record: each rule, whether it matched and why; which one decides."""
-        from autoresolve.rules import explain_record
-
-        _, ruleset = _load(domain)
-        rec = _record(record)
-        unknown = sorted(set(rec) - set(ruleset.fields))
-        trace = explain_record(ruleset, rec)
-        fired = next((t for t in trace if t.fired), None)
-        if json_:
-            emit_json(
-                {
-                    "version": ruleset.version,
-                    "rule_id": fired.rule_id if fired else None,
-                    "then": fired.then if fired else None,
-                    "ignored_keys": unknown,
-                    "trace": [t.to_dict() for t in trace],
-                }
-            )
-            return
-        for t in trace:
-            mark = "[bold green]→[/]" if t.fired else ("[green]✓[/]" if t.matched else "[dim]·[/]")
-            err_console.print(f"{mark} {t.rule_id} ({t.then}): {t.reason}", highlight=False)
-        verdict = f"rule '{fired.rule_id}' decides: {fired.then}" if fired else "no rule fires"
-        if unknown:
-            err_console.print(f"[yellow]not fields of the domain, ignored:[/] {', '.join(unknown)}")
-        err_console.print(f"{verdict} (rule set {ruleset.version})", highlight=False)
 
 
 def suggest(
@@ -328,10 +317,9 @@ def _print_suggest(result: Any, seconds: float, applied: dict[str, Any] | None) 
 
 
 def _print_lint(report: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    wide = Console(stderr=True, width=None if err_console.is_terminal else 160)
+    wide = wide_console(stderr=True)
 
     table = Table(
         title=f"rule set {report.version}: {report.rows:,} rows, "

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from autoresolve.model.domain import suggest
 from autoresolve.model.records import RecordError
+from autoresolve.rules.errors import suggest
 from autoresolve.service.auth import AuthError
 from autoresolve.service.store import LabelError, StoreUnavailable
 

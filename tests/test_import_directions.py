@@ -132,6 +132,11 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return out
 
 
+def _is_module(base: Path, dotted: str) -> bool:
+    path = base.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
 def _module_graph(package: str) -> dict[str, set[str]]:
     """Module → the modules of the same package it imports, at the top or inside a function (a
     deferred import hides a circle from the interpreter, not from the reader)."""
@@ -148,7 +153,12 @@ def _module_graph(package: str) -> dict[str, set[str]]:
                 if node.module == f"autoresolve.{package}":
                     targets = [a.name for a in node.names]
                 elif node.module.startswith(f"autoresolve.{package}."):
-                    targets = [node.module.removeprefix(f"autoresolve.{package}.")]
+                    parent = node.module.removeprefix(f"autoresolve.{package}.")
+                    # `from pkg.sub import module` imports that module, not only pkg.sub
+                    targets = [
+                        f"{parent}.{a.name}" if _is_module(base, f"{parent}.{a.name}") else parent
+                        for a in node.names
+                    ]
             elif isinstance(node, ast.Import):
                 targets = [
                     a.name.removeprefix(f"autoresolve.{package}.")

@@ -12,6 +12,7 @@ checks that the state went to `./var`, nothing new landed in site-packages, and 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -44,12 +45,22 @@ def _files(folder: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"  # a copy: setuptools writes build/ and egg-info beside the sources
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md", "rules", "model", "service", "data"):
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(
+                src, source / part, ignore=shutil.ignore_patterns("__pycache__", "records.csv*")
+            )
+        else:
+            shutil.copy2(src, source / part)
     dist = tmp / "dist"
     _run(
         [
             sys.executable,
             *("-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"),
-            *("-w", str(dist), str(ROOT)),
+            *("-w", str(dist), str(source)),
         ],
         cwd=tmp,
         env=dict(os.environ),
@@ -107,7 +118,7 @@ def test_no_top_level_rules_model_or_service(installed: dict[str, Path]) -> None
 
 
 def test_train_and_resolve_from_a_working_directory(installed: dict[str, Path]) -> None:
-    from autoresolve.model.crm_demo import generate
+    from autoresolve.model.generators.crm import generate
 
     work = installed["tmp"] / "work"
     work.mkdir()

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoresolve.model import crm_demo
 from autoresolve.model.domain import load_domain
+from autoresolve.model.generators import crm
 from autoresolve.model.records import coerce_frame
 from autoresolve.rules import load_rules
 from tests.support import CRM_DIR
@@ -28,7 +28,7 @@ def domain():
 
 @pytest.fixture(scope="module")
 def data():
-    return crm_demo.generate_with_meta()
+    return crm.generate_with_meta()
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def _month(df: pd.DataFrame) -> np.ndarray:
 
 def test_record_count_span_and_ids(data) -> None:
     df, meta = data
-    assert len(df) == crm_demo.DEFAULT_N == len(meta) >= 20_000
+    assert len(df) == crm.DEFAULT_N == len(meta) >= 20_000
     assert df["created_at"].min() >= pd.Timestamp("2025-01-01", tz="UTC")
     assert df["created_at"].max() < pd.Timestamp("2026-01-01", tz="UTC")
     assert set(_month(df)) == set(range(1, 13))
@@ -100,9 +100,9 @@ def test_cardinalities(data) -> None:
     assert df["email_domain"].nunique() >= 300
     assert df["partner_code"].nunique() >= 200
     assert 8 <= df["workflow"].nunique() <= 10
-    assert df["industry"].nunique() == len(crm_demo.INDUSTRIES)
+    assert df["industry"].nunique() == len(crm.INDUSTRIES)
     assert df["notes"].nunique() >= 100
-    free = df["email_domain"].isin(crm_demo.FREE_DOMAINS + crm_demo.DISPOSABLE_DOMAINS)
+    free = df["email_domain"].isin(crm.FREE_DOMAINS + crm.DISPOSABLE_DOMAINS)
     known = df["email_domain"].notna()
     assert (df.loc[known, "is_free_email"] == free[known].astype(float)).all()
 
@@ -173,7 +173,7 @@ def test_new_kinds_only_in_later_months(data, matched) -> None:
         assert (hit[is_kind] == -1).all(), f"a rule covers {kind}"
         # learnable once labelled: the distinctive value predicts the resolution
         assert (df["resolution"].to_numpy()[is_kind] == resolution).mean() >= 0.95
-    assert set(meta["case_kind"]) == set(crm_demo.KIND_NAMES)
+    assert set(meta["case_kind"]) == set(crm.KIND_NAMES)
 
 
 def test_later_months_drift(data) -> None:
@@ -190,18 +190,18 @@ def test_later_months_drift(data) -> None:
 
 
 def test_deterministic_by_seed() -> None:
-    a, ma = crm_demo.generate_with_meta(2_000, seed=5)
-    b, mb = crm_demo.generate_with_meta(2_000, seed=5)
+    a, ma = crm.generate_with_meta(2_000, seed=5)
+    b, mb = crm.generate_with_meta(2_000, seed=5)
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(ma, mb)
-    c = crm_demo.generate(2_000, seed=6)
+    c = crm.generate(2_000, seed=6)
     assert not a.drop(columns="record_id").equals(c.drop(columns="record_id"))
 
 
 def test_size_and_span_parameters() -> None:
-    df = crm_demo.generate(900, seed=1, start="2024-07-01", months=6)
+    df = crm.generate(900, seed=1, start="2024-07-01", months=6)
     assert len(df) == 900
     months = df["created_at"].dt.strftime("%Y-%m")
     assert sorted(set(months)) == [f"2024-{m:02d}" for m in range(7, 13)]
     with pytest.raises(ValueError, match="n must be"):
-        crm_demo.generate(0)
+        crm.generate(0)

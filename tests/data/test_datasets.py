@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoresolve.model import crm_demo
 from autoresolve.model.datasets import (
     DatasetError,
     load_domain_frame,
     period_index,
-    time_order,
+    sort_by_time,
     write_table,
 )
 from autoresolve.model.domain import DomainError, load_domain
+from autoresolve.model.generators import crm
 from tests.support import CRM_DIR
 
 CRM = CRM_DIR
@@ -36,7 +36,7 @@ def crm_copy(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def small() -> pd.DataFrame:
-    return crm_demo.generate(400, seed=11)
+    return crm.generate(400, seed=11)
 
 
 def test_generated_on_first_use_then_read(crm_copy) -> None:
@@ -46,7 +46,7 @@ def test_generated_on_first_use_then_read(crm_copy) -> None:
     with gzip.open(crm_copy.data_path, "rt") as fh:
         header = fh.readline()
     assert header.startswith("record_id,created_at,") and "case_kind" not in header
-    pd.testing.assert_frame_equal(first, crm_demo.generate())
+    pd.testing.assert_frame_equal(first, crm.generate())
     again = load_domain_frame(crm_copy)
     pd.testing.assert_frame_equal(first, again)
     assert not list(crm_copy.data_path.parent.glob(".*.tmp"))
@@ -118,7 +118,7 @@ def test_no_generator_and_no_file(tmp_path: Path) -> None:
         load_domain_frame(load_domain(tmp_path))
 
 
-def test_time_order_is_stable_with_missing_last(crm_copy) -> None:
+def test_sort_by_time_is_stable_with_missing_last(crm_copy) -> None:
     df = pd.DataFrame(
         {
             "record_id": ["a", "b", "c", "d"],
@@ -127,7 +127,7 @@ def test_time_order_is_stable_with_missing_last(crm_copy) -> None:
             ),
         }
     )
-    assert time_order(df, crm_copy)["record_id"].tolist() == ["c", "a", "d", "b"]
+    assert sort_by_time(crm_copy, df)["record_id"].tolist() == ["c", "a", "d", "b"]
 
 
 def test_period_index_by_month(crm_copy, small) -> None:
@@ -139,13 +139,15 @@ def test_period_index_by_month(crm_copy, small) -> None:
     assert (period_index(as_text, crm_copy) == periods).all()
     with pytest.raises(DomainError, match="time column"):
         period_index(small.drop(columns="created_at"), crm_copy)
-    assert np.array_equal(time_order(small, crm_copy)["record_id"], small["record_id"])
+    assert np.array_equal(sort_by_time(crm_copy, small)["record_id"], small["record_id"])
 
 
 def test_stale_generated_file_is_made_again(crm_copy, small, monkeypatch) -> None:
     from autoresolve.model import datasets
+    from autoresolve.model.generators import Generator
 
-    monkeypatch.setitem(datasets.GENERATORS, "crm", lambda: small)
+    fixed = Generator(generate=lambda n, seed: small, default_n=len(small), default_seed=0)
+    monkeypatch.setattr(datasets, "domain_generator", lambda domain: fixed)
     first = load_domain_frame(crm_copy)
     assert len(first) == len(small) and datasets.is_current(crm_copy)
     stamp = crm_copy.data_path.with_name(crm_copy.data_path.name + ".stamp")

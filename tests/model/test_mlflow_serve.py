@@ -24,8 +24,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from autoresolve.model import registry  # noqa: E402
 from autoresolve.model.batch import decision_table  # noqa: E402
-from autoresolve.model.crm_demo import generate  # noqa: E402
 from autoresolve.model.domain import load_domain  # noqa: E402
+from autoresolve.model.generators.crm import generate  # noqa: E402
 from autoresolve.model.train import train_policy  # noqa: E402
 from tests.support import CRM_DIR  # noqa: E402
 

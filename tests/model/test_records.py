@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoresolve.model import crm_demo
 from autoresolve.model.domain import load_domain
+from autoresolve.model.generators import crm
 from autoresolve.model.records import RecordError, coerce_frame, coerce_record
 from tests.support import CRM_DIR
 
@@ -155,7 +155,7 @@ def test_bad_frames_name_column_row_and_value(domain, column, values, row, hint)
 
 
 def test_frame_and_record_paths_agree(domain) -> None:
-    df = crm_demo.generate(300, seed=3)
+    df = crm.generate(300, seed=3)
     frame = coerce_frame(domain, df)
     for i in range(0, 300, 7):
         raw = {
@@ -171,7 +171,7 @@ def test_frame_and_record_paths_agree(domain) -> None:
 
 
 def test_generated_frame_round_trips_through_csv(domain, tmp_path: Path) -> None:
-    df = crm_demo.generate(500, seed=2)
+    df = crm.generate(500, seed=2)
     path = tmp_path / "r.csv"
     df.to_csv(path, index=False)
     back = coerce_frame(domain, pd.read_csv(path, dtype={"partner_code": str}))

@@ -193,7 +193,7 @@ def test_unreachable_store_is_a_clear_fast_error(store: Path) -> None:
 def test_a_real_policy_round_trips_with_its_figures(store: Path) -> None:
     import mlflow
 
-    from autoresolve.model.crm_demo import generate
+    from autoresolve.model.generators.crm import generate
     from autoresolve.model.train import train_policy
 
     domain = load_domain(CRM_DIR)
@@ -252,7 +252,7 @@ def test_a_policy_pickled_under_the_old_package_names_still_loads() -> None:
     import hashlib
     import io
 
-    from autoresolve.model.crm_demo import generate
+    from autoresolve.model.generators.crm import generate
     from autoresolve.model.train import train_policy
 
     domain = load_domain(CRM_DIR)

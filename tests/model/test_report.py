@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -14,11 +13,10 @@ from autoresolve.model.domain import load_domain
 from autoresolve.model.report import (
     audited_precision,
     autonomy_over_time,
-    binomial_interval,
     build_report,
     deferred_clusters,
-    render_html,
 )
+from autoresolve.model.report_html import render_html
 from tests.support import CRM_DIR
 
 CRM = load_domain(CRM_DIR)
@@ -82,16 +80,6 @@ def store(tmp_path: Path):
     s.upsert_labels(CRM, [(rid, truth[rid]) for rid in audited + webinar], source="test")
     yield s
     s.close()
-
-
-def test_binomial_interval_is_exact_and_contains_the_estimate() -> None:
-    assert all(math.isnan(v) for v in binomial_interval(0, 0))  # nothing measured
-    lo, hi = binomial_interval(95, 100)
-    assert lo < 0.95 < hi
-    lo, hi = binomial_interval(50, 50)
-    assert hi == 1.0 and 0.9 < lo < 1.0
-    # Clopper–Pearson 95% for 0/10 is [0, 0.3085]
-    assert binomial_interval(0, 10)[1] == pytest.approx(0.3085, abs=1e-3)
 
 
 def test_report_from_a_small_store(store) -> None:

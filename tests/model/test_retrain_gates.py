@@ -15,7 +15,6 @@ from autoresolve.model.drift import PSI_BAR, drift, drifted, psi, summarize
 from autoresolve.model.retrain import (
     MAX_WINDOW,
     evaluate_gates,
-    precision_upper,
     retrain_needed,
     split_recent_window,
     window_stats,
@@ -151,14 +150,6 @@ def test_per_class_certificate_counts_as_certified() -> None:
     w = _window(10)
     cert = {"threshold": None, "thresholds": {"a": None, "b": 0.91}}
     assert evaluate_gates(Scripted(_script(10, resolved=0), cert), None, w).passed
-
-
-def test_precision_upper_bound() -> None:
-    assert precision_upper(10, 10, 0.9) == 1.0
-    assert precision_upper(0, 0, 0.9) == 1.0
-    up = precision_upper(90, 100, 0.9)
-    assert 0.9 < up < 0.95
-    assert precision_upper(900, 1000, 0.9) < up
 
 
 def test_window_stats_counts() -> None:

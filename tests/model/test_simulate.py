@@ -66,7 +66,7 @@ def stub_train(domain, df, seed, rules):
 
 @pytest.fixture(scope="module")
 def crm_small() -> tuple[pd.DataFrame, np.ndarray]:
-    from autoresolve.model.crm_demo import generate_with_meta
+    from autoresolve.model.generators.crm import generate_with_meta
 
     df, meta = generate_with_meta(4000, seed=7)
     kinds = meta["case_kind"].to_numpy()
@@ -177,7 +177,7 @@ def test_refuses_data_without_labels(crm_small) -> None:
 
 @pytest.mark.slow
 def test_small_crm_replay_with_the_real_training() -> None:
-    from autoresolve.model.crm_demo import generate_with_meta
+    from autoresolve.model.generators.crm import generate_with_meta
 
     df, meta = generate_with_meta(6000, seed=11)
     res = simulate(

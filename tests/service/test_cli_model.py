@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from autoresolve.model.crm_demo import generate
 from autoresolve.model.domain import load_domain
+from autoresolve.model.generators.crm import generate
 from autoresolve.service.cli import app
 from tests.support import CRM_DIR
 

@@ -108,7 +108,7 @@ def year() -> pd.DataFrame:
     right when it knows a pair and learns the pairs that appear late (new codes, new sources);
     except that 40% of the labels from 40% to 55% of the year keep the generator's own label,
     so a challenger that learnt from them is refused by the window-precision gate."""
-    from autoresolve.model.crm_demo import generate
+    from autoresolve.model.generators.crm import generate
 
     df = generate(3000, seed=3).sort_values("created_at", kind="stable").reset_index(drop=True)
     keys = pd.Series(_keys(df))

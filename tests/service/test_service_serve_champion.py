@@ -13,8 +13,8 @@ import yaml
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from autoresolve.model import registry
-from autoresolve.model.crm_demo import generate
 from autoresolve.model.domain import load_domain
+from autoresolve.model.generators.crm import generate
 from autoresolve.service.cli_serve import ensure_champion
 from autoresolve.service.settings import load_settings
 from tests.support import CRM_DIR

@@ -110,12 +110,13 @@ class Server:
 
 
 def _register(home: Path, seed: int, n: int = 3000):
-    from autoresolve.model import crm_demo, registry
+    from autoresolve.model import registry
+    from autoresolve.model.generators import crm
     from autoresolve.model.train import train_policy
 
     domain = load_domain(CRM)
     registry.configure(f"sqlite:///{home / 'mlflow.db'}", home / "mlartifacts")
-    df = crm_demo.generate(n, seed=seed)
+    df = crm.generate(n, seed=seed)
     policy, report = train_policy(domain, df, seed=seed, families=("lightgbm",))
     return registry.log_policy(policy, report, run_name=f"test-{seed}")
 
