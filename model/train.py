@@ -26,7 +26,12 @@ import pandas as pd
 from scipy.stats import beta
 
 from autoresolve.model.calibration import TemperatureScaler
-from autoresolve.model.certify import candidate_grid, certify_per_class, certify_threshold
+from autoresolve.model.certify import (
+    SERVED_POPULATION,
+    candidate_grid,
+    certify_per_class,
+    certify_threshold,
+)
 from autoresolve.model.domain import Domain, DomainError, suggest
 from autoresolve.model.estimators import LightGBMModel, LinearModel
 from autoresolve.model.evaluation import evaluate_policy
@@ -232,6 +237,7 @@ def _certify(
         )
         cert["coverage"] = cert["accepted"] / len(top) if len(top) else 0.0
     cert["accuracy"] = float(correct.mean()) if len(correct) else None
+    cert["population"] = SERVED_POPULATION
     return cert, grid
 
 
@@ -298,6 +304,14 @@ def train_policy(
         y[name] = y_all[rows]
         free[name] = free_all[rows]
 
+    # Calibration and certification see the population the model serves: no rule, not novel
+    # (model.certify's doc). The detector uses no label and no calib/cert record.
+    step("fitting novelty detector", 0.15)
+    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"]) if domain.policy.novelty else None
+    if novelty is not None:
+        for name in ("calib", "cert"):
+            free[name] = free[name] & ~novelty.is_novel(X[name])
+
     results: dict[str, dict[str, Any]] = {}
     for i, fam in enumerate(families):
         step(f"training {fam}", 0.2 + 0.5 * i / len(families))
@@ -336,9 +350,6 @@ def train_policy(
     certificate, grid = _certify(best, X, y, free, domain, classes, bool(per_class))
     best["certificate"], best["grid"] = certificate, grid
     best["coverage"] = certificate["coverage"]
-
-    step("fitting novelty detector", 0.75)
-    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"]) if domain.policy.novelty else None
 
     cert = dict(best["certificate"])
     cert["selection"] = why
