@@ -53,7 +53,7 @@ Pure: no IO, no clock. The service stores `GuardState.to_dict()`; `decide` says 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -91,31 +91,13 @@ class Stream:
         return (self.n - self.wrong) / self.n if self.n else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "wrong": self.wrong,
-            "ew_n": self.ew_n,
-            "ew_right": self.ew_right,
-            "log_e_drop": self.log_e_drop,
-            "log_e_recover": self.log_e_recover,
-            "alarmed": self.alarmed,
-            "alarms": self.alarms,
-            "recoveries": self.recoveries,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Stream:
-        return cls(
-            n=int(d["n"]),
-            wrong=int(d["wrong"]),
-            ew_n=float(d["ew_n"]),
-            ew_right=float(d["ew_right"]),
-            log_e_drop=float(d["log_e_drop"]),
-            log_e_recover=float(d["log_e_recover"]),
-            alarmed=bool(d["alarmed"]),
-            alarms=int(d["alarms"]),
-            recoveries=int(d["recoveries"]),
-        )
+        """From `to_dict` output (JSON numbers and booleans), each value in its field's type."""
+        cast = {"int": int, "float": float, "bool": bool}
+        return cls(**{f.name: cast[str(f.type)](d[f.name]) for f in fields(cls)})
 
 
 def step_arrays(

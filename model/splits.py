@@ -73,7 +73,25 @@ def size_of_test_slice(n: int) -> int:
     return min(round(TEST_FRACTION * n), cap)
 
 
-SPLIT_MODES = ("recent_pool", "time")
+SPLIT_MODES = ("recent_pool", "time", "forward")
+
+
+def _draw_from_recent_pool(
+    end: int, sizes: dict[str, int], names: tuple[str, ...], seed: int
+) -> dict[str, np.ndarray]:
+    """Disjoint random samples (sorted) of the newest RECENT_POOL share of positions [0, end),
+    one per name; "fit" gets every position before `end` that no sample took."""
+    pool_n = max(math.ceil(RECENT_POOL * end), sum(sizes[k] for k in names))
+    pool_n = min(pool_n, end)
+    drawn = np.random.default_rng(seed).permutation(np.arange(end - pool_n, end))
+    parts: dict[str, np.ndarray] = {}
+    at = 0
+    taken = np.zeros(end, dtype=bool)
+    for name in names:
+        parts[name] = np.sort(drawn[at : at + sizes[name]])
+        taken[parts[name]] = True
+        at += sizes[name]
+    return {"fit": np.flatnonzero(~taken), **parts}
 
 
 def split_positions(
@@ -93,29 +111,15 @@ def split_positions(
         for name in ("cert", "calib", "valid"):
             strict[name] = np.arange(max(end - sizes[name], 0), end)
             end = max(end - sizes[name], 0)
-        return {
-            "fit": np.arange(0, end),
-            "valid": strict["valid"],
-            "calib": strict["calib"],
-            "cert": strict["cert"],
-            "test": np.arange(m, n),
-        }
-    pool_n = max(math.ceil(RECENT_POOL * m), sum(sizes.values()))
-    pool_n = min(pool_n, m)
-    pool = np.arange(m - pool_n, m)
-    drawn = np.random.default_rng(seed).permutation(pool)
-    parts: dict[str, np.ndarray] = {}
-    at = 0
-    for name in ("valid", "calib", "cert"):
-        parts[name] = np.sort(drawn[at : at + sizes[name]])
-        at += sizes[name]
-    taken = np.zeros(m, dtype=bool)
-    for name in ("valid", "calib", "cert"):
-        taken[parts[name]] = True
-    out = {"fit": np.flatnonzero(~taken)}
-    out.update(parts)
+        out = {"fit": np.arange(0, end), **strict}
+    elif mode == "forward":
+        before_cert = max(m - sizes["cert"], 0)
+        out = _draw_from_recent_pool(before_cert, sizes, ("valid", "calib"), seed)
+        out["cert"] = np.arange(before_cert, m)
+    else:
+        out = _draw_from_recent_pool(m, sizes, ("valid", "calib", "cert"), seed)
     out["test"] = np.arange(m, n)
-    return out
+    return {k: out[k] for k in ("fit", "valid", "calib", "cert", "test")}
 
 
 def time_splits(
