@@ -45,7 +45,7 @@ from autoresolve.model.datasets import load_domain_frame
 from autoresolve.model.domain import Domain, load_domain
 from autoresolve.model.evaluation import interval
 from autoresolve.model.train import train_policy
-from benchmarks.common import peak_rss_mb, write_result
+from benchmarks.common import data_file, peak_rss_mb, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMES = ("recent_pool", "forward", "time")
@@ -56,19 +56,6 @@ DOMAINS: dict[str, dict] = {
     "vinst_orgline": {"cuts": 10, "seeds": 3},
     "road_fines": {"cuts": 6, "seeds": 1, "before": "2012-01-01"},
 }
-
-
-def data_file(domain: Domain) -> Path | None:
-    """The domain's data file, or the same file under $AUTORESOLVE_DATASETS; None if absent."""
-    path = domain.data_path
-    if path is None or path.exists() or domain.generator:
-        return path
-    shared = os.environ.get("AUTORESOLVE_DATASETS")
-    if shared:
-        alt = Path(shared) / path.parent.name / path.name
-        if alt.exists():
-            return alt
-    return None
 
 
 def blocks(n: int, n_cuts: int, start: float = HISTORY_START) -> list[tuple[int, int]]:

@@ -276,11 +276,12 @@ def train_policy(
     families: tuple[str, ...] = ("lightgbm", "linear"),
     num_threads: int = 1,
     per_class: bool | str = False,
-    split_mode: str = "recent_pool",
+    split_mode: str = "forward",
 ) -> tuple[Policy, TrainReport]:
     """Fit, calibrate, certify and evaluate a policy on labelled history `df`.
 
-    `split_mode`: "recent_pool" (default) or "time" (strict time order); see model.splits.
+    `split_mode`: "forward" (default: the certificate's records come after everything fitted),
+    "recent_pool" or "time" (strict time order); see model.splits.
 
     `per_class`: False — one certified λ for all classes; True — one per predicted class
     (Bonferroni over classes); "auto" — whichever reaches the target on more of the calib slice.
