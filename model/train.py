@@ -276,12 +276,12 @@ def train_policy(
     families: tuple[str, ...] = ("lightgbm", "linear"),
     num_threads: int = 1,
     per_class: bool | str = False,
-    split_mode: str = "forward",
+    split_mode: str = "recent_pool",
 ) -> tuple[Policy, TrainReport]:
     """Fit, calibrate, certify and evaluate a policy on labelled history `df`.
 
-    `split_mode`: "forward" (default: the certificate's records come after everything fitted),
-    "recent_pool" or "time" (strict time order); see model.splits.
+    `split_mode`: "recent_pool" (default), "forward" (the certificate's records after everything
+    fitted) or "time" (every slice in time order); see model.splits for the measured choice.
 
     `per_class`: False — one certified λ for all classes; True — one per predicted class
     (Bonferroni over classes); "auto" — whichever reaches the target on more of the calib slice.
