@@ -26,7 +26,7 @@ below the target, forward none — not a significant difference. forward paid fo
 the coverage in the benchmark and 2–3 points of the CRM replay's autonomy (5–7 at the end), and
 it keeps the newest kind of case out of the fitted model until its labels age past the
 certification window (the CRM's `consent_missing` stayed 100% deferred to the end of the replay,
-against 25%). `time` lost 15% of the coverage and had 3 periods wholly below the target on
+against 21%). `time` lost 15% of the coverage and had 3 periods wholly below the target on
 vinst. What the certificate cannot see, drift after its window, is the precision guard's job
 (model/guard.py).
 """
