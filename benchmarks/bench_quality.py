@@ -1,6 +1,7 @@
 """Quality of the certified policy against same-run baselines, on a time-ordered test split.
 
-For each domain (the CRM demo and the real datasets under ../shared/datasets): train with
+For each domain (the CRM demo and the real datasets under ../shared/datasets, or under
+$AUTORESOLVE_DATASETS when the checkout sits elsewhere): train with
 `train_policy` (which holds out the newest records as test: 15% of a small table, at most
 max(500, 3%) of a large one), then report on that test slice:
 
@@ -36,7 +37,7 @@ import pandas as pd
 from autoresolve.model.datasets import load_domain_frame
 from autoresolve.model.domain import load_domain
 from autoresolve.model.train import train_policy
-from benchmarks.common import RESULTS, peak_rss_mb, write_result
+from benchmarks.common import RESULTS, data_file, peak_rss_mb, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = {
@@ -59,11 +60,14 @@ def _fmt(v: object) -> str:
 
 def run_domain(name: str, opts: dict) -> dict | None:
     domain = load_domain(ROOT / "data" / name)
-    path = domain.data_path
-    if path is not None and not path.exists() and not domain.generator:
-        print(f"[{name}] skipped: data file {path} is absent (../shared/datasets not here).")
+    path = data_file(domain)
+    if path is None:
+        print(
+            f"[{name}] skipped: data file {domain.data_path} is absent "
+            "(../shared/datasets not here; set AUTORESOLVE_DATASETS to its folder)."
+        )
         return None
-    df = load_domain_frame(domain)
+    df = load_domain_frame(domain, path)
     note = ""
     if "before" in opts:
         cut = pd.Timestamp(opts["before"], tz="UTC")

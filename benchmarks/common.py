@@ -9,9 +9,12 @@ import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from autoresolve.model.domain import Domain
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -56,3 +59,16 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str))
     return path
+
+
+def data_file(domain: Domain) -> Path | None:
+    """The domain's data file, or the same file under $AUTORESOLVE_DATASETS; None if absent."""
+    path = domain.data_path
+    if path is None or path.exists() or domain.generator:
+        return path
+    shared = os.environ.get("AUTORESOLVE_DATASETS")
+    if shared:
+        alt = Path(shared) / path.parent.name / path.name
+        if alt.exists():
+            return alt
+    return None

@@ -1,35 +1,46 @@
-"""Certify the confidence threshold with MAPIE's Learn-then-Test risk control.
+"""Certify the confidence threshold with Learn-then-Test, on MAPIE's p-values and FWER control.
 
 The multiclass decision is reduced to a binary one: a record is *accepted* (resolved by the model)
 when its top calibrated probability ≥ λ, and the acceptance is *correct* when the top class is the
-true label. MAPIE's BinaryClassificationController with the precision risk then finds the λ for
-which precision among accepted records ≥ target with probability ≥ confidence (Hoeffding–Bentkus
-p-values per λ, family-wise error controlled by fixed-sequence testing).
+true label. For each candidate λ, MAPIE's binary Hoeffding–Bentkus p-value tests "precision among
+accepted records < target"; a fixed-sequence walk over the candidates (MAPIE's `control_fwer`,
+split fixed sequence) keeps the family-wise error ≤ 1 − confidence, so the loosest λ that passed
+holds precision ≥ target with probability ≥ confidence.
 
 Fixed-sequence testing pays no Bonferroni penalty for a long grid but stops at the first λ that
-fails, so the order matters. The order is learned on a *different* labelled sample (the
-calibration slice), and the candidate λ come from that sample too, so the hypotheses and their
-order are fixed before the certification labels are looked at (split fixed-sequence testing, valid
-for any order chosen that way). The order is chosen for power on the certification slice: for each
-λ the calibration sample gives its acceptance rate and a pessimistic error rate ((errors + 1) /
-(accepted + 1), so a λ that accepted a handful of records without error does not look perfect);
-scaled to the certification slice's size, these give the Hoeffding–Bentkus p-value the test would
-probably see. The sequence starts at the λ with the smallest projected p-value and then loosens
-one candidate at a time (more coverage, harder to pass) until one fails. Before, MAPIE's own
-order (p-values on the calibration sample at *its* size) often started at a strict λ that accepted
-~100 certification records, where one extra error fails the whole sequence; a nearly identical
-model then certified nothing. `fwer="split_fixed_sequence"` still gives MAPIE's order. Only
-records no rule resolves enter: that is the population the model acts on.
+fails, so the order matters, and it is valid only if the order is fixed before the certification
+labels are seen. The order is learned on a *different* labelled sample (the calibration slice),
+and the candidate λ come from that sample too. It is chosen for power on the certification slice:
+for each λ the calibration sample gives its acceptance rate and a pessimistic error rate
+((errors + 1) / (accepted + 1), so a λ that accepted a handful of records without error does not
+look perfect); scaled to the certification slice's size, these give the Hoeffding–Bentkus p-value
+the test would probably see. The sequence starts at the λ with the smallest projected p-value and
+then loosens one candidate at a time (more coverage, harder to pass) until one fails. MAPIE's own
+learned order (`fwer="split_fixed_sequence"`) often started at a strict λ that accepted ~100
+certification records, where one extra error fails the whole sequence.
+
+The walk never lets the certification slice reorder it. MAPIE's `fwer_method="fixed_sequence"`
+(used here before) looks at the risk the certification labels show along the given order and
+*reverses* the order when that risk falls along it, so those labels could choose which λ is
+tested first (a constructed case in the tests certifies λ = 0.7 that way where the learned order
+certifies nothing). `fixed_sequence_test` computes the p-values in the learned order and walks
+them as given.
+
+Population: the caller passes the records the model would actually resolve if confident: no rule
+resolves them and the novelty detector does not flag them (model.train filters both before
+calling). Serving defers novel records whatever their score, so a certificate over every rule-free
+record would speak for records the model never resolves; certifying the served population makes
+the certificate's claim the same sentence as serving's promise ("precision of what the model
+resolves").
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import mapie
 import numpy as np
-from mapie.risk_control import BinaryClassificationController, precision
+from mapie.risk_control import BinaryClassificationController, control_fwer, precision
 from mapie.risk_control.methods import compute_hoeffding_bentkus_p_value
 
 from autoresolve.model.binomial import upper_bound
@@ -37,7 +48,13 @@ from autoresolve.model.binomial import upper_bound
 METHOD = (
     f"Learn-then-Test via MAPIE {mapie.__version__}: precision risk, Hoeffding-Bentkus p-values, "
     "split fixed-sequence FWER (test order learned on a separate calibration sample: start at "
-    "the λ with the best projected p-value, then loosen)"
+    "the λ with the best projected p-value, then loosen; never reordered by the certification "
+    "labels)"
+)
+
+SERVED_POPULATION = (
+    "records the model resolves when confident: no rule resolves them and the novelty detector "
+    "does not flag them (novel records are deferred whatever their score)"
 )
 
 
@@ -95,6 +112,81 @@ def projected_order(
     return cands[start:], p
 
 
+def exact_risk(errors: np.ndarray, accepted: np.ndarray) -> np.ndarray:
+    """errors / accepted, nudged down where float rounding puts accepted · risk above `errors`.
+
+    MAPIE's binary Bentkus p-value is binom.cdf(ceil(n · r̂), n, α): with r̂ computed as
+    1 − precision (as MAPIE's own risk does), n · r̂ often lands one ulp above the integer and
+    the ceiling counts one error too many (2 errors in 105 gave the p-value of 3: 0.22 instead of
+    0.10). Valid but needlessly weak; the exact count is what the bound is about.
+    """
+    n = np.maximum(np.asarray(accepted, dtype=np.float64), 1.0)
+    e = np.asarray(errors, dtype=np.float64)
+    risk = np.where(np.asarray(accepted) > 0, e / n, 1.0)
+    for _ in range(4):
+        over = (np.asarray(accepted) > 0) & (np.ceil(n * risk) > e)
+        if not over.any():
+            break
+        risk = np.where(over, np.nextafter(risk, 0.0), risk)
+    return risk
+
+
+def fixed_sequence_test(
+    scores: np.ndarray,
+    correct: np.ndarray,
+    order: np.ndarray,
+    *,
+    target_precision: float,
+    confidence: float,
+) -> tuple[np.ndarray, int]:
+    """(Hoeffding–Bentkus p-value of each λ in `order`, how many λ passed, from the start).
+
+    The order is taken as given. MAPIE's `fixed_sequence` would look at the risk these labels
+    show along the order and reverse it when that risk falls; its `split_fixed_sequence` leaves
+    the order alone, so the walk is MAPIE's `control_fwer(p, δ, "split_fixed_sequence")` on
+    p-values from MAPIE's own binary Hoeffding–Bentkus function.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    ok = np.asarray(correct, dtype=np.int64)
+    lams = np.asarray(order, dtype=np.float64)
+    if len(lams) == 0:
+        return np.array([]), 0
+    accepted = np.array([int((s >= lam).sum()) for lam in lams])
+    errors = np.array([int(((s >= lam) & (ok == 0)).sum()) for lam in lams])
+    risk = exact_risk(errors, accepted)
+    p = np.ravel(
+        compute_hoeffding_bentkus_p_value(
+            risk, accepted.astype(np.float64), 1.0 - target_precision, binary=True
+        )
+    )
+    p = np.where((accepted > 0) & np.isfinite(p), p, 1.0)
+    passed = control_fwer(p, 1.0 - confidence, fwer_method="split_fixed_sequence")
+    return p, len(passed)  # a fixed sequence passes a prefix of the order
+
+
+def mapie_order(
+    candidates: np.ndarray,
+    learn_scores: np.ndarray,
+    learn_correct: np.ndarray,
+    target_precision: float,
+    confidence: float,
+) -> np.ndarray:
+    """MAPIE's own split-fixed-sequence order, learned on the learn sample only (for comparison
+    with `projected_order`; the projected one certifies at least as often, tested)."""
+    controller = BinaryClassificationController(
+        predict_function=lambda s: np.column_stack([1.0 - s, s]),
+        risk=precision,
+        target_level=target_precision,
+        confidence_level=confidence,
+        list_predict_params=np.asarray(candidates, dtype=np.float64),
+        fwer_method="split_fixed_sequence",
+    )
+    controller.learn_fixed_sequence_order(
+        np.asarray(learn_scores, dtype=np.float64), np.asarray(learn_correct, dtype=np.int64)
+    )
+    return np.asarray(controller._learned_fixed_sequence, dtype=np.float64)
+
+
 def certify_threshold(
     scores: np.ndarray,
     correct: np.ndarray,
@@ -107,8 +199,10 @@ def certify_threshold(
 ) -> dict[str, Any]:
     """The certificate for one threshold on `scores` (top calibrated probabilities).
 
-    `learn` = (scores, correct) of an independent labelled sample that orders the candidates;
-    without it, candidates are tested strictest first (plain fixed sequence).
+    `learn` = (scores, correct) of an independent labelled sample that orders the candidates
+    (`fwer` "projected", the default, or "split_fixed_sequence" for MAPIE's learned order);
+    without it, candidates are tested strictest first ("strictest_first"). Whatever the order,
+    it is fixed before `correct` is looked at.
     """
     scores = np.asarray(scores, dtype=np.float64)
     correct = np.asarray(correct, dtype=np.int64)
@@ -131,95 +225,57 @@ def certify_threshold(
     if len(candidates) == 0:
         cert["reason"] = "no candidate thresholds (empty reference sample)."
         return cert
-    method = fwer or ("projected" if learn is not None else "fixed_sequence")
+    method = fwer or ("projected" if learn is not None else "strictest_first")
     if method == "projected" and learn is not None:
         candidates, projected = projected_order(
             candidates, learn[0], learn[1], len(scores), target_precision
         )
-        cert["test_order"] = [float(v) for v in candidates]
         cert["projected_p_values"] = [float(v) for v in projected]
-        method = "fixed_sequence"
-    controller = _tested_controller(
-        scores, correct, candidates, method, learn, target_precision, confidence, cert
+    elif method == "split_fixed_sequence" and learn is not None:
+        candidates = mapie_order(candidates, learn[0], learn[1], target_precision, confidence)
+    elif method == "strictest_first":
+        candidates = np.sort(candidates)[::-1]
+    else:
+        raise ValueError(
+            f"fwer must be 'projected' or 'split_fixed_sequence' (both need `learn`), or "
+            f"'strictest_first'; got {method!r} with learn={'given' if learn else 'None'}."
+        )
+    cert["test_order"] = [float(v) for v in candidates]
+    p_values, passed = fixed_sequence_test(
+        scores, correct, candidates, target_precision=target_precision, confidence=confidence
     )
-    cert["p_values"] = [float(p) for p in np.ravel(controller.p_values)]
-    best = controller.best_predict_param
-    if best is None:
-        cert["reason"] = _nothing_certified(scores, correct, candidates, cert)
+    cert["p_values"] = [float(p) for p in p_values]
+    if passed == 0:
+        top = float(candidates[0])  # the first λ tested
+        acc = scores >= top
+        k = int(acc.sum())
+        prec = float(correct[acc].mean()) if k else float("nan")
+        cert["reason"] = (
+            f"no candidate threshold holds precision ≥ {target_precision:g} at confidence "
+            f"{confidence:g} (the first λ tested, {top:.4f}, accepts {k} of {len(scores)} "
+            f"calibration records with observed precision {prec:.3f}). More labelled data or a "
+            "better model is needed; the model resolves nothing meanwhile."
+        )
         return cert
-    cert.update(_certified(scores, correct, float(best), target_precision, confidence))
-    return cert
-
-
-def _tested_controller(
-    scores: np.ndarray,
-    correct: np.ndarray,
-    candidates: np.ndarray,
-    method: str,
-    learn: tuple[np.ndarray, np.ndarray] | None,
-    target_precision: float,
-    confidence: float,
-    cert: dict[str, Any],
-) -> BinaryClassificationController:
-    """MAPIE's controller after the test sequence ran on the certification sample."""
-    controller = BinaryClassificationController(
-        predict_function=lambda s: np.column_stack([1.0 - s, s]),
-        risk=precision,
-        target_level=target_precision,
-        confidence_level=confidence,
-        list_predict_params=candidates,
-        fwer_method=method,
-    )
-    with warnings.catch_warnings():
-        # MAPIE warns when observed precision is not monotone in λ; fixed-sequence testing stays
-        # valid (it only loses power), so the warning is noise here.
-        warnings.simplefilter("ignore", UserWarning)
-        if learn is not None and method == "split_fixed_sequence":
-            controller.learn_fixed_sequence_order(
-                np.asarray(learn[0], dtype=np.float64), np.asarray(learn[1], dtype=np.int64)
-            )
-            order = getattr(controller, "_learned_fixed_sequence", None)
-            cert["test_order"] = [float(v) for v in order] if order is not None else None
-        controller.calibrate(scores, correct)
-    return controller
-
-
-def _nothing_certified(
-    scores: np.ndarray, correct: np.ndarray, candidates: np.ndarray, cert: dict[str, Any]
-) -> str:
-    """Why no λ passed, in terms of the first λ tested."""
-    order = cert.get("test_order") or [float(candidates[0])]
-    top = float(order[0])
-    acc = scores >= top
-    k = int(acc.sum())
-    prec = float(correct[acc].mean()) if k else float("nan")
-    return (
-        f"no candidate threshold holds precision ≥ {cert['target_precision']:g} at confidence "
-        f"{cert['confidence']:g} (the first λ tested, {top:.4f}, accepts {k} of {len(scores)} "
-        f"calibration records with observed precision {prec:.3f}). More labelled data or a "
-        "better model is needed; the model resolves nothing meanwhile."
-    )
-
-
-def _certified(
-    scores: np.ndarray, correct: np.ndarray, thr: float, target_precision: float, confidence: float
-) -> dict[str, Any]:
-    """The certificate's figures for the λ that passed: what it accepts and how wrong it can be."""
+    # Every λ that passed holds together (FWER), so any may be used: the one that accepts most.
+    passed_lams = candidates[:passed]
+    thr = float(passed_lams[np.argmax([(scores >= lam).sum() for lam in passed_lams])])
     acc = scores >= thr
     k = int(acc.sum())
     errors = int(k - correct[acc].sum())
-    return {
-        "threshold": thr,
-        "accepted": k,
-        "observed_precision": float(correct[acc].mean()) if k else None,
-        "error_upper_bound": upper_bound(errors, k, confidence),
-        "coverage": k / len(scores),
-        "reason": (
+    cert.update(
+        threshold=thr,
+        accepted=k,
+        observed_precision=float(correct[acc].mean()) if k else None,
+        error_upper_bound=upper_bound(errors, k, confidence),
+        coverage=k / len(scores),
+        reason=(
             f"λ={thr:.4f} is the loosest λ that passed the test sequence: precision ≥ "
             f"{target_precision:g} holds at confidence {confidence:g} ({k} of {len(scores)} "
             f"calibration records accepted, {errors} wrong)."
         ),
-    }
+    )
+    return cert
 
 
 def certify_per_class(

@@ -22,6 +22,7 @@ import numpy as np
 from lightgbm.basic import _LIB, _safe_call
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 _PREDICT_NORMAL = 0
 _DTYPE_FLOAT64 = 1
@@ -70,7 +71,12 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 class LightGBMModel:
-    """Multiclass gradient boosting with early stopping on a later slice of the training period."""
+    """Multiclass gradient boosting with early stopping on a later slice of the training period.
+
+    Training is reproducible across machines: `deterministic` with row-wise histograms and a
+    fixed `num_threads` (1 unless the caller asks otherwise, never the machine's core count) —
+    tested with 1 and 2 OpenMP threads in tests/model/test_reproducible.py.
+    """
 
     name = "lightgbm"
 
@@ -237,7 +243,12 @@ class LinearModel:
         design = sparse.hstack([onehot, sparse.csr_matrix(self._num_block(X))]).tocsr()
         present = np.unique(y)
         clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
-        clf.fit(design, y)
+        # lbfgs's vector sums go through BLAS, which splits long ones across its threads (as
+        # many as the machine or OMP_NUM_THREADS gives) and so rounds differently per core
+        # count; one thread makes the weights the same everywhere (tests/model/
+        # test_reproducible.py). Prediction is a row-by-row product: the same at any count.
+        with threadpool_limits(limits=1, user_api="blas"):
+            clf.fit(design, y)
         coef = np.zeros((n_classes, design.shape[1]))
         bias = np.full(n_classes, -30.0)  # classes absent from training get ~zero probability
         if len(present) == 2 and clf.coef_.shape[0] == 1:

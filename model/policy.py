@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from autoresolve.model.calibration import TemperatureScaler
-from autoresolve.model.certify import candidate_grid, certify_per_class, certify_threshold
+from autoresolve.model.certify import (
+    SERVED_POPULATION,
+    candidate_grid,
+    certify_per_class,
+    certify_threshold,
+)
 from autoresolve.model.decision import DECISION_COLUMNS, Candidate, Decision
 from autoresolve.model.domain import Domain
 from autoresolve.model.features import FeaturePipeline
@@ -415,7 +420,8 @@ class Policy:
         """The same model re-certified for a new rule set (no refit): a new policy version.
 
         `calibration_df` must be labelled records the model never trained on (e.g. the recent
-        window). Records the new rules resolve are left out; the rest are split in time order:
+        window). Records the new rules resolve and novel records are left out (the population
+        the model serves); the rest are split in time order:
         the first 40% learn the candidate thresholds and their test order, the last 60% give the
         certificate — the same procedure as training, on new data.
         """
@@ -426,7 +432,11 @@ class Policy:
         df = df[df[label].notna()].reset_index(drop=True)
         df = df.iloc[time_positions(self.domain, df)]
         sub = df.iloc[np.flatnonzero(np.asarray(rules.match_frame(df)) < 0)]
-        P = self._proba(self.pipeline.transform(sub), self.batch_threads)
+        X = self.pipeline.transform(sub)
+        if self.novelty is not None and len(sub):  # the served population (model.certify)
+            served = ~self.novelty.is_novel(X)
+            sub, X = sub.iloc[np.flatnonzero(served)], X[served]
+        P = self._proba(X, self.batch_threads)
         top = P.max(axis=1)
         pred = self._classes_arr[P.argmax(axis=1)]
         correct = (pred == sub[label].astype(str).to_numpy(dtype=object)).astype(int)
@@ -456,6 +466,7 @@ class Policy:
                 learn=(top[:cut], correct[:cut]),
             )
         cert["recertified_for_rules"] = rules.version
+        cert["population"] = SERVED_POPULATION
         cert["coverage"] = cert["accepted"] / max(len(top) - cut, 1)
         new = copy.copy(self)
         new.rules = rules

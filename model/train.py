@@ -26,7 +26,12 @@ import pandas as pd
 
 from autoresolve.model.binomial import lower_bounds
 from autoresolve.model.calibration import TemperatureScaler
-from autoresolve.model.certify import candidate_grid, certify_per_class, certify_threshold
+from autoresolve.model.certify import (
+    SERVED_POPULATION,
+    candidate_grid,
+    certify_per_class,
+    certify_threshold,
+)
 from autoresolve.model.domain import Domain, DomainError
 from autoresolve.model.estimators import LightGBMModel, LinearModel
 from autoresolve.model.evaluation import evaluate_policy
@@ -197,6 +202,30 @@ def per_class_selection(
     return covered / len(top)
 
 
+def advising_family(
+    results: dict[str, dict[str, Any]], chosen: str, certificate: dict[str, Any]
+) -> str:
+    """The family whose probabilities the policy carries.
+
+    The certified one, unless it certified nothing: then the model resolves nothing whichever
+    estimator it carries, and the deferred records' candidates should come from the family more
+    accurate on the calibration slice (a real routing set: the linear fallback was chosen for a
+    sliver of calib-slice coverage, certified nothing, and showed candidates right 17% of the
+    time against LightGBM's 31%). The choice uses no certification label.
+    """
+    per = certificate.get("per_class") or {}
+    if certificate.get("threshold") is not None or any(
+        v.get("threshold") is not None for v in per.values()
+    ):
+        return chosen
+
+    def accuracy(f: str) -> float:
+        a = results[f]["calib_accuracy"]
+        return a if np.isfinite(a) else -1.0
+
+    return max(results, key=lambda f: (accuracy(f), f == chosen))
+
+
 def _certify(
     cand: dict[str, Any],
     X: dict,
@@ -235,6 +264,7 @@ def _certify(
         )
         cert["coverage"] = cert["accepted"] / len(top) if len(top) else 0.0
     cert["accuracy"] = float(correct.mean()) if len(correct) else None
+    cert["population"] = SERVED_POPULATION
     return cert, grid
 
 
@@ -253,7 +283,8 @@ def train_policy(
 ) -> tuple[Policy, TrainReport]:
     """Fit, calibrate, certify and evaluate a policy on labelled history `df`.
 
-    `split_mode`: "recent_pool" (default) or "time" (strict time order); see model.splits.
+    `split_mode`: "recent_pool" (default), "forward" (the certificate's records after everything
+    fitted) or "time" (every slice in time order); see model.splits for the measured choice.
 
     `per_class`: False — one certified λ for all classes; True — one per predicted class
     (Bonferroni over classes); "auto" — whichever reaches the target on more of the calib slice.
@@ -281,19 +312,25 @@ def train_policy(
     step("fitting features", 0.1)
     pipe, X, y, free = _slices(domain, df, splits, labels, y_all, free_all)
 
+    # Calibration and certification see the population the model serves: no rule, not novel
+    # (model.certify's doc). The detector uses no label and no calib/cert record.
+    step("fitting novelty detector", 0.15)
+    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"]) if domain.policy.novelty else None
+    if novelty is not None:
+        for name in ("calib", "cert"):
+            free[name] = free[name] & ~novelty.is_novel(X[name])
+
     results: dict[str, dict[str, Any]] = {}
     for i, fam in enumerate(families):
         step(f"training {fam}", 0.2 + 0.5 * i / len(families))
         est = _estimator(fam, seed, num_threads)
         results[fam] = _fit_candidate(est, X, y, free, pipe, len(classes), domain)
     chosen, why, per_class = _choose(results, domain, len(classes), per_class)
-    best = results[chosen]
 
     step("certifying", 0.7)
-    certificate, grid = _certify(best, X, y, free, domain, classes, per_class)
-
-    step("fitting novelty detector", 0.75)
-    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"]) if domain.policy.novelty else None
+    certificate, grid = _certify(results[chosen], X, y, free, domain, classes, per_class)
+    chosen, why = _advise(results, chosen, why, certificate, grid)
+    best = results[chosen]
 
     cert = {**certificate, "selection": why}
     policy = Policy(
@@ -412,6 +449,26 @@ def _choose(
             f"per class {per_cov:.3f} vs global {best['selection_coverage']:.3f})."
         )
     return chosen, why, bool(per_class)
+
+
+def _advise(
+    results: dict[str, dict[str, Any]],
+    chosen: str,
+    why: str,
+    certificate: dict[str, Any],
+    grid: np.ndarray,
+) -> tuple[str, str]:
+    """The family the policy carries (`advising_family`) and the selection note that says so."""
+    shown = advising_family(results, chosen, certificate)
+    if shown == chosen:
+        return chosen, why
+    why += (
+        f" {chosen} certified nothing, so the model resolves nothing; the candidates shown "
+        f"on deferral come from {shown}, more accurate on the calibration slice "
+        f"({results[shown]['calib_accuracy']:.3f} vs {results[chosen]['calib_accuracy']:.3f})."
+    )
+    certificate["candidates_from"] = shown
+    return shown, why
 
 
 def _candidate_summary(result: dict[str, Any]) -> dict[str, Any]:

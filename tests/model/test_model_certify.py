@@ -8,8 +8,17 @@ precision, the rest have precision that rises with the score. Small samples, a f
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from mapie.risk_control._base_controller import ltt_procedure
+from scipy.stats import binom
 
-from autoresolve.model.certify import candidate_grid, certify_threshold, projected_order
+from autoresolve.model.certify import (
+    candidate_grid,
+    certify_threshold,
+    exact_risk,
+    fixed_sequence_test,
+    projected_order,
+)
 
 TARGET, CONF = 0.95, 0.90
 
@@ -75,3 +84,53 @@ def test_no_region_at_target_rarely_certifies() -> None:
     kw = {"hi_precision": 0.94, "low_scale": 0.9, "n_learn": 600, "n_cert": 900}
     false = sum(_certify(s, **kw)["threshold"] is not None for s in range(40))
     assert false <= 8
+
+
+def _block(score: float, n: int, wrong: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(n, score), np.r_[np.zeros(wrong, int), np.ones(n - wrong, int)]
+
+
+def _joined(*blocks: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
+def test_certification_labels_never_reorder_the_test() -> None:
+    # The learn sample puts λ = 0.9 first (clean above 0.9, half wrong below). On the
+    # certification slice the top records are 20% wrong and the lower ones all right, so the
+    # risk *falls* along the learned order 0.9 → 0.8 → 0.7: MAPIE's `fixed_sequence` reverses the
+    # order on seeing that and passes 0.7; the learned order fails at its first λ.
+    learn = _joined(_block(0.95, 300, 0), _block(0.85, 300, 150), _block(0.75, 300, 150))
+    scores, correct = _joined(_block(0.95, 100, 20), _block(0.85, 500, 0), _block(0.75, 900, 0))
+    grid = np.array([0.9, 0.8, 0.7])
+    cert = certify_threshold(
+        scores, correct, target_precision=TARGET, confidence=CONF, candidates=grid, learn=learn
+    )
+    assert cert["test_order"] == [0.9, 0.8, 0.7]
+    assert cert["threshold"] is None, cert["reason"]
+    assert "0.9000" in cert["reason"]
+
+    # The hole this closes: MAPIE's `fixed_sequence` on the same risks picks the order itself.
+    risk = np.array([1 - correct[scores >= lam].mean() for lam in grid])
+    n_acc = np.array([(scores >= lam).sum() for lam in grid], dtype=float)
+    reversed_ok, _p = ltt_procedure(
+        risk[None, :],
+        np.array([[1 - TARGET]]),
+        1 - CONF,
+        n_acc[None, :],
+        True,
+        fwer_method="fixed_sequence",
+    )
+    assert 2 in reversed_ok[0]  # λ = 0.7 "certified" by the reversed walk
+
+
+def test_p_value_counts_the_errors_exactly() -> None:
+    # 2 errors in 105 accepted: the tail at 2 errors, not 3 (float rounding of 1 − 103/105).
+    scores = np.r_[np.full(105, 0.99), np.full(50, 0.1)]
+    correct = np.r_[np.zeros(2, int), np.ones(103, int), np.ones(50, int)]
+    p, passed = fixed_sequence_test(
+        scores, correct, np.array([0.9]), target_precision=TARGET, confidence=CONF
+    )
+    assert p[0] == pytest.approx(binom.cdf(2, 105, 1 - TARGET), rel=1e-9)
+    assert passed == 1  # 0.099 ≤ δ = 0.10
+    risk = exact_risk(np.arange(0, 200), np.full(200, 997))
+    assert np.all(np.ceil(997 * risk) == np.arange(0, 200))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from autoresolve.model.decision import DECISION_COLUMNS
 from autoresolve.model.domain import parse_domain
 from autoresolve.model.records import RecordError
-from autoresolve.model.train import TrainError, train_policy
+from autoresolve.model.train import TrainError, advising_family, train_policy
 
 SYNTH = {
     "name": "synth",
@@ -456,3 +456,25 @@ def test_decide_records_is_decide_record_for_each(trained) -> None:
         assert got == alone
     assert sum(isinstance(g, RecordError) for g in together) == 1
     assert {g.source for g in together if not isinstance(g, RecordError)} >= {"model", None}
+
+
+def test_a_policy_that_certifies_nothing_shows_the_more_accurate_models_candidates() -> None:
+    results = {"linear": {"calib_accuracy": 0.17}, "lightgbm": {"calib_accuracy": 0.31}}
+    failed = {"threshold": None, "per_class": {"a": {"threshold": None}}}
+    assert advising_family(results, "linear", failed) == "lightgbm"
+    assert advising_family(results, "linear", {"threshold": 0.8}) == "linear"
+    assert (
+        advising_family(
+            results, "linear", {"threshold": None, "per_class": {"a": {"threshold": 0.7}}}
+        )
+        == "linear"
+    )
+    results["lightgbm"]["calib_accuracy"] = float("nan")
+    assert advising_family(results, "linear", failed) == "linear"
+
+    domain, df = make_synth(target_precision=0.9999)  # nothing can certify
+    policy, report = train_policy(domain, df, seed=0)
+    assert policy.resolves_nothing
+    accuracy = {f: c["calib_accuracy"] for f, c in report.candidates.items()}
+    assert report.chosen == max(accuracy, key=accuracy.get)
+    assert policy.estimator.describe()["family"] == report.chosen

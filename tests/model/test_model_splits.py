@@ -1,5 +1,6 @@
 """Splits: the test slice is the newest records and capped; calib/cert/valid are disjoint samples of
-the recent pool; the fitted model sees most of the history, recent labels included."""
+the recent pool (forward mode: the certification slice comes after everything fitted); the fitted
+model sees most of the history, recent labels included."""
 
 from __future__ import annotations
 
@@ -26,7 +27,25 @@ def test_slices_partition_and_test_is_newest() -> None:
     assert len(pos["fit"]) >= 0.6 * n
 
 
-def test_calib_and_cert_come_from_the_recent_pool_and_fit_sees_recent_labels() -> None:
+def test_forward_mode_certifies_after_everything_fitted_and_fit_sees_recent_labels() -> None:
+    n = 30_000
+    pos = split_positions(n, seed=0, mode="forward")
+    m = n - len(pos["test"])
+    assert pos["cert"].min() > max(pos[k].max() for k in ("fit", "valid", "calib"))
+    assert np.array_equal(pos["cert"], np.arange(pos["cert"].min(), m))  # newest before test
+    before_cert = pos["cert"].min()
+    pool_start = before_cert - int(np.ceil(RECENT_POOL * before_cert))
+    for k in ("valid", "calib"):
+        assert pos[k].min() >= pool_start
+    assert len(np.intersect1d(pos["calib"], pos["valid"])) == 0
+    newest_tenth = np.arange(before_cert - before_cert // 10, before_cert)
+    assert np.isin(newest_tenth, pos["fit"]).mean() >= 0.3
+    again = split_positions(n, seed=0, mode="forward")
+    assert all(np.array_equal(pos[k], again[k]) for k in pos)
+    assert not np.array_equal(pos["cert"], split_positions(n, seed=0)["cert"])  # not the default
+
+
+def test_calib_and_cert_come_from_the_recent_pool_by_default() -> None:
     n = 30_000
     pos = split_positions(n, seed=0)
     m = n - len(pos["test"])
