@@ -22,6 +22,13 @@ DomainOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout only")]
 
 
+def command_group(**options: Any) -> typer.Typer:
+    """A Typer app or sub-command group whose --help is click's plain text: it wraps long lines
+    instead of cutting option names to fit 80 columns, as rich's boxed tables did
+    (`--min-new-labe…`)."""
+    return typer.Typer(rich_markup_mode=None, no_args_is_help=True, **options)
+
+
 def emit_json(payload: Any) -> None:
     """With --json, stdout holds only this document."""
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")

@@ -15,6 +15,7 @@ from autoresolve.service.cli_common import (
     EXIT_USAGE,
     DomainOpt,
     JsonOpt,
+    command_group,
     emit_json,
     err_console,
     fail,
@@ -160,9 +161,8 @@ def explain(
 
 
 def register(app: typer.Typer) -> None:
-    rules_app = typer.Typer(
-        help="Test, lint, explain a domain's rule files; suggest rules learned from labels.",
-        no_args_is_help=True,
+    rules_app = command_group(
+        help="Test, lint, explain a domain's rule files; suggest rules learned from labels."
     )
     rules_app.command("test")(test_)
     rules_app.command()(lint)
