@@ -13,7 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from autoresolve.service.cli_common import EXIT_USAGE, emit_json, err_console, fail
+from autoresolve.service.cli_common import (
+    EXIT_USAGE,
+    emit_json,
+    err_console,
+    fail,
+    offline_settings,
+)
 
 
 def read_labels(path: Path, id_col: str, label_col: str) -> list[tuple[Any, Any]]:
@@ -53,11 +59,11 @@ def run_label(
     domain_dir: Path, input_path: Path, as_json: bool = False, source: str = "cli"
 ) -> None:
     from autoresolve.model.domain import DomainError, load_domain
-    from autoresolve.service.settings import SettingsError, load_settings
+    from autoresolve.service.settings import SettingsError
     from autoresolve.service.store import DecisionStore, LabelError, StoreUnavailable
 
     try:
-        settings = load_settings(domain=domain_dir)
+        settings = offline_settings(domain_dir)
         domain = load_domain(settings.domain)
     except (SettingsError, DomainError, ValueError) as exc:
         fail(str(exc))

@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from autoresolve.service.cli_common import EXIT_REFUSED, emit_json, err_console, fail
+from autoresolve.service.cli_common import (
+    EXIT_REFUSED,
+    emit_json,
+    err_console,
+    fail,
+    offline_settings,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,24 +96,12 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def _settings(domain_dir: Path) -> Any:
-    """Settings for offline commands: API keys guard HTTP endpoints, which these never open."""
-    from autoresolve.service.settings import SettingsError, load_settings
-
-    try:
-        return load_settings(domain=domain_dir)
-    except (SettingsError, ValueError) as exc:
-        if "API_KEYS" not in str(exc):
-            raise
-        return load_settings(domain=domain_dir, env="development")
-
-
 def _setup(domain_dir: Path) -> tuple[Any, Any, Any]:
     """(settings, domain, registry) with the registry pointed at the configured store."""
     from autoresolve.model.domain import load_domain
 
     dom = load_domain(domain_dir)
-    settings = _settings(domain_dir)
+    settings = offline_settings(domain_dir)
     from autoresolve.model import registry
 
     _quiet_libraries()  # after importing mlflow, which sets its own levels
