@@ -7,7 +7,9 @@ The Spark engine runs the registered pyfunc through `mlflow.pyfunc.spark_udf` (o
 `model.registry`, the only mlflow importer) in Spark local mode.
 
 Output: one row per input record, in input order, with the Decision fields as columns
-(`candidates` a JSON string) plus `error` (why a row was refused; empty otherwise).
+(`candidates` a JSON string) plus `error` (why a row was refused; empty otherwise). The id column
+keeps the domain's name for it (`case_id`, not `record_id`), so the output joins back to the input
+and to a label file on the same column.
 """
 
 from __future__ import annotations
@@ -31,12 +33,19 @@ DEFAULT_CHUNK_ROWS = 100_000
 # Decision fields that are None when not applicable; never the literal text "None".
 _NULLABLE_TEXT = ("record_id", "resolution", "source", "rule_id", "defer_reason", "error")
 
-OUTPUT_SCHEMA = pa.schema(
-    [
-        pa.field(c, pa.float64() if c in ("confidence", "threshold") else pa.string())
-        for c in OUTPUT_COLUMNS
-    ]
-)
+
+def output_columns(id_column: str = "record_id") -> list[str]:
+    """The output file's columns: the decision's, with `record_id` named as the domain's id."""
+    return [id_column if c == "record_id" else c for c in OUTPUT_COLUMNS]
+
+
+def output_schema(id_column: str = "record_id") -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(c, pa.float64() if c in ("confidence", "threshold") else pa.string())
+            for c in output_columns(id_column)
+        ]
+    )
 
 
 class BatchIOError(ValueError):
@@ -85,10 +94,13 @@ def read_chunks(path: Path, domain: Domain, chunk_rows: int) -> Iterator[pd.Data
 
 
 class DecisionWriter:
-    """Appends decision chunks to a CSV or Parquet file with one fixed schema."""
+    """Appends decision chunks (`record_id` …) to a CSV or Parquet file with one fixed schema,
+    the id column named `id_column`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, id_column: str = "record_id"):
         self.path = path
+        self.id_column = id_column
+        self.schema = output_schema(id_column)
         self.format = file_format(path)
         self._parquet: pq.ParquetWriter | None = None
         self._started = False
@@ -97,11 +109,13 @@ class DecisionWriter:
 
     def write(self, table: pd.DataFrame) -> None:
         table = table[list(OUTPUT_COLUMNS)]
+        if self.id_column != "record_id":
+            table = table.rename(columns={"record_id": self.id_column})
         if self.format == "parquet":
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self._tmp, OUTPUT_SCHEMA)
+                self._parquet = pq.ParquetWriter(self._tmp, self.schema)
             self._parquet.write_table(
-                pa.Table.from_pandas(table, schema=OUTPUT_SCHEMA, preserve_index=False)
+                pa.Table.from_pandas(table, schema=self.schema, preserve_index=False)
             )
         else:
             compression = "gzip" if self.path.name.lower().endswith(".gz") else None
@@ -168,6 +182,19 @@ class BatchSummary:
         }
 
 
+Decided = Callable[[pd.DataFrame, pd.DataFrame], None]
+"""Called with (records, their decisions) after each chunk: `autoresolve resolve` logs both to the
+decision store there."""
+
+
+def logged_records(domain: Domain, chunk: pd.DataFrame) -> list[dict[str, Any]]:
+    """The records as the decision log keeps them: the id and the domain's fields as given
+    (other columns of the file, a label column included, are not part of a record)."""
+    cols = [c for c in [domain.id, *domain.field_types] if c in chunk.columns]
+    frame = chunk[cols].astype(object)
+    return frame.where(frame.notna(), None).to_dict("records")
+
+
 def resolve_local(
     policy: Any,
     input_path: Path,
@@ -175,17 +202,20 @@ def resolve_local(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
+    on_decided: Decided | None = None,
     now: Any = None,
 ) -> BatchSummary:
     """Decide a file chunk by chunk with an in-process policy."""
     summary = BatchSummary(engine="local")
     t0 = time.perf_counter()
-    writer = DecisionWriter(output_path)
+    writer = DecisionWriter(output_path, policy.domain.id)
     try:
         for chunk in read_chunks(input_path, policy.domain, chunk_rows):
             table = decide_chunk(policy, chunk, now=now)
             writer.write(table)
             summary.add(table)
+            if on_decided is not None:
+                on_decided(chunk.reset_index(drop=True), table)
             if on_chunk is not None:
                 on_chunk(len(chunk))
         writer.close()
@@ -256,6 +286,8 @@ def resolve_spark(
     domain: Domain,
     input_path: Path,
     output_path: Path,
+    *,
+    on_decided: Decided | None = None,
 ) -> BatchSummary:
     """Decide a file with Spark (local mode) and write one file in input order.
 
@@ -286,13 +318,21 @@ def resolve_spark(
     parts = int(spark.sparkContext.defaultParallelism)
     if parts > 1:
         sdf = sdf.repartition(parts)
-    out = decide_spark_frame(spark, udf, sdf, domain, keep=("_row",))
-    writer = DecisionWriter(output_path)
+    # the records' fields ride along under names no decision column can have, for the log
+    fields = [c for c in domain.field_types if c in sdf.columns] if on_decided else []
+    kept = [f"_rec{i}" for i in range(len(fields))]
+    sdf = sdf.select("*", *[F.col(c).alias(k) for c, k in zip(fields, kept, strict=True)])
+    out = decide_spark_frame(spark, udf, sdf, domain, keep=("_row", *kept))
+    writer = DecisionWriter(output_path, domain.id)
     try:
-        table = out.orderBy("_row").drop("_row").toPandas()
+        both = out.orderBy("_row").drop("_row").toPandas()
+        table = both[list(OUTPUT_COLUMNS)]
         writer.write(table)
         summary.add(table)
         writer.close()
+        if on_decided is not None:
+            records = both[kept].set_axis(fields, axis=1).assign(**{domain.id: table["record_id"]})
+            on_decided(records, table)
     except BaseException:
         writer.abort()
         raise
