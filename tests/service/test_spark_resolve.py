@@ -75,11 +75,28 @@ def test_resolve_spark_engine_matches_local_engine_on_csv(
 ) -> None:
     src = tmp_path / "in.csv"
     spark_env["records"].to_csv(src, index=False)
-    local = batch_io.resolve_local(spark_env["policy"], src, tmp_path / "local.csv")
+    seen: dict[str, list[tuple[pd.DataFrame, pd.DataFrame]]] = {"local": [], "spark": []}
+    local = batch_io.resolve_local(
+        spark_env["policy"],
+        src,
+        tmp_path / "local.csv",
+        on_decided=lambda r, t: seen["local"].append((r, t)),
+    )
     remote = batch_io.resolve_spark(
-        spark_env["spark"], spark_env["udf"], DOMAIN, src, tmp_path / "spark.csv"
+        spark_env["spark"],
+        spark_env["udf"],
+        DOMAIN,
+        src,
+        tmp_path / "spark.csv",
+        on_decided=lambda r, t: seen["spark"].append((r, t)),
     )
     assert local.records == remote.records == len(spark_env["records"])
+    for engine, parts in seen.items():  # what `resolve` logs: each record with its decision
+        records = pd.concat([r for r, _ in parts], ignore_index=True)
+        table = pd.concat([t for _, t in parts], ignore_index=True)
+        assert records[DOMAIN.id].tolist() == table["record_id"].tolist(), engine
+        logged = batch_io.logged_records(DOMAIN, records)
+        assert set(logged[0]) == {DOMAIN.id, *DOMAIN.field_types}, engine
     a = pd.read_csv(tmp_path / "local.csv", dtype=str, keep_default_na=False)
     b = pd.read_csv(tmp_path / "spark.csv", dtype=str, keep_default_na=False)
     cols = [c for c in a.columns if c != "decided_at"]
