@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 POLICY_FILE = "policy.pkl"
 SHA_TAG = "policy_sha256"
+RESOLUTIONS_FILE = "resolutions.json"
 TAG_PREFIX = "autoresolve."
 CONNECT_TIMEOUT_S = 3.0
 
@@ -399,7 +400,7 @@ def log_policy(
                 if metrics:
                     mlflow.log_metrics(metrics)
                 mlflow.set_tags(all_tags)
-                _log_documents(cert, described, data_summary)
+                _log_documents(cert, described, data_summary, domain.resolutions)
                 _log_figures(report, tmpdir)
                 _log_domain_files(domain)
                 info = _log_pyfunc(pkl, sha)
@@ -461,10 +462,14 @@ def _version_tags(policy: Any, report: Any, sha: str, rules_version: str) -> dic
 
 
 def _log_documents(
-    cert: Mapping[str, Any], described: Mapping[str, Any], data_summary: Mapping[str, Any] | None
+    cert: Mapping[str, Any],
+    described: Mapping[str, Any],
+    data_summary: Mapping[str, Any] | None,
+    resolutions: tuple[str, ...],
 ) -> None:
     mlflow.log_text(json.dumps(dict(cert), indent=2, default=_json_default), "certificate.json")
     mlflow.log_text(json.dumps(described, indent=2, default=_json_default), "policy.json")
+    mlflow.log_text(json.dumps(list(resolutions)), RESOLUTIONS_FILE)
     if data_summary is not None:
         mlflow.log_text(json.dumps(data_summary, default=_json_default), "data_summary.json")
 
@@ -602,6 +607,15 @@ def load_artifact_text(name: str, version_or_alias: str | int, path: str) -> str
         except (MlflowException, OSError):
             return None
         return Path(local).read_text(encoding="utf-8")
+
+
+def trained_resolutions(name: str, version_or_alias: str | int = CHAMPION) -> tuple[str, ...]:
+    """The resolutions a registered policy was trained with (its domain's, taken from the labels
+    when domain.yaml lists none); read from the run, else from the policy itself."""
+    text = load_artifact_text(name, version_or_alias, RESOLUTIONS_FILE)
+    if text:
+        return tuple(json.loads(text))
+    return tuple(load_policy(name, version_or_alias).domain.resolutions)
 
 
 def promote(name: str, version: str | int, reason: str) -> None:

@@ -62,6 +62,18 @@ def load_domain_or_fail(path: Path, code: int = EXIT_USAGE) -> Any:
         fail(str(exc), code)
 
 
+def resolved_domain(domain: Any, settings: Any = None) -> Any:
+    """The domain with its resolutions (`service.domains.complete_domain`), or the reason it has
+    none and what to do (exit 1)."""
+    from autoresolve.model.domain import DomainError
+    from autoresolve.service.domains import complete_domain
+
+    try:
+        return complete_domain(domain, settings or offline_settings(domain.directory))
+    except DomainError as exc:
+        fail(str(exc))
+
+
 def wide_console(*, stderr: bool = False) -> Console:
     """Wide enough for tables even when the output is a pipe (rich would assume 80 columns)."""
     console = Console(stderr=stderr)

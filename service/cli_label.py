@@ -19,6 +19,7 @@ from autoresolve.service.cli_common import (
     err_console,
     fail,
     offline_settings,
+    resolved_domain,
 )
 
 
@@ -67,6 +68,7 @@ def run_label(
         domain = load_domain(settings.domain)
     except (SettingsError, DomainError, ValueError) as exc:
         fail(str(exc))
+    domain = resolved_domain(domain, settings)
     pairs = read_labels(input_path, domain.id, domain.label)
     if not pairs:
         fail(f"{input_path}: no labels in the file.")

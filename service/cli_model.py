@@ -32,6 +32,7 @@ from autoresolve.service.cli_common import (
     err_console,
     fail,
     offline_settings,
+    resolved_domain,
 )
 
 if TYPE_CHECKING:
@@ -495,7 +496,7 @@ def _read_deployment(registry: Any, store: Any, dom: Any) -> _Deployment:
     return _Deployment(
         champion=registry.load_policy(dom.name, info.version),
         version=info.version,
-        rules=default_rules(dom),
+        rules=default_rules(resolved_domain(dom)),  # the champion's, if domain.yaml lists none
         inputs=JobInputs(
             history=pd.DataFrame(),  # the history file is read only when retraining
             labels=labels,

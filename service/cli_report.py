@@ -167,19 +167,29 @@ def _recent_drift(
     )
 
 
+def _domain_rules(dom) -> Any:
+    """The domain's rule files, checked against its resolutions (the data file's labels when
+    domain.yaml lists none: without a champion there is no trained set to take)."""
+    from autoresolve.model.train import default_rules
+    from autoresolve.service.domains import complete_domain
+
+    return default_rules(complete_domain(dom, offline_settings(dom.directory)))
+
+
 def _rule_health(dom, champion, decisions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """The rule layer's lint over the logged traffic, with labels where they exist."""
     from autoresolve import rules as rules_pkg
+    from autoresolve.model.domain import DomainError
 
     try:
         ruleset = (
             champion.rules
             if champion is not None and hasattr(champion.rules, "rule_masks")
-            else rules_pkg.load_rules(dom.rules_path, dom.field_types, dom.resolutions)
+            else _domain_rules(dom)
         )
-    except (rules_pkg.RuleError, OSError) as exc:
+    except (rules_pkg.RuleError, OSError, DomainError) as exc:
         return pd.DataFrame([{"rule_id": "—", "findings": f"rules unavailable: {exc}"}])
-    if decisions.empty:
+    if decisions.empty or not hasattr(ruleset, "rule_masks"):  # no rule file: no rules to lint
         return pd.DataFrame()
     fields = [c for c in decisions.columns if c in dom.field_types]
     traffic = decisions[["record_id", *fields]].drop_duplicates("record_id", keep="last")

@@ -21,6 +21,7 @@ from autoresolve.service.cli_common import (
     fail,
     load_domain_or_fail,
     offline_settings,
+    resolved_domain,
     wide_console,
 )
 
@@ -31,6 +32,7 @@ def _load(domain_dir: Path) -> tuple[Any, Any]:
     from autoresolve.rules import RuleError, load_domain_rules
 
     domain = load_domain_or_fail(domain_dir, EXIT_REFUSED)
+    domain = resolved_domain(domain)
     path = domain.rules_path
     if path is None or not path.is_file():
         fail(f"{domain_dir}: no rules.yaml in this domain folder (write `rules: []` for none).")

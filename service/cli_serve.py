@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from autoresolve.service.cli_common import EXIT_REFUSED, err_console, fail
+from autoresolve.service.cli_common import EXIT_REFUSED, err_console, fail, resolved_domain
 
 
 def _env_for_workers(settings, domain_dir: Path, workers: int) -> None:
@@ -114,6 +114,7 @@ def register(app: typer.Typer) -> None:
                 ensure_champion(settings, dom)
             except Exception as exc:
                 fail(f"could not train a first policy: {exc}", EXIT_REFUSED)
+        resolved_domain(dom, settings)  # the request schemas need them; refuse here, clearly
         _env_for_workers(settings, settings.domain, workers)
         err_console.print(
             f"serving '{dom.name}' on http://{host}:{port} ({workers} worker(s)); "
