@@ -448,13 +448,13 @@ def _column(
     distinct = int(text.nunique())
     if distinct == 0:
         return Column(name, None, "empty in every row", missing, distinct)
-    if distinct == 1:
-        only = text.dropna().iloc[0]
+    if distinct == 1 and missing == 0:  # one value or empty: being empty is the information
+        only = text.iloc[0]
         return Column(
             name, None, f"one value ({only!r}) in every row: nothing to learn", missing, 1
         )
     kind, why = _type_of(name, text, times)
-    if kind in ("category", "text") and distinct > 1_000 and distinct >= 0.9 * text.notna().sum():
+    if kind == "category" and distinct > 1_000 and distinct >= 0.9 * text.notna().sum():
         return Column(
             name, None, f"a different value in nearly every row ({distinct:,}), like an id: "
             "nothing a model can generalise from", missing, distinct,
