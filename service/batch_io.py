@@ -25,13 +25,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autoresolve.model import datasets
-from autoresolve.model.batch import ERROR_COLUMN, OUTPUT_COLUMNS, decide_chunk
+from autoresolve.model.batch import ERROR_COLUMN, OUTPUT_COLUMNS, candidates_json, decide_chunk
 from autoresolve.model.domain import Domain
 
 DEFAULT_CHUNK_ROWS = 100_000
 
 # Decision fields that are None when not applicable; never the literal text "None".
 _NULLABLE_TEXT = ("record_id", "resolution", "source", "rule_id", "defer_reason", "error")
+_FLOATS = ("confidence", "threshold")
 
 
 def output_columns(id_column: str = "record_id") -> list[str]:
@@ -262,19 +263,62 @@ def spark_session(master: str = "local[2]") -> Any:
     return spark
 
 
+def _try_double(col: Any) -> Any:
+    """The text as a double, null when it is not a number (Spark's ANSI cast would fail the job)."""
+    if hasattr(col, "try_cast"):  # Spark ≥ 4.0
+        return col.try_cast("double")
+    return col.cast("double")  # Spark 3.5: a non-ANSI cast gives null
+
+
+def _spark_typed(df: Any, domain: Domain) -> tuple[list[Any], Any]:
+    """The record columns as the model's signature takes them (numbers as double; a CSV's text
+    is cast), and one column naming the numbers that do not parse, so such a record is deferred
+    as `invalid` as the local engine's coercion would refuse it."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from autoresolve.model.records import MISSING_WORDS
+
+    typed, bad = [], []
+    for c in [c for c in [domain.id, *domain.field_types] if c in df.columns]:
+        col = df[c]
+        if domain.field_types.get(c) != "number":
+            typed.append(col.alias(c))
+        elif isinstance(df.schema[c].dataType, T.StringType):
+            missing = col.isNull() | F.lower(F.trim(col)).isin(sorted(MISSING_WORDS))
+            value = F.when(missing, None).otherwise(_try_double(F.trim(col)))
+            message = F.concat(F.lit(f"field '{c}': expected a number, got '"), col, F.lit("'"))
+            bad.append(F.when(~missing & value.isNull(), message))
+            typed.append(value.alias(c))
+        else:
+            typed.append(col.cast("double").alias(c))
+    return typed, F.concat_ws("; ", *bad) if bad else F.lit("")
+
+
 def decide_spark_frame(
     spark: Any, udf: Any, df: Any, domain: Domain, keep: tuple[str, ...] = ()
 ) -> Any:
-    """Apply the policy UDF to a Spark DataFrame: the decision columns plus `error` (and `keep`)."""
+    """Apply the policy UDF to a Spark DataFrame: the decision columns plus `error` (and `keep`),
+    `candidates` an array of {resolution, probability} structs."""
     from pyspark.sql import functions as F
 
-    cols = [c for c in [domain.id, *domain.field_types] if c in df.columns]
-    decided = df.withColumn("_d", udf(F.struct(*[F.col(c) for c in cols])))
+    typed, bad = _spark_typed(df, domain)
+    decided = df.withColumn("_d", udf(F.struct(*typed))).withColumn("_bad", bad)
+    refused = F.col("_bad") != ""
+    as_invalid = {
+        "outcome": F.lit("deferred"),
+        "defer_reason": F.lit("invalid"),
+        "error": F.col("_bad"),
+        "candidates": F.array().cast("array<struct<resolution:string,probability:double>>"),
+    }
 
     def column(c: str) -> Any:
         col = F.col(f"_d.{c}")
-        if c in _NULLABLE_TEXT:  # spark_udf casts a struct's None strings to "None"; undo that
-            col = F.when(col == "None", F.lit(None).cast("string")).otherwise(col)
+        if c in _NULLABLE_TEXT:  # spark_udf casts a missing string to "None" (or "nan")
+            col = F.when(col.isin("None", "nan"), F.lit(None).cast("string")).otherwise(col)
+        if c not in ("record_id", "policy_version", "decided_at"):
+            fixed = as_invalid.get(c, F.lit(None).cast("double" if c in _FLOATS else "string"))
+            col = F.when(refused, fixed).otherwise(col)
         return col.alias(c)
 
     return decided.select(*[column(c) for c in OUTPUT_COLUMNS], *[F.col(k) for k in keep])
@@ -326,6 +370,7 @@ def resolve_spark(
     writer = DecisionWriter(output_path, domain.id)
     try:
         both = out.orderBy("_row").drop("_row").toPandas()
+        both["candidates"] = [candidates_json(c) for c in both["candidates"]]
         table = both[list(OUTPUT_COLUMNS)]
         writer.write(table)
         summary.add(table)

@@ -39,7 +39,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def _artifact_of(settings, version: str) -> Path:
     sha = registry.version_info("crm", version).tags["policy_sha256"]
-    for path in settings.artifact_root.rglob("policy.pkl"):
+    for path in settings.artifact_root.rglob(registry.POLICY_FILE):
         if hashlib.sha256(path.read_bytes()).hexdigest() == sha:
             return path
     raise AssertionError(f"no artifact for version {version}")
