@@ -72,10 +72,13 @@ from mlflow.types.schema import (
 from autoresolve.model.batch import ERROR_COLUMN, decide_chunk, invalid_row
 from autoresolve.model.decision import DECISION_COLUMNS
 from autoresolve.model.plots import to_png
+from autoresolve.model.promotion import PREVIOUS_TAG
+from autoresolve.model.retrain import certified_threshold
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 POLICY_FILE = "policy.joblib"
 LEGACY_POLICY_FILE = "policy.pkl"  # versions logged as a plain pickle
 SHA_TAG = "policy_sha256"
@@ -529,8 +532,10 @@ def _version_tags(policy: Any, report: Any, sha: str, rules_version: str) -> dic
     fp = getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
     fingerprint = str(fp.get("sha256", "")) if isinstance(fp, Mapping) else str(fp)
     now = datetime.now(UTC)
+    threshold, _ = certified_threshold(policy)
     tags = {
         SHA_TAG: sha,
+        f"{TAG_PREFIX}threshold": "none" if threshold is None else f"{threshold:.4f}",
         f"{TAG_PREFIX}domain": policy.domain.name,
         f"{TAG_PREFIX}data_fingerprint": fingerprint,
         f"{TAG_PREFIX}rules_version": rules_version,
@@ -578,17 +583,24 @@ def _log_domain_files(domain: Any) -> None:
 
 
 def _log_pyfunc(artifact: Path, sha: str, policy: Any) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return mlflow.pyfunc.log_model(
-            name="policy",
-            python_model=PolicyModel(),
-            artifacts={"policy": str(artifact)},
-            model_config={SHA_TAG: sha},
-            pip_requirements=_pip_requirements(),
-            signature=signature(policy.domain),
-            input_example=input_example(policy),
-        )
+    def logged(example: pd.DataFrame | None) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return mlflow.pyfunc.log_model(
+                name="policy",
+                python_model=PolicyModel(),
+                artifacts={"policy": str(artifact)},
+                model_config={SHA_TAG: sha},
+                pip_requirements=_pip_requirements(),
+                signature=signature(policy.domain),
+                input_example=example,
+            )
+
+    try:
+        return logged(input_example(policy))
+    except MlflowException as exc:  # an example MLflow will not take must not block a policy
+        log.warning("logging the policy without its input example: %s", exc.message[:300])
+        return logged(None)
 
 
 _INPUT_TYPES = {"number": "double", "text": "string"}
@@ -631,7 +643,15 @@ def input_example(policy: Any) -> pd.DataFrame:
         for i, rec in enumerate(examples)
     ]
     cols = [c for c in known if any(c in r for r in rows)]  # fields no example uses stay out
-    return pd.DataFrame(rows, columns=cols).astype(object).where(lambda d: d.notna(), None)
+    frame = pd.DataFrame(rows, columns=cols).astype(object)
+    frame = frame.where(frame.notna(), None)
+    for name in cols:
+        kind = domain.field_types.get(name)
+        if kind == "number":  # the signature's double
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        elif kind == "text":
+            frame[name] = [None if v is None else str(v) for v in frame[name]]
+    return frame
 
 
 # ---------------------------------------------------------------------------- reading
@@ -648,8 +668,8 @@ def _model_version(name: str, version_or_alias: str | int) -> Any:
     except MlflowException as exc:
         raise RegistryError(
             f"no registered policy {where} in {_config.tracking_uri} ({exc.error_code}). "
-            f"Train one with `autoresolve train --domain data/{name}`, or check the version "
-            "with `list_versions`."
+            f"Train one with `autoresolve train --domain data/{name}`, or see the versions "
+            "with `autoresolve models list`."
         ) from exc
 
 
@@ -682,15 +702,20 @@ def _info(mv: Any) -> VersionInfo:
 
 
 def list_versions(name: str) -> list[VersionInfo]:
-    """Every registered version of a policy, oldest first."""
+    """Every registered version of a policy, oldest first, with its aliases."""
     with _store_errors(f"listing versions of '{name}'"):
-        found = _client().search_model_versions(f"name = '{name}'")
-        champion = champion_version(name)
+        client = _client()
+        found = client.search_model_versions(f"name = '{name}'")
+        aliases: dict[str, list[str]] = {}
+        with contextlib.suppress(MlflowException):  # search results may lack the aliases
+            for alias, version in (client.get_registered_model(name).aliases or {}).items():
+                aliases.setdefault(str(version), []).append(alias)
         infos = []
         for mv in found:
             info = _info(mv)
-            if champion == info.version and CHAMPION not in info.aliases:
-                info = VersionInfo(**{**info.__dict__, "aliases": (*info.aliases, CHAMPION)})
+            extra = [a for a in sorted(aliases.get(info.version, [])) if a not in info.aliases]
+            if extra:
+                info = VersionInfo(**{**info.__dict__, "aliases": (*info.aliases, *extra)})
             infos.append(info)
         return sorted(infos, key=lambda v: int(v.version))
 
@@ -748,11 +773,15 @@ def trained_resolutions(name: str, version_or_alias: str | int = CHAMPION) -> tu
 
 
 def promote(name: str, version: str | int, reason: str) -> None:
-    """Point `@champion` at a version and record why on it."""
+    """Point `@champion` at a version and record why on it, and which version it replaced (where
+    `autoresolve models rollback` returns)."""
     mv = _model_version(name, version)
     client = _client()
+    previous = champion_version(name)
     with _store_errors(f"promoting '{name}' version {mv.version}"):
         client.set_registered_model_alias(name, CHAMPION, mv.version)
+        if previous is not None and previous != str(mv.version):
+            client.set_model_version_tag(name, mv.version, f"{TAG_PREFIX}{PREVIOUS_TAG}", previous)
         client.set_model_version_tag(name, mv.version, f"{TAG_PREFIX}promoted", reason[:5000])
         client.set_model_version_tag(
             name,
@@ -760,6 +789,12 @@ def promote(name: str, version: str | int, reason: str) -> None:
             f"{TAG_PREFIX}promoted_at",
             datetime.now(UTC).isoformat(timespec="seconds"),
         )
+
+
+def set_alias(name: str, alias: str, version: str | int) -> None:
+    """Point `@alias` at a version (`@challenger`: the last candidate `retrain` registered)."""
+    with _store_errors(f"setting @{alias} of '{name}'"):
+        _client().set_registered_model_alias(name, alias, str(version))
 
 
 def tag_version(name: str, version: str | int, key: str, value: str) -> None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from autoresolve.service import cli_init, cli_model, cli_report, cli_rules, cli_serve, cli_sim
+from autoresolve.service import (
+    cli_init,
+    cli_model,
+    cli_models,
+    cli_report,
+    cli_rules,
+    cli_serve,
+    cli_sim,
+)
 from autoresolve.service.cli_common import command_group
 
 app = command_group(
@@ -15,6 +23,7 @@ app = command_group(
 
 cli_init.register(app)
 cli_model.register(app)
+cli_models.register(app)
 cli_serve.register(app)
 cli_rules.register(app)
 cli_sim.register(app)

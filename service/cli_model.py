@@ -534,6 +534,7 @@ def _register_challenger(registry: Any, dom: Any, result: Any, seed: int, tolera
         tags={"autoresolve.gate": "passed" if result.passed else "failed"},
     )
     registry.tag_version(dom.name, version, "gate_reasons", " | ".join(result.gate.reasons))
+    registry.set_alias(dom.name, registry.CHALLENGER, version)
     return version
 
 
