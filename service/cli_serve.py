@@ -37,12 +37,20 @@ def train_first_policy(settings, domain, *, replacing: str | None = None) -> str
     """
     from autoresolve.model import registry
     from autoresolve.model.datasets import load_domain_frame
-    from autoresolve.service.cli_model import train_and_register
+    from autoresolve.service.cli_model import _fraction_progress, _progress, train_and_register
 
     what = "a replacement" if replacing else "a first policy"
     err_console.print(f"training {what} for '{domain.name}' …")
-    df = load_domain_frame(domain)
-    _, _, version = train_and_register(domain, df, run_name=f"{domain.name}-serve")
+    with _progress() as progress:  # on stderr, step by step: this is most of a first start
+        task = progress.add_task("loading data", total=None)
+        df = load_domain_frame(domain)
+        progress.update(task, description=f"loaded {len(df):,} records", total=1, completed=1)
+        _, _, version = train_and_register(
+            domain,
+            df,
+            run_name=f"{domain.name}-serve",
+            progress=_fraction_progress(progress, "training"),
+        )
     if replacing:
         registry.promote(
             domain.name, version, f"serve --train-if-missing: champion {replacing} unloadable"

@@ -45,9 +45,12 @@ def _artifact_of(settings, version: str) -> Path:
     raise AssertionError(f"no artifact for version {version}")
 
 
-def test_first_then_replacement_then_nothing(setup) -> None:
+def test_first_then_replacement_then_nothing(setup, capsys: pytest.CaptureFixture[str]) -> None:
     settings, dom = setup
     ensure_champion(settings, dom)
+    said = capsys.readouterr()
+    assert "loaded 4,000 records" in said.err and "training: registered" in said.err
+    assert said.out == ""  # progress on stderr only
     first = registry.champion_version("crm")
     assert first == "1"
     registry.load_policy("crm", "champion")
