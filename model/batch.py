@@ -84,26 +84,27 @@ def _stamp(now: datetime | None) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def invalid_row(rid: Any, error: str, version: str, now: datetime | None) -> dict[str, Any]:
+    """The decision for a record refused by the schema: deferred, reason `invalid`, and why."""
+    return {
+        "record_id": None if _missing(rid) else str(rid),
+        "outcome": "deferred",
+        "resolution": None,
+        "source": None,
+        "rule_id": None,
+        "confidence": None,
+        "threshold": None,
+        "defer_reason": "invalid",
+        "candidates": [],
+        "policy_version": version,
+        "decided_at": _stamp(now),
+        ERROR_COLUMN: error,
+    }
+
+
 def _invalid(row: pd.DataFrame, id_col: str, error: str, version: str, now) -> pd.DataFrame:
     rid = row[id_col].iloc[0] if id_col in row.columns else None
-    return pd.DataFrame(
-        [
-            {
-                "record_id": None if _missing(rid) else str(rid),
-                "outcome": "deferred",
-                "resolution": None,
-                "source": None,
-                "rule_id": None,
-                "confidence": None,
-                "threshold": None,
-                "defer_reason": "invalid",
-                "candidates": "[]",
-                "policy_version": version,
-                "decided_at": _stamp(now),
-                ERROR_COLUMN: error,
-            }
-        ]
-    )
+    return pd.DataFrame([{**invalid_row(rid, error, version, now), "candidates": "[]"}])
 
 
 def _first_line(exc: BaseException) -> str:

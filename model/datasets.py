@@ -89,6 +89,50 @@ def read_table(path: str | Path, domain: Domain) -> pd.DataFrame:
         ) from exc
 
 
+def read_export(path: str | Path) -> pd.DataFrame:
+    """A table with no domain yet (`autoresolve init`): CSV cells as written, as text (an empty
+    cell is missing); Parquet as stored."""
+    p = Path(path)
+    fmt = file_format(p)
+    if not p.is_file():
+        raise DatasetError("no such data file.", path=p)
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(p)
+        return pd.read_csv(
+            p, sep=csv_separator(p), dtype=str, keep_default_na=False, na_values=[""]
+        )
+    except Exception as exc:  # pyarrow and the CSV parser raise their own error types
+        raise DatasetError(
+            f"cannot read this {fmt.upper()} file ({type(exc).__name__}: {exc}).", path=p
+        ) from exc
+
+
+def read_labels(domain: Domain, path: str | Path | None = None) -> pd.Series:
+    """Only the label column of a data file (default: the domain's), as text."""
+    p = Path(path) if path is not None else domain.data_path
+    if p is None or not p.is_file():
+        raise DatasetError("no such data file.", path=p, key="data")
+    fmt = file_format(p)
+    try:
+        if fmt == "parquet":
+            col = pd.read_parquet(p, columns=[domain.label])[domain.label]
+        else:
+            col = pd.read_csv(
+                p,
+                sep=csv_separator(p),
+                usecols=[domain.label],
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )[domain.label]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DatasetError(
+            f"cannot read the label column '{domain.label}' ({exc}).", path=p, key="label"
+        ) from exc
+    return col
+
+
 def write_table(df: pd.DataFrame, path: str | Path, domain: Domain | None = None) -> Path:
     """Write a table as CSV (gzip by suffix) or Parquet, atomically.
 

@@ -7,8 +7,8 @@ surfacing later as a confusing model or HTTP error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ TOP_KEYS = (
     "generator",
     "periods",
 )
-REQUIRED_KEYS = ("name", "id", "label", "resolutions", "fields")
+REQUIRED_KEYS = ("name", "id", "label", "fields")
 POLICY_KEYS = ("target_precision", "confidence", "fallback", "novelty", "min_class_examples")
 FIELD_KEYS = ("type", "description", "novelty")
 RESERVED_RESOLUTIONS = ("defer",)
@@ -87,6 +87,52 @@ class Domain:
     periods: str = "month"
 
     @property
+    def lists_resolutions(self) -> bool:
+        """False when domain.yaml leaves `resolutions` out: they then come from the labels
+        (`with_label_resolutions`), and a trained policy carries the ones it was trained with."""
+        return bool(self.resolutions)
+
+    def with_resolutions(self, values: Iterable[str]) -> Domain:
+        """The same domain with these resolutions (checked as if listed in the file)."""
+        return replace(self, resolutions=_parse_resolutions(list(values), self.file))
+
+    def with_label_resolutions(self, labels: pd.Series) -> Domain:
+        """This domain when it lists its resolutions; else the same domain with the values of
+        `labels` as its resolutions, the most frequent first."""
+        if self.lists_resolutions:
+            return self
+        found = resolutions_from_labels(labels)
+        if not found:
+            raise DomainError(
+                f"domain '{self.name}' lists no resolutions and the '{self.label}' column "
+                "holds no label to take them from; list them under `resolutions` in "
+                "domain.yaml or provide labelled records.",
+                path=self.file,
+                key="resolutions",
+            )
+        if "defer" in found:
+            raise DomainError(
+                f"the label '{self.label}' has the value 'defer', which is reserved (a rule's "
+                "`then: defer`); rename that value in the data, or list the resolutions "
+                "under `resolutions` in domain.yaml without it.",
+                path=self.file,
+                key="resolutions",
+            )
+        return self.with_resolutions(found)
+
+    def check_resolution(self, value: str) -> None:
+        if value not in self.resolutions:
+            raise DomainError(
+                f"unknown resolution '{value}' for domain '{self.name}'."
+                + suggest(str(value), self.resolutions),
+                key=self.label,
+            )
+
+    @property
+    def file(self) -> Path | None:
+        return self.directory / "domain.yaml" if self.directory else None
+
+    @property
     def field_types(self) -> dict[str, str]:
         """name → type for every input field (the time field included, as datetime)."""
         types = {f.name: f.type for f in self.fields}
@@ -117,14 +163,6 @@ class Domain:
             return None
         return (self.directory / self.data).resolve()
 
-    def check_resolution(self, value: str) -> None:
-        if value not in self.resolutions:
-            raise DomainError(
-                f"unknown resolution '{value}' for domain '{self.name}'."
-                + suggest(str(value), self.resolutions),
-                key=self.label,
-            )
-
     def check_table(self, df: pd.DataFrame, *, require_label: bool = True, where: str = "") -> None:
         """Refuse a table that lacks the id (or the label when training) or has no known field."""
         src = where or "the data"
@@ -146,6 +184,13 @@ class Domain:
         if df[self.id].isna().any():
             n = int(df[self.id].isna().sum())
             raise DomainError(f"{n} rows of {src} have no '{self.id}'; every record needs an id.")
+
+
+def resolutions_from_labels(labels: pd.Series) -> tuple[str, ...]:
+    """The distinct labels as text, most frequent first (ties by name); blanks are unlabelled."""
+    text = labels.dropna().astype(str).str.strip()
+    counts = text[text != ""].value_counts()
+    return tuple(sorted(counts.index, key=lambda v: (-int(counts[v]), v)))
 
 
 def _as_number(value: Any, key: str, path: Path | None, lo: float, hi: float) -> float:
@@ -204,7 +249,9 @@ def parse_domain(raw: Any, *, path: Path | None = None) -> Domain:
             raise DomainError(f"expected a non-empty string, got {raw[k]!r}.", path=path, key=k)
     fields = _parse_fields(raw, path)
     time = _parse_time(raw.get("time"), fields, path)
-    resolutions = _parse_resolutions(raw["resolutions"], path)
+    resolutions = (
+        _parse_resolutions(raw["resolutions"], path) if raw.get("resolutions") is not None else ()
+    )
     policy = _parse_policy(raw.get("policy") or {}, path)
     return Domain(
         name=raw["name"],

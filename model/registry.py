@@ -1,21 +1,33 @@
 """MLflow tracking and model registry: the only module that imports mlflow.
 
 A registered model (name = domain name) is the whole policy, logged as a `pyfunc` so that the
-service, `mlflow models serve` and `mlflow.pyfunc.spark_udf` all run the same `Policy.decide_frame`.
+service, `mlflow models serve` and `mlflow.pyfunc.spark_udf` all run the same `Policy`.
 
-Trust: a policy is a pickle, and unpickling runs code. We therefore load policies only from our own
-registry, and only after the sha256 of the pickled bytes matches the hash recorded in the registry
-(a model-version tag, which lives in the tracking database, not next to the artifact). A corrupt or
-tampered artifact is refused before it is unpickled. The pyfunc wrapper, which mlflow loads in
-`models serve` and Spark, checks the same hash from its own model config: that catches corruption,
-while `load_policy` (the service's path) also catches an artifact swapped in the artifact store.
+Trust: a policy is a joblib file (pickle underneath), and loading one runs code. We therefore
+load policies only from our own registry, and only after the sha256 of the artifact's bytes
+matches the hash recorded in the registry (a model-version tag, which lives in the tracking
+database, not next to the artifact). A corrupt or tampered artifact is refused before it is
+loaded. The pyfunc wrapper, which mlflow loads in `models serve` and Spark, checks the same hash
+from its own model config: that catches corruption, while `load_policy` (the service's path) also
+catches an artifact swapped in the artifact store. Versions logged before the artifact was written
+with joblib (`policy.pkl`, plain pickle, some under the pre-namespace module names) still load.
 
-Pyfunc output: `model.batch.decide_chunk`'s table — one row per input row, the columns of
-`model.decision.DECISION_COLUMNS` plus `error`; a record that does not fit the schema becomes a
-deferral with reason `invalid` and the refusal in `error` instead of failing the whole request. The
-`candidates` column is a JSON string (`[{"resolution": ..., "probability": ...}, ...]`) so the frame
-is flat and survives JSON (`models serve`) and Spark (`spark_udf` with `SPARK_RESULT_TYPE`). Pass
-`params={"now": "<ISO-8601>"}` to pin `decided_at`.
+What the logged model declares: a signature built from the domain's fields (numbers `double`,
+free text `string`; ids, categories, booleans and timestamps `Any`, since the service also takes
+whole-number codes, 1/0 and ISO-8601 text for them, and MLflow's own types refuse a missing
+boolean or an aware timestamp: the policy's schema checks every value), the decision columns as
+outputs, `now` as a parameter; an input example made of the rule files' examples; and its
+requirements, this package (`autoresolve==<version>`) among them, so `mlflow models serve
+--env-manager local` runs in an environment where autoresolve is installed (the requirement tells
+any other environment manager what to install).
+
+Pyfunc output: one decision per input row, as JSON-native records (`DECISION_COLUMNS` + `error`):
+`candidates` a list of `{resolution, probability}`, missing numbers null (never NaN), the same
+types as the HTTP API. A one-row frame (a `models serve` request for one record) takes the
+single-record path (`Policy.decide_records`); larger frames `model.batch.decide_chunk`, where a
+record that does not fit the schema becomes a deferral with reason `invalid` and the refusal in
+`error`. Spark reads the same records through `SPARK_RESULT_TYPE`. Pass `params={"now": ISO}` to
+pin `decided_at`.
 """
 
 from __future__ import annotations
@@ -39,31 +51,49 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import joblib
 import mlflow
 import mlflow.pyfunc
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models.signature import ModelSignature
-from mlflow.types.schema import ParamSchema, ParamSpec
+from mlflow.types.schema import (
+    AnyType,
+    Array,
+    ColSpec,
+    Object,
+    ParamSchema,
+    ParamSpec,
+    Property,
+    Schema,
+)
 
-from autoresolve.model.batch import decide_chunk
+from autoresolve.model.batch import ERROR_COLUMN, decide_chunk, invalid_row
+from autoresolve.model.decision import DECISION_COLUMNS
 from autoresolve.model.plots import to_png
+from autoresolve.model.promotion import PREVIOUS_TAG
+from autoresolve.model.retrain import certified_threshold
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
-POLICY_FILE = "policy.pkl"
+CHALLENGER = "challenger"
+POLICY_FILE = "policy.joblib"
+LEGACY_POLICY_FILE = "policy.pkl"  # versions logged as a plain pickle
 SHA_TAG = "policy_sha256"
+RESOLUTIONS_FILE = "resolutions.json"
 TAG_PREFIX = "autoresolve."
 CONNECT_TIMEOUT_S = 3.0
 
-# Spark DDL for spark_udf(result_type=...): every decision field, candidates as a JSON string.
+# Spark DDL for spark_udf(result_type=...): every decision field, typed as the pyfunc returns it.
 SPARK_RESULT_TYPE = (
     "record_id string, outcome string, resolution string, source string, rule_id string, "
-    "confidence double, threshold double, defer_reason string, candidates string, "
+    "confidence double, threshold double, defer_reason string, "
+    "candidates array<struct<resolution: string, probability: double>>, "
     "policy_version string, decided_at string, error string"
 )
+EXAMPLE_RECORDS = 5  # rule examples in the logged input example
 
 
 class RegistryError(RuntimeError):
@@ -227,7 +257,11 @@ class _PolicyUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _unpickle_verified(data: bytes, expected: str | None, where: str) -> Any:
+def _unpickle_verified(
+    data: bytes, expected: str | None, where: str, *, legacy: bool = True
+) -> Any:
+    """The policy in `data` once its sha256 matches `expected`: a joblib file, or (`legacy`) a
+    plain pickle of a version logged before joblib, old module names mapped."""
     if not expected:
         raise RegistryError(
             f"{where} has no recorded sha256; refusing to unpickle an unverified policy. "
@@ -238,16 +272,31 @@ def _unpickle_verified(data: bytes, expected: str | None, where: str) -> Any:
         raise RegistryError(
             f"{where}: policy artifact is corrupt or was tampered with (sha256 {actual[:12]}… "
             f"!= recorded {expected[:12]}…); refusing to load it. Promote another version "
-            "(`autoresolve retrain` or registry.promote) or retrain with `autoresolve train`."
+            "(`autoresolve models promote`) or retrain with `autoresolve train`."
         )
     try:
-        return _PolicyUnpickler(io.BytesIO(data)).load()
-    except (AttributeError, ImportError, pickle.UnpicklingError, EOFError, TypeError) as exc:
+        if legacy:
+            return _PolicyUnpickler(io.BytesIO(data)).load()
+        return joblib.load(io.BytesIO(data))
+    except (
+        AttributeError,
+        ImportError,
+        pickle.UnpicklingError,
+        EOFError,
+        TypeError,
+        ValueError,
+    ) as exc:
         raise RegistryError(
             f"{where}: the policy was saved by an incompatible version of autoresolve and "
             f"cannot be loaded ({type(exc).__name__}: {exc}). Retrain with `autoresolve train` "
             "(or promote a newer version)."
         ) from exc
+
+
+def _dump(policy: Any) -> bytes:
+    buf = io.BytesIO()
+    joblib.dump(policy, buf)
+    return buf.getvalue()
 
 
 def _set_version(policy: Any, version: str) -> Any:
@@ -262,25 +311,66 @@ def _set_version(policy: Any, version: str) -> Any:
 
 
 class PolicyModel(mlflow.pyfunc.PythonModel):
-    """The pyfunc face of a Policy: predict(records) -> decision table (see module doc)."""
+    """The pyfunc face of a Policy: predict(records) -> decision records (see module doc)."""
 
     def load_context(self, context: Any) -> None:
-        path = Path(context.artifacts["policy"])
+        artifact = context.artifacts.get("policy") or context.artifacts["policy_pickle"]
+        path = Path(artifact)
         expected = (context.model_config or {}).get(SHA_TAG)
-        self._policy = _unpickle_verified(path.read_bytes(), expected, f"pyfunc artifact {path}")
+        self._policy = _unpickle_verified(
+            path.read_bytes(),
+            expected,
+            f"pyfunc artifact {path}",
+            legacy=path.name == LEGACY_POLICY_FILE,
+        )
 
-    def predict(self, context, model_input: pd.DataFrame, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> list[dict[str, Any]]:
         df = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        return decide_chunk(self._policy, df.reset_index(drop=True), now=(params or {}).get("now"))
+        now = (params or {}).get("now")
+        if len(df) == 1:
+            return [decide_one(self._policy, df, now)]
+        return decision_records(decide_chunk(self._policy, df.reset_index(drop=True), now=now))
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a plain Python value, every kind of missing as None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    return value.item() if hasattr(value, "item") and not isinstance(value, pd.Timestamp) else value
+
+
+def decide_one(policy: Any, df: pd.DataFrame, now: Any = None) -> dict[str, Any]:
+    """The decision for a one-row frame, on the single-record path (`decide_records`)."""
+    from autoresolve.model.batch import parse_now
+
+    record = {str(k): _plain(v) for k, v in df.iloc[0].items()}
+    when = parse_now(now)
+    out = policy.decide_records([record], when)[0]
+    if isinstance(out, Exception):
+        return invalid_row(record.get(policy.domain.id), str(out), str(policy.version), when)
+    return {**out.to_dict(), ERROR_COLUMN: None}
+
+
+def decision_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """`decide_chunk`'s flat table as JSON-native records: candidates a list, null not NaN."""
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    for row in rows:
+        row["candidates"] = json.loads(row["candidates"] or "[]")
+    return rows
 
 
 def _pip_requirements() -> list[str]:
+    """Pinned to what trained the policy; autoresolve itself, whose classes the artifact holds."""
     reqs = []
     for dist in (
+        "autoresolve",
         "numpy",
         "pandas",
         "scipy",
         "scikit-learn",
+        "joblib",
         "lightgbm",
         "mapie",
         "pyyaml",
@@ -375,7 +465,7 @@ def log_policy(
         experiment_id = _experiment_id(name)
         number = _next_version(client, name)
         policy = _set_version(policy, f"{name}:{number}")
-        blob = pickle.dumps(policy, protocol=5)
+        blob = _dump(policy)
         sha = _sha256(blob)
         described = _describe(policy)
         cert = _certificate_of(described, report)
@@ -399,10 +489,10 @@ def log_policy(
                 if metrics:
                     mlflow.log_metrics(metrics)
                 mlflow.set_tags(all_tags)
-                _log_documents(cert, described, data_summary)
+                _log_documents(cert, described, data_summary, domain.resolutions)
                 _log_figures(report, tmpdir)
                 _log_domain_files(domain)
-                info = _log_pyfunc(pkl, sha)
+                info = _log_pyfunc(pkl, sha, policy)
             mv = mlflow.register_model(info.model_uri, name, tags=all_tags)
         if int(mv.version) != number:
             log.warning(
@@ -442,8 +532,10 @@ def _version_tags(policy: Any, report: Any, sha: str, rules_version: str) -> dic
     fp = getattr(policy, "fingerprint", None) or getattr(report, "fingerprint", None) or ""
     fingerprint = str(fp.get("sha256", "")) if isinstance(fp, Mapping) else str(fp)
     now = datetime.now(UTC)
+    threshold, _ = certified_threshold(policy)
     tags = {
         SHA_TAG: sha,
+        f"{TAG_PREFIX}threshold": "none" if threshold is None else f"{threshold:.4f}",
         f"{TAG_PREFIX}domain": policy.domain.name,
         f"{TAG_PREFIX}data_fingerprint": fingerprint,
         f"{TAG_PREFIX}rules_version": rules_version,
@@ -461,10 +553,14 @@ def _version_tags(policy: Any, report: Any, sha: str, rules_version: str) -> dic
 
 
 def _log_documents(
-    cert: Mapping[str, Any], described: Mapping[str, Any], data_summary: Mapping[str, Any] | None
+    cert: Mapping[str, Any],
+    described: Mapping[str, Any],
+    data_summary: Mapping[str, Any] | None,
+    resolutions: tuple[str, ...],
 ) -> None:
     mlflow.log_text(json.dumps(dict(cert), indent=2, default=_json_default), "certificate.json")
     mlflow.log_text(json.dumps(described, indent=2, default=_json_default), "policy.json")
+    mlflow.log_text(json.dumps(list(resolutions)), RESOLUTIONS_FILE)
     if data_summary is not None:
         mlflow.log_text(json.dumps(data_summary, default=_json_default), "data_summary.json")
 
@@ -486,21 +582,76 @@ def _log_domain_files(domain: Any) -> None:
             mlflow.log_artifact(str(src), artifact_path="domain")
 
 
-def _log_pyfunc(pkl: Path, sha: str) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # no input example: by design
-        return mlflow.pyfunc.log_model(
-            name="policy",
-            python_model=PolicyModel(),
-            artifacts={"policy": str(pkl)},
-            model_config={SHA_TAG: sha},
-            pip_requirements=_pip_requirements(),
-            signature=ModelSignature(
-                inputs=None,
-                outputs=None,
-                params=ParamSchema([ParamSpec("now", "string", None)]),
-            ),
-        )
+def _log_pyfunc(artifact: Path, sha: str, policy: Any) -> Any:
+    def logged(example: pd.DataFrame | None) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return mlflow.pyfunc.log_model(
+                name="policy",
+                python_model=PolicyModel(),
+                artifacts={"policy": str(artifact)},
+                model_config={SHA_TAG: sha},
+                pip_requirements=_pip_requirements(),
+                signature=signature(policy.domain),
+                input_example=example,
+            )
+
+    try:
+        return logged(input_example(policy))
+    except MlflowException as exc:  # an example MLflow will not take must not block a policy
+        log.warning("logging the policy without its input example: %s", exc.message[:300])
+        return logged(None)
+
+
+_INPUT_TYPES = {"number": "double", "text": "string"}
+
+
+def signature(domain: Any) -> ModelSignature:
+    """Inputs from the domain's fields (see the module doc), outputs the decision's columns."""
+    inputs = [ColSpec(AnyType(), domain.id, required=False)] + [
+        ColSpec(_INPUT_TYPES[kind], name, required=False)
+        if kind in _INPUT_TYPES
+        else ColSpec(AnyType(), name, required=False)
+        for name, kind in domain.field_types.items()
+    ]
+    candidate = Object([Property("resolution", "string"), Property("probability", "double")])
+    outputs = [
+        ColSpec(Array(candidate), c)
+        if c == "candidates"
+        else ColSpec("double" if c in ("confidence", "threshold") else "string", c, required=False)
+        for c in (*DECISION_COLUMNS, ERROR_COLUMN)
+    ]
+    return ModelSignature(
+        inputs=Schema(inputs),
+        outputs=Schema(outputs),
+        params=ParamSchema([ParamSpec("now", "string", None)]),
+    )
+
+
+def input_example(policy: Any) -> pd.DataFrame:
+    """A few records from the rule files' examples (else one record with only an id): what a
+    caller sends, in the domain's own words."""
+    domain = policy.domain
+    examples = [
+        ex.record
+        for rule in getattr(getattr(policy, "rules", None), "rules", ()) or ()
+        for ex in getattr(rule, "examples", ())
+    ][:EXAMPLE_RECORDS] or [{}]
+    known = [domain.id, *domain.field_types]
+    rows = [
+        {domain.id: f"example-{i + 1}", **{k: v for k, v in rec.items() if k in known}}
+        for i, rec in enumerate(examples)
+    ]
+    cols = [c for c in known if any(c in r for r in rows)]  # fields no example uses stay out
+    frame = pd.DataFrame(rows, columns=cols).astype(object)
+    frame = frame.where(frame.notna(), None)
+    for name in cols:
+        kind = domain.field_types.get(name)
+        if kind == "number":  # the signature's double
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        elif kind == "text":
+            frame[name] = [None if v is None else str(v) for v in frame[name]]
+    return frame
 
 
 # ---------------------------------------------------------------------------- reading
@@ -517,8 +668,8 @@ def _model_version(name: str, version_or_alias: str | int) -> Any:
     except MlflowException as exc:
         raise RegistryError(
             f"no registered policy {where} in {_config.tracking_uri} ({exc.error_code}). "
-            f"Train one with `autoresolve train --domain data/{name}`, or check the version "
-            "with `list_versions`."
+            f"Train one with `autoresolve train --domain data/{name}`, or see the versions "
+            "with `autoresolve models list`."
         ) from exc
 
 
@@ -551,15 +702,20 @@ def _info(mv: Any) -> VersionInfo:
 
 
 def list_versions(name: str) -> list[VersionInfo]:
-    """Every registered version of a policy, oldest first."""
+    """Every registered version of a policy, oldest first, with its aliases."""
     with _store_errors(f"listing versions of '{name}'"):
-        found = _client().search_model_versions(f"name = '{name}'")
-        champion = champion_version(name)
+        client = _client()
+        found = client.search_model_versions(f"name = '{name}'")
+        aliases: dict[str, list[str]] = {}
+        with contextlib.suppress(MlflowException):  # search results may lack the aliases
+            for alias, version in (client.get_registered_model(name).aliases or {}).items():
+                aliases.setdefault(str(version), []).append(alias)
         infos = []
         for mv in found:
             info = _info(mv)
-            if champion == info.version and CHAMPION not in info.aliases:
-                info = VersionInfo(**{**info.__dict__, "aliases": (*info.aliases, CHAMPION)})
+            extra = [a for a in sorted(aliases.get(info.version, [])) if a not in info.aliases]
+            if extra:
+                info = VersionInfo(**{**info.__dict__, "aliases": (*info.aliases, *extra)})
             infos.append(info)
         return sorted(infos, key=lambda v: int(v.version))
 
@@ -577,14 +733,17 @@ def load_policy(name: str, version_or_alias: str | int = CHAMPION) -> Any:
                 artifact_uri=f"models:/{name}/{mv.version}", dst_path=tmp
             )
         )
-        pkl = local / "artifacts" / POLICY_FILE
-        if not pkl.is_file():
+        found = [local / "artifacts" / f for f in (POLICY_FILE, LEGACY_POLICY_FILE)]
+        artifact = next((p for p in found if p.is_file()), None)
+        if artifact is None:
             raise RegistryError(
                 f"{where}: the model has no artifacts/{POLICY_FILE}; it was not logged by "
                 "autoresolve. Retrain with `autoresolve train`."
             )
-        data = pkl.read_bytes()
-    policy = _unpickle_verified(data, (mv.tags or {}).get(SHA_TAG), where)
+        data = artifact.read_bytes()
+    policy = _unpickle_verified(
+        data, (mv.tags or {}).get(SHA_TAG), where, legacy=artifact.name == LEGACY_POLICY_FILE
+    )
     return _set_version(policy, f"{name}:{mv.version}")
 
 
@@ -604,12 +763,25 @@ def load_artifact_text(name: str, version_or_alias: str | int, path: str) -> str
         return Path(local).read_text(encoding="utf-8")
 
 
+def trained_resolutions(name: str, version_or_alias: str | int = CHAMPION) -> tuple[str, ...]:
+    """The resolutions a registered policy was trained with (its domain's, taken from the labels
+    when domain.yaml lists none); read from the run, else from the policy itself."""
+    text = load_artifact_text(name, version_or_alias, RESOLUTIONS_FILE)
+    if text:
+        return tuple(json.loads(text))
+    return tuple(load_policy(name, version_or_alias).domain.resolutions)
+
+
 def promote(name: str, version: str | int, reason: str) -> None:
-    """Point `@champion` at a version and record why on it."""
+    """Point `@champion` at a version and record why on it, and which version it replaced (where
+    `autoresolve models rollback` returns)."""
     mv = _model_version(name, version)
     client = _client()
+    previous = champion_version(name)
     with _store_errors(f"promoting '{name}' version {mv.version}"):
         client.set_registered_model_alias(name, CHAMPION, mv.version)
+        if previous is not None and previous != str(mv.version):
+            client.set_model_version_tag(name, mv.version, f"{TAG_PREFIX}{PREVIOUS_TAG}", previous)
         client.set_model_version_tag(name, mv.version, f"{TAG_PREFIX}promoted", reason[:5000])
         client.set_model_version_tag(
             name,
@@ -617,6 +789,12 @@ def promote(name: str, version: str | int, reason: str) -> None:
             f"{TAG_PREFIX}promoted_at",
             datetime.now(UTC).isoformat(timespec="seconds"),
         )
+
+
+def set_alias(name: str, alias: str, version: str | int) -> None:
+    """Point `@alias` at a version (`@challenger`: the last candidate `retrain` registered)."""
+    with _store_errors(f"setting @{alias} of '{name}'"):
+        _client().set_registered_model_alias(name, alias, str(version))
 
 
 def tag_version(name: str, version: str | int, key: str, value: str) -> None:

@@ -7,10 +7,11 @@ target precision on more of the calib slice is chosen, and only it is certified,
 (so the certificate carries no selection bias). The test slice — the most recent records — is only
 measured.
 
-Bad training data is refused with what to do: labels outside the domain's resolutions, fewer than
-two usable classes, too few rows. Classes with fewer than `policy.min_class_examples` training
-examples are documented and dropped from the model's classes (the model never predicts them; such
-records still count in calibration and test, as model errors when resolved).
+A domain that lists no resolutions takes them from the training labels, and the policy carries
+that domain. Bad training data is refused with what to do: labels outside the domain's resolutions,
+fewer than two usable classes, too few rows. Classes with fewer than `policy.min_class_examples`
+training examples are documented and dropped from the model's classes (the model never predicts
+them; such records still count in calibration and test, as model errors when resolved).
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ def _check_labels(domain: Domain, df: pd.DataFrame) -> tuple[pd.DataFrame, dict[
             f"label column '{domain.label}' has values that are not resolutions of domain "
             f"'{domain.name}': {shown}."
             + suggest(str(unknown.index[0]), domain.resolutions)
-            + " Add them to `resolutions` in domain.yaml, or fix/drop those rows."
+            + " Add them to `resolutions` in domain.yaml (or leave `resolutions` out to take "
+            "them from the labels), or fix/drop those rows."
         )
     if len(df) < MIN_ROWS:
         raise TrainError(
@@ -296,7 +298,9 @@ def train_policy(
 
     step("checking data", 0.0)
     domain.check_table(df, require_label=True, where="the training data")
-    df, dropped = _check_labels(domain, coerce_frame(domain, df))
+    df = coerce_frame(domain, df)
+    domain = domain.with_label_resolutions(df[domain.label])  # when domain.yaml lists none
+    df, dropped = _check_labels(domain, df)
     df = df.reset_index(drop=True)
     ruleset = rules if rules is not None else default_rules(domain)
 

@@ -34,6 +34,7 @@ from autoresolve.model.decision import DECISION_COLUMNS, Decision
 from autoresolve.model.domain import Domain, load_domain
 from autoresolve.service import store as store_mod
 from autoresolve.service.auth import API_KEY_HEADER, check_api_key
+from autoresolve.service.domains import complete_domain
 from autoresolve.service.errors import (
     BodyLimitMiddleware,
     NotReady,
@@ -151,7 +152,7 @@ def create_app(
     store: store_mod.DecisionStore | None = None,
 ) -> FastAPI:
     settings = settings or load_settings()
-    domain = load_domain(settings.domain)
+    domain = complete_domain(load_domain(settings.domain), settings)  # resolutions: see there
     models = build_models(
         domain, max_batch=settings.max_batch_records, max_text_chars=settings.max_text_chars
     )

@@ -7,7 +7,9 @@ The Spark engine runs the registered pyfunc through `mlflow.pyfunc.spark_udf` (o
 `model.registry`, the only mlflow importer) in Spark local mode.
 
 Output: one row per input record, in input order, with the Decision fields as columns
-(`candidates` a JSON string) plus `error` (why a row was refused; empty otherwise).
+(`candidates` a JSON string) plus `error` (why a row was refused; empty otherwise). The id column
+keeps the domain's name for it (`case_id`, not `record_id`), so the output joins back to the input
+and to a label file on the same column.
 """
 
 from __future__ import annotations
@@ -23,20 +25,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autoresolve.model import datasets
-from autoresolve.model.batch import ERROR_COLUMN, OUTPUT_COLUMNS, decide_chunk
+from autoresolve.model.batch import ERROR_COLUMN, OUTPUT_COLUMNS, candidates_json, decide_chunk
 from autoresolve.model.domain import Domain
 
 DEFAULT_CHUNK_ROWS = 100_000
 
 # Decision fields that are None when not applicable; never the literal text "None".
 _NULLABLE_TEXT = ("record_id", "resolution", "source", "rule_id", "defer_reason", "error")
+_FLOATS = ("confidence", "threshold")
 
-OUTPUT_SCHEMA = pa.schema(
-    [
-        pa.field(c, pa.float64() if c in ("confidence", "threshold") else pa.string())
-        for c in OUTPUT_COLUMNS
-    ]
-)
+
+def output_columns(id_column: str = "record_id") -> list[str]:
+    """The output file's columns: the decision's, with `record_id` named as the domain's id."""
+    return [id_column if c == "record_id" else c for c in OUTPUT_COLUMNS]
+
+
+def output_schema(id_column: str = "record_id") -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(c, pa.float64() if c in ("confidence", "threshold") else pa.string())
+            for c in output_columns(id_column)
+        ]
+    )
 
 
 class BatchIOError(ValueError):
@@ -85,10 +95,13 @@ def read_chunks(path: Path, domain: Domain, chunk_rows: int) -> Iterator[pd.Data
 
 
 class DecisionWriter:
-    """Appends decision chunks to a CSV or Parquet file with one fixed schema."""
+    """Appends decision chunks (`record_id` …) to a CSV or Parquet file with one fixed schema,
+    the id column named `id_column`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, id_column: str = "record_id"):
         self.path = path
+        self.id_column = id_column
+        self.schema = output_schema(id_column)
         self.format = file_format(path)
         self._parquet: pq.ParquetWriter | None = None
         self._started = False
@@ -97,11 +110,13 @@ class DecisionWriter:
 
     def write(self, table: pd.DataFrame) -> None:
         table = table[list(OUTPUT_COLUMNS)]
+        if self.id_column != "record_id":
+            table = table.rename(columns={"record_id": self.id_column})
         if self.format == "parquet":
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self._tmp, OUTPUT_SCHEMA)
+                self._parquet = pq.ParquetWriter(self._tmp, self.schema)
             self._parquet.write_table(
-                pa.Table.from_pandas(table, schema=OUTPUT_SCHEMA, preserve_index=False)
+                pa.Table.from_pandas(table, schema=self.schema, preserve_index=False)
             )
         else:
             compression = "gzip" if self.path.name.lower().endswith(".gz") else None
@@ -168,6 +183,19 @@ class BatchSummary:
         }
 
 
+Decided = Callable[[pd.DataFrame, pd.DataFrame], None]
+"""Called with (records, their decisions) after each chunk: `autoresolve resolve` logs both to the
+decision store there."""
+
+
+def logged_records(domain: Domain, chunk: pd.DataFrame) -> list[dict[str, Any]]:
+    """The records as the decision log keeps them: the id and the domain's fields as given
+    (other columns of the file, a label column included, are not part of a record)."""
+    cols = [c for c in [domain.id, *domain.field_types] if c in chunk.columns]
+    frame = chunk[cols].astype(object)
+    return frame.where(frame.notna(), None).to_dict("records")
+
+
 def resolve_local(
     policy: Any,
     input_path: Path,
@@ -175,17 +203,20 @@ def resolve_local(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
+    on_decided: Decided | None = None,
     now: Any = None,
 ) -> BatchSummary:
     """Decide a file chunk by chunk with an in-process policy."""
     summary = BatchSummary(engine="local")
     t0 = time.perf_counter()
-    writer = DecisionWriter(output_path)
+    writer = DecisionWriter(output_path, policy.domain.id)
     try:
         for chunk in read_chunks(input_path, policy.domain, chunk_rows):
             table = decide_chunk(policy, chunk, now=now)
             writer.write(table)
             summary.add(table)
+            if on_decided is not None:
+                on_decided(chunk.reset_index(drop=True), table)
             if on_chunk is not None:
                 on_chunk(len(chunk))
         writer.close()
@@ -232,19 +263,62 @@ def spark_session(master: str = "local[2]") -> Any:
     return spark
 
 
+def _try_double(col: Any) -> Any:
+    """The text as a double, null when it is not a number (Spark's ANSI cast would fail the job)."""
+    if hasattr(col, "try_cast"):  # Spark ≥ 4.0
+        return col.try_cast("double")
+    return col.cast("double")  # Spark 3.5: a non-ANSI cast gives null
+
+
+def _spark_typed(df: Any, domain: Domain) -> tuple[list[Any], Any]:
+    """The record columns as the model's signature takes them (numbers as double; a CSV's text
+    is cast), and one column naming the numbers that do not parse, so such a record is deferred
+    as `invalid` as the local engine's coercion would refuse it."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from autoresolve.model.records import MISSING_WORDS
+
+    typed, bad = [], []
+    for c in [c for c in [domain.id, *domain.field_types] if c in df.columns]:
+        col = df[c]
+        if domain.field_types.get(c) != "number":
+            typed.append(col.alias(c))
+        elif isinstance(df.schema[c].dataType, T.StringType):
+            missing = col.isNull() | F.lower(F.trim(col)).isin(sorted(MISSING_WORDS))
+            value = F.when(missing, None).otherwise(_try_double(F.trim(col)))
+            message = F.concat(F.lit(f"field '{c}': expected a number, got '"), col, F.lit("'"))
+            bad.append(F.when(~missing & value.isNull(), message))
+            typed.append(value.alias(c))
+        else:
+            typed.append(col.cast("double").alias(c))
+    return typed, F.concat_ws("; ", *bad) if bad else F.lit("")
+
+
 def decide_spark_frame(
     spark: Any, udf: Any, df: Any, domain: Domain, keep: tuple[str, ...] = ()
 ) -> Any:
-    """Apply the policy UDF to a Spark DataFrame: the decision columns plus `error` (and `keep`)."""
+    """Apply the policy UDF to a Spark DataFrame: the decision columns plus `error` (and `keep`),
+    `candidates` an array of {resolution, probability} structs."""
     from pyspark.sql import functions as F
 
-    cols = [c for c in [domain.id, *domain.field_types] if c in df.columns]
-    decided = df.withColumn("_d", udf(F.struct(*[F.col(c) for c in cols])))
+    typed, bad = _spark_typed(df, domain)
+    decided = df.withColumn("_d", udf(F.struct(*typed))).withColumn("_bad", bad)
+    refused = F.col("_bad") != ""
+    as_invalid = {
+        "outcome": F.lit("deferred"),
+        "defer_reason": F.lit("invalid"),
+        "error": F.col("_bad"),
+        "candidates": F.array().cast("array<struct<resolution:string,probability:double>>"),
+    }
 
     def column(c: str) -> Any:
         col = F.col(f"_d.{c}")
-        if c in _NULLABLE_TEXT:  # spark_udf casts a struct's None strings to "None"; undo that
-            col = F.when(col == "None", F.lit(None).cast("string")).otherwise(col)
+        if c in _NULLABLE_TEXT:  # spark_udf casts a missing string to "None" (or "nan")
+            col = F.when(col.isin("None", "nan"), F.lit(None).cast("string")).otherwise(col)
+        if c not in ("record_id", "policy_version", "decided_at"):
+            fixed = as_invalid.get(c, F.lit(None).cast("double" if c in _FLOATS else "string"))
+            col = F.when(refused, fixed).otherwise(col)
         return col.alias(c)
 
     return decided.select(*[column(c) for c in OUTPUT_COLUMNS], *[F.col(k) for k in keep])
@@ -256,6 +330,8 @@ def resolve_spark(
     domain: Domain,
     input_path: Path,
     output_path: Path,
+    *,
+    on_decided: Decided | None = None,
 ) -> BatchSummary:
     """Decide a file with Spark (local mode) and write one file in input order.
 
@@ -286,13 +362,22 @@ def resolve_spark(
     parts = int(spark.sparkContext.defaultParallelism)
     if parts > 1:
         sdf = sdf.repartition(parts)
-    out = decide_spark_frame(spark, udf, sdf, domain, keep=("_row",))
-    writer = DecisionWriter(output_path)
+    # the records' fields ride along under names no decision column can have, for the log
+    fields = [c for c in domain.field_types if c in sdf.columns] if on_decided else []
+    kept = [f"_rec{i}" for i in range(len(fields))]
+    sdf = sdf.select("*", *[F.col(c).alias(k) for c, k in zip(fields, kept, strict=True)])
+    out = decide_spark_frame(spark, udf, sdf, domain, keep=("_row", *kept))
+    writer = DecisionWriter(output_path, domain.id)
     try:
-        table = out.orderBy("_row").drop("_row").toPandas()
+        both = out.orderBy("_row").drop("_row").toPandas()
+        both["candidates"] = [candidates_json(c) for c in both["candidates"]]
+        table = both[list(OUTPUT_COLUMNS)]
         writer.write(table)
         summary.add(table)
         writer.close()
+        if on_decided is not None:
+            records = both[kept].set_axis(fields, axis=1).assign(**{domain.id: table["record_id"]})
+            on_decided(records, table)
     except BaseException:
         writer.abort()
         raise

@@ -22,6 +22,13 @@ DomainOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout only")]
 
 
+def command_group(**options: Any) -> typer.Typer:
+    """A Typer app or sub-command group whose --help is click's plain text: it wraps long lines
+    instead of cutting option names to fit 80 columns, as rich's boxed tables did
+    (`--min-new-labe…`)."""
+    return typer.Typer(rich_markup_mode=None, no_args_is_help=True, **options)
+
+
 def emit_json(payload: Any) -> None:
     """With --json, stdout holds only this document."""
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
@@ -53,6 +60,18 @@ def load_domain_or_fail(path: Path, code: int = EXIT_USAGE) -> Any:
         return load_domain(path)
     except DomainError as exc:
         fail(str(exc), code)
+
+
+def resolved_domain(domain: Any, settings: Any = None) -> Any:
+    """The domain with its resolutions (`service.domains.complete_domain`), or the reason it has
+    none and what to do (exit 1)."""
+    from autoresolve.model.domain import DomainError
+    from autoresolve.service.domains import complete_domain
+
+    try:
+        return complete_domain(domain, settings or offline_settings(domain.directory))
+    except DomainError as exc:
+        fail(str(exc))
 
 
 def wide_console(*, stderr: bool = False) -> Console:

@@ -3,6 +3,7 @@
 The file holds the record id and the resolution, named either `record_id`/`resolution` or the
 domain's own id and label columns. Every resolution is checked against the domain before anything
 is written; the import is one idempotent upsert (history kept), so running it twice is harmless.
+Rows with an empty resolution (records still open in an export) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from autoresolve.service.cli_common import EXIT_USAGE, emit_json, err_console, fail
+from autoresolve.service.cli_common import (
+    EXIT_USAGE,
+    emit_json,
+    err_console,
+    fail,
+    offline_settings,
+    resolved_domain,
+)
 
 
 def read_labels(path: Path, id_col: str, label_col: str) -> list[tuple[Any, Any]]:
@@ -49,19 +57,27 @@ def read_labels(path: Path, id_col: str, label_col: str) -> list[tuple[Any, Any]
     return list(zip(frame[rid].tolist(), frame[res].tolist(), strict=True))
 
 
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or not str(value).strip()
+
+
 def run_label(
     domain_dir: Path, input_path: Path, as_json: bool = False, source: str = "cli"
 ) -> None:
     from autoresolve.model.domain import DomainError, load_domain
-    from autoresolve.service.settings import SettingsError, load_settings
+    from autoresolve.service.settings import SettingsError
     from autoresolve.service.store import DecisionStore, LabelError, StoreUnavailable
 
     try:
-        settings = load_settings(domain=domain_dir)
+        settings = offline_settings(domain_dir)
         domain = load_domain(settings.domain)
     except (SettingsError, DomainError, ValueError) as exc:
         fail(str(exc))
-    pairs = read_labels(input_path, domain.id, domain.label)
+    domain = resolved_domain(domain, settings)
+    given = read_labels(input_path, domain.id, domain.label)
+    # an export also holds the records still open: an empty resolution is no label yet
+    pairs = [(rid, res) for rid, res in given if not _blank(res)]
+    skipped = len(given) - len(pairs)
     if not pairs:
         fail(f"{input_path}: no labels in the file.")
     store = DecisionStore.from_url(
@@ -78,11 +94,17 @@ def run_label(
         fail(str(exc))
     finally:
         store.close()
-    payload = {"file": str(input_path), "labels": len(pairs), **result.to_dict()}
+    payload = {
+        "file": str(input_path),
+        "labels": len(pairs),
+        "skipped_without_resolution": skipped,
+        **result.to_dict(),
+    }
     if as_json:
         emit_json(payload)
     else:
         err_console.print(
             f"{len(pairs)} label(s) from {input_path}: {result.inserted} new, "
-            f"{result.updated} changed, {result.unchanged} unchanged."
+            f"{result.updated} changed, {result.unchanged} unchanged"
+            + (f"; {skipped} row(s) without a resolution skipped." if skipped else ".")
         )

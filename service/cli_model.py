@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from autoresolve.service.cli_common import EXIT_REFUSED, emit_json, err_console, fail
+from autoresolve.service.cli_common import (
+    EXIT_REFUSED,
+    emit_json,
+    err_console,
+    fail,
+    offline_settings,
+    resolved_domain,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,24 +97,12 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def _settings(domain_dir: Path) -> Any:
-    """Settings for offline commands: API keys guard HTTP endpoints, which these never open."""
-    from autoresolve.service.settings import SettingsError, load_settings
-
-    try:
-        return load_settings(domain=domain_dir)
-    except (SettingsError, ValueError) as exc:
-        if "API_KEYS" not in str(exc):
-            raise
-        return load_settings(domain=domain_dir, env="development")
-
-
 def _setup(domain_dir: Path) -> tuple[Any, Any, Any]:
     """(settings, domain, registry) with the registry pointed at the configured store."""
     from autoresolve.model.domain import load_domain
 
     dom = load_domain(domain_dir)
-    settings = _settings(domain_dir)
+    settings = offline_settings(domain_dir)
     from autoresolve.model import registry
 
     _quiet_libraries()  # after importing mlflow, which sets its own levels
@@ -264,6 +259,7 @@ def _cmd_resolve(
     version: str,
     chunk_rows: int,
     spark_master: str,
+    log: bool,
     json_: bool,
 ) -> None:
     from autoresolve.service import batch_io
@@ -272,55 +268,136 @@ def _cmd_resolve(
     batch_io.file_format(output_path)
     if input_path.resolve() == output_path.resolve():
         fail("--output must not be the input file.")
-    _, dom, registry = _setup(domain)
-    if engine is Engine.local:
-        policy = registry.load_policy(dom.name, version)
-        _check_schema(policy, dom)
-        total = batch_io.count_rows(input_path)
-        with _progress() as progress:
-            task = progress.add_task(f"deciding with {policy.version}", total=total)
-            summary = batch_io.resolve_local(
-                policy,
-                input_path,
-                output_path,
-                chunk_rows=chunk_rows,
-                on_chunk=lambda n: progress.advance(task, n),
+    settings, dom, registry = _setup(domain)
+    with _decision_log(settings, dom, log) as (on_decided, logged):
+        if engine is Engine.local:
+            summary, policy_version = _resolve_local(
+                registry, dom, version, input_path, output_path, chunk_rows, on_decided
             )
-        policy_version = policy.version
-    else:
-        try:
-            import pyspark  # noqa: F401
-        except ImportError:
-            fail("--engine spark needs pyspark: pip install 'autoresolve[spark]'.")
-        with _progress() as progress:
-            task = progress.add_task("starting Spark (local mode)", total=None)
-            spark = batch_io.spark_session(spark_master)
-            try:
-                progress.update(task, description="loading the policy UDF")
-                udf = registry.spark_udf(spark, dom.name, version)
-                progress.update(task, description="deciding with Spark")
-                summary = batch_io.resolve_spark(spark, udf, dom, input_path, output_path)
-                progress.update(task, description="done", total=1, completed=1)
-            finally:
-                spark.stop()
-        policy_version = registry.version_info(dom.name, version).version
-        policy_version = f"{dom.name}:{policy_version}"
+        else:
+            summary, policy_version = _resolve_spark(
+                registry, dom, version, input_path, output_path, spark_master, on_decided
+            )
     payload = {
         "input": str(input_path),
         "output": str(output_path),
         "policy_version": policy_version,
         **summary.to_dict(),
+        "logged": logged[0] if log else None,
     }
     if json_:
         emit_json(payload)
-    else:
-        err_console.print(
-            f"{payload['records']:,} records → {output_path} with {policy_version} "
-            f"({payload['engine']}): {payload['resolved']:,} resolved, "
-            f"{payload['deferred']:,} deferred ({payload['invalid']:,} invalid rows), "
-            f"{payload['seconds']} s, {payload['records_per_second'] or 0:,.0f} records/s",
-            highlight=False,
+        return
+    err_console.print(
+        f"{payload['records']:,} records → {output_path} with {policy_version} "
+        f"({payload['engine']}): {payload['resolved']:,} resolved, "
+        f"{payload['deferred']:,} deferred ({payload['invalid']:,} invalid rows), "
+        f"{payload['seconds']} s, {payload['records_per_second'] or 0:,.0f} records/s",
+        highlight=False,
+    )
+    err_console.print(
+        f"{logged[0]:,} decisions logged to the decision store (`autoresolve report`, `label`, "
+        "`retrain` read them)"
+        if log
+        else "not logged (--no-log): report and retrain will not see these decisions",
+        highlight=False,
+    )
+
+
+@contextlib.contextmanager
+def _decision_log(settings: Any, dom: Any, log: bool) -> Iterator[tuple[Any, list[int]]]:
+    """(callback for each decided chunk, [decisions logged so far]): the batch's decisions go to
+    the decision store like the service's, so `report` and `retrain` see them; none with --no-log.
+
+    Rows refused as invalid are not logged, as the service logs no request it refused (422):
+    their record does not fit the schema that `report` and `retrain` read it with; the output
+    file holds them with the reason.
+    """
+    logged = [0]
+    if not log:
+        yield None, logged
+        return
+    from autoresolve.service.batch_io import logged_records
+    from autoresolve.service.store import DecisionStore, StoreUnavailable
+
+    try:
+        store = DecisionStore.from_url(
+            settings.store_url,
+            busy_timeout_ms=settings.store_busy_timeout_ms,
+            synchronous=settings.sqlite_synchronous,
         )
+        store.migrate()
+    except StoreUnavailable as exc:
+        fail(f"decision store {settings.store_url}: {exc} (--no-log decides without logging)")
+
+    def on_decided(records: pd.DataFrame, table: pd.DataFrame) -> None:
+        keep = (table["record_id"].notna() & table["error"].isna()).to_numpy()
+        rows = table[keep].to_dict("records")
+        recs = [r for r, k in zip(logged_records(dom, records), keep, strict=True) if k]
+        logged[0] += store.log_decisions(dom, rows, recs)
+
+    try:
+        yield on_decided, logged
+    finally:
+        store.close()
+
+
+def _resolve_local(
+    registry: Any,
+    dom: Any,
+    version: str,
+    input_path: Path,
+    output_path: Path,
+    chunk_rows: int,
+    on_decided: Any,
+) -> tuple[Any, str]:
+    from autoresolve.service import batch_io
+
+    policy = registry.load_policy(dom.name, version)
+    _check_schema(policy, dom)
+    total = batch_io.count_rows(input_path)
+    with _progress() as progress:
+        task = progress.add_task(f"deciding with {policy.version}", total=total)
+        summary = batch_io.resolve_local(
+            policy,
+            input_path,
+            output_path,
+            chunk_rows=chunk_rows,
+            on_chunk=lambda n: progress.advance(task, n),
+            on_decided=on_decided,
+        )
+    return summary, policy.version
+
+
+def _resolve_spark(
+    registry: Any,
+    dom: Any,
+    version: str,
+    input_path: Path,
+    output_path: Path,
+    spark_master: str,
+    on_decided: Any,
+) -> tuple[Any, str]:
+    from autoresolve.service import batch_io
+
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        fail("--engine spark needs pyspark: pip install 'autoresolve[spark]'.")
+    with _progress() as progress:
+        task = progress.add_task("starting Spark (local mode)", total=None)
+        spark = batch_io.spark_session(spark_master)
+        try:
+            progress.update(task, description="loading the policy UDF")
+            udf = registry.spark_udf(spark, dom.name, version)
+            progress.update(task, description="deciding with Spark")
+            summary = batch_io.resolve_spark(
+                spark, udf, dom, input_path, output_path, on_decided=on_decided
+            )
+            progress.update(task, description="done", total=1, completed=1)
+        finally:
+            spark.stop()
+    return summary, f"{dom.name}:{registry.version_info(dom.name, version).version}"
 
 
 def _check_schema(policy: Any, dom: Any) -> None:
@@ -419,7 +496,7 @@ def _read_deployment(registry: Any, store: Any, dom: Any) -> _Deployment:
     return _Deployment(
         champion=registry.load_policy(dom.name, info.version),
         version=info.version,
-        rules=default_rules(dom),
+        rules=default_rules(resolved_domain(dom)),  # the champion's, if domain.yaml lists none
         inputs=JobInputs(
             history=pd.DataFrame(),  # the history file is read only when retraining
             labels=labels,
@@ -457,6 +534,7 @@ def _register_challenger(registry: Any, dom: Any, result: Any, seed: int, tolera
         tags={"autoresolve.gate": "passed" if result.passed else "failed"},
     )
     registry.tag_version(dom.name, version, "gate_reasons", " | ".join(result.gate.reasons))
+    registry.set_alias(dom.name, registry.CHALLENGER, version)
     return version
 
 
@@ -585,11 +663,21 @@ def register(app: typer.Typer) -> None:
         spark_master: Annotated[
             str, typer.Option("--spark-master", help="Spark master (local mode)")
         ] = "local[2]",
+        log: Annotated[
+            bool,
+            typer.Option(
+                "--log/--no-log",
+                help="log the decisions to the decision store, as the service does (report, "
+                "label and retrain see them); --no-log for a dry run",
+            ),
+        ] = True,
         json_: JsonOpt = False,
     ) -> None:
         """Decide every record of a CSV/Parquet file; one output row per input record."""
         with _clear_errors():
-            _cmd_resolve(domain, input, output, engine, version, chunk_rows, spark_master, json_)
+            _cmd_resolve(
+                domain, input, output, engine, version, chunk_rows, spark_master, log, json_
+            )
 
     @app.command()
     def label(

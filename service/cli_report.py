@@ -20,6 +20,7 @@ from autoresolve.service.cli_common import (
     emit_json,
     fail,
     load_domain_or_fail,
+    offline_settings,
     wide_console,
 )
 
@@ -74,9 +75,7 @@ LINT_COLUMNS = [
 
 def _deployment_tables(dom, recent_days: int, cluster_days: int = 30) -> dict[str, Any]:
     """Read the store and the registry; everything the pure report needs, as tables."""
-    from autoresolve.service.settings import load_settings
-
-    settings = load_settings(domain=dom.directory)
+    settings = offline_settings(dom.directory)
     decisions, labels, depth = _store_tables(dom, settings.store_url)
     champion, policy_info, summary = _champion(dom, settings)
     return {
@@ -91,17 +90,29 @@ def _deployment_tables(dom, recent_days: int, cluster_days: int = 30) -> dict[st
 
 
 def _store_tables(dom, store_url: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """The decision log, the labels (keyed `record_id`) and the queue depth."""
+    """The decision log, the labels and the queue depth, each keyed `record_id` only.
+
+    A logged record carries the domain's own id (`case_id` …) beside the decision's `record_id`,
+    with the same value: it is dropped, so renaming back to the domain's id cannot make two."""
     from autoresolve.service.store import DecisionStore, StoreUnavailable
 
     try:
         store = DecisionStore.from_url(store_url)
+        if store.current_revision() is None:
+            fail(
+                f"no decisions logged yet for domain '{dom.name}' (the decision store "
+                f"{store.url} has no decision log). Decisions are logged by "
+                "`autoresolve resolve` and `autoresolve serve`; run one, then the report."
+            )
         decisions = store.decisions_frame(dom)
         labels = store.labelled_frame(dom)
         depth = store.queue_depth(dom)
     except StoreUnavailable as exc:
         fail(f"decision store: {exc}")
-    labels = labels.rename(columns={dom.id: "record_id"}) if dom.id != "record_id" else labels
+    if dom.id != "record_id":
+        decisions = decisions.drop(columns=[dom.id], errors="ignore")
+        labels = labels.drop(columns=["record_id"], errors="ignore")
+        labels = labels.rename(columns={dom.id: "record_id"})
     return decisions, labels, depth
 
 
@@ -156,19 +167,29 @@ def _recent_drift(
     )
 
 
+def _domain_rules(dom) -> Any:
+    """The domain's rule files, checked against its resolutions (the data file's labels when
+    domain.yaml lists none: without a champion there is no trained set to take)."""
+    from autoresolve.model.train import default_rules
+    from autoresolve.service.domains import complete_domain
+
+    return default_rules(complete_domain(dom, offline_settings(dom.directory)))
+
+
 def _rule_health(dom, champion, decisions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """The rule layer's lint over the logged traffic, with labels where they exist."""
     from autoresolve import rules as rules_pkg
+    from autoresolve.model.domain import DomainError
 
     try:
         ruleset = (
             champion.rules
             if champion is not None and hasattr(champion.rules, "rule_masks")
-            else rules_pkg.load_rules(dom.rules_path, dom.field_types, dom.resolutions)
+            else _domain_rules(dom)
         )
-    except (rules_pkg.RuleError, OSError) as exc:
+    except (rules_pkg.RuleError, OSError, DomainError) as exc:
         return pd.DataFrame([{"rule_id": "—", "findings": f"rules unavailable: {exc}"}])
-    if decisions.empty:
+    if decisions.empty or not hasattr(ruleset, "rule_masks"):  # no rule file: no rules to lint
         return pd.DataFrame()
     fields = [c for c in decisions.columns if c in dom.field_types]
     traffic = decisions[["record_id", *fields]].drop_duplicates("record_id", keep="last")

@@ -15,11 +15,13 @@ from autoresolve.service.cli_common import (
     EXIT_USAGE,
     DomainOpt,
     JsonOpt,
+    command_group,
     emit_json,
     err_console,
     fail,
     load_domain_or_fail,
     offline_settings,
+    resolved_domain,
     wide_console,
 )
 
@@ -30,6 +32,7 @@ def _load(domain_dir: Path) -> tuple[Any, Any]:
     from autoresolve.rules import RuleError, load_domain_rules
 
     domain = load_domain_or_fail(domain_dir, EXIT_REFUSED)
+    domain = resolved_domain(domain)
     path = domain.rules_path
     if path is None or not path.is_file():
         fail(f"{domain_dir}: no rules.yaml in this domain folder (write `rules: []` for none).")
@@ -160,9 +163,8 @@ def explain(
 
 
 def register(app: typer.Typer) -> None:
-    rules_app = typer.Typer(
-        help="Test, lint, explain a domain's rule files; suggest rules learned from labels.",
-        no_args_is_help=True,
+    rules_app = command_group(
+        help="Test, lint, explain a domain's rule files; suggest rules learned from labels."
     )
     rules_app.command("test")(test_)
     rules_app.command()(lint)

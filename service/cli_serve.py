@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from autoresolve.service.cli_common import EXIT_REFUSED, err_console, fail
+from autoresolve.service.cli_common import EXIT_REFUSED, err_console, fail, resolved_domain
 
 
 def _env_for_workers(settings, domain_dir: Path, workers: int) -> None:
@@ -37,12 +37,20 @@ def train_first_policy(settings, domain, *, replacing: str | None = None) -> str
     """
     from autoresolve.model import registry
     from autoresolve.model.datasets import load_domain_frame
-    from autoresolve.service.cli_model import train_and_register
+    from autoresolve.service.cli_model import _fraction_progress, _progress, train_and_register
 
     what = "a replacement" if replacing else "a first policy"
     err_console.print(f"training {what} for '{domain.name}' …")
-    df = load_domain_frame(domain)
-    _, _, version = train_and_register(domain, df, run_name=f"{domain.name}-serve")
+    with _progress() as progress:  # on stderr, step by step: this is most of a first start
+        task = progress.add_task("loading data", total=None)
+        df = load_domain_frame(domain)
+        progress.update(task, description=f"loaded {len(df):,} records", total=1, completed=1)
+        _, _, version = train_and_register(
+            domain,
+            df,
+            run_name=f"{domain.name}-serve",
+            progress=_fraction_progress(progress, "training"),
+        )
     if replacing:
         registry.promote(
             domain.name, version, f"serve --train-if-missing: champion {replacing} unloadable"
@@ -114,6 +122,7 @@ def register(app: typer.Typer) -> None:
                 ensure_champion(settings, dom)
             except Exception as exc:
                 fail(f"could not train a first policy: {exc}", EXIT_REFUSED)
+        resolved_domain(dom, settings)  # the request schemas need them; refuse here, clearly
         _env_for_workers(settings, settings.domain, workers)
         err_console.print(
             f"serving '{dom.name}' on http://{host}:{port} ({workers} worker(s)); "

@@ -103,3 +103,51 @@ def learnable_records(n: int = 10_000, seed: int = 7):
             "resolution": label,
         }
     )
+
+
+def ticket_export(n: int = 4000, seed: int = 5):
+    """An export of tickets whose queue depends on their team and size, with every kind of leak
+    an export can hold (each column's comment says which)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    team = rng.choice([f"T{i}" for i in range(12)], n)
+    size = rng.integers(1, 5000, n).astype(float)
+    queue = np.where(np.isin(team, ["T1", "T2"]), "billing", "support")
+    queue = np.where(size > 4000, "sales", queue)
+    flip = rng.random(n) < 0.2
+    queue = np.where(flip, rng.choice(["billing", "support", "sales", "spam"], n), queue)
+    opened = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(
+        np.sort(rng.uniform(0, 300, n)), "D"
+    )
+    closed = opened + pd.to_timedelta(rng.uniform(0.1, 20, n), "D")
+    label = pd.Series(queue, dtype=object)
+    label[rng.random(n) < 0.01] = None
+    handler = label.map({"billing": "Ann", "support": "Bob", "sales": "Cid", "spam": "Dee"})
+    refund = np.where(label.eq("billing") & (rng.random(n) < 0.5), rng.integers(5, 90, n), "")
+    return (
+        pd.DataFrame(
+            {
+                "Ticket ID": [f"TK-{i:06d}" for i in range(n)],
+                "opened": opened.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "team": team,
+                "size": size,
+                "priority_code": rng.choice(["101", "205", "309", "412"], n),
+                "vip": rng.choice(["yes", "no"], n),
+                "summary": [f"customer writes about order {i} and asks for help" for i in range(n)],
+                "agent_note": [  # free text that names the resolution
+                    f"ticket {i}: moved to {q} after review" if q else ""
+                    for i, q in enumerate(label.fillna(""))
+                ],
+                "closed": closed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "handled_by": handler,  # filled in with the resolution
+                "refund": refund,  # only ever filled in for billing
+                "final_queue": label,  # named like the end of the ticket's life
+                "channel": "web",  # one value
+                "queue": label,
+            }
+        )
+        .astype(object)
+        .where(lambda d: d.notna(), None)
+    )

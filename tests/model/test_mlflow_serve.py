@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from autoresolve.model import registry  # noqa: E402
-from autoresolve.model.batch import decision_table  # noqa: E402
+from autoresolve.model.batch import decide_chunk, parse_now  # noqa: E402
 from autoresolve.model.domain import load_domain  # noqa: E402
 from autoresolve.model.generators.crm import generate  # noqa: E402
 from autoresolve.model.train import train_policy  # noqa: E402
@@ -111,30 +111,55 @@ def _json_records(records: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(out.to_json(orient="records", date_format="iso"))
 
 
-def _invoke(url: str, payload: dict[str, Any]) -> pd.DataFrame:
+def _strict(text: str) -> Any:
+    """JSON as a strict parser reads it: NaN and Infinity are errors."""
+
+    def refuse(token: str) -> Any:
+        raise AssertionError(f"invalid JSON constant {token} in the response")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _invoke(url: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
     req = urllib.request.Request(
         url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(req, timeout=60) as r:
-        return pd.DataFrame(json.loads(r.read())["predictions"])
+        return _strict(r.read().decode())["predictions"]
 
 
 def test_served_model_gives_the_in_process_decisions(served: dict[str, Any]) -> None:
     rows = _json_records(served["records"])
     got = _invoke(served["url"], {"dataframe_records": rows, "params": {"now": NOW}})
-    want = decision_table(served["policy"].decide_frame(pd.DataFrame(rows)))
-    assert len(got) == len(rows)
-    cols = [c for c in want.columns if c != "decided_at"]
-    pd.testing.assert_frame_equal(_plain(got[cols]), _plain(want[cols]))
-    assert (got["decided_at"] == NOW).all()
-    assert (want["source"] == "model").any(), "the sample should exercise the model"
-    assert (got["policy_version"] == served["policy"].version).all()
+    want = registry.decision_records(
+        decide_chunk(served["policy"], pd.DataFrame(rows), now=parse_now(NOW))
+    )
+    assert got == want
+    assert any(d["source"] == "model" for d in got), "the sample should exercise the model"
+    assert all(isinstance(d["candidates"], list) for d in got)
+    assert {type(d["confidence"]) for d in got} <= {float, type(None)}
 
 
-def test_served_model_defers_a_bad_record_instead_of_failing(served: dict[str, Any]) -> None:
+def test_one_record_takes_the_single_record_path(served: dict[str, Any]) -> None:
+    row = _json_records(served["records"].tail(1))[0]
+    got = _invoke(served["url"], {"dataframe_records": [row], "params": {"now": NOW}})
+    want = served["policy"].decide_record(
+        {k: v for k, v in row.items() if v is not None}, now=parse_now(NOW)
+    )
+    assert got == [{**want.to_dict(), "error": None}]
+
+
+def test_served_model_refuses_a_wrong_type_and_defers_a_record_without_id(
+    served: dict[str, Any],
+) -> None:
     rows = _json_records(served["records"].head(3))
-    rows[1]["employees"] = "lots"
+    rows[1]["employees"] = "lots"  # the signature says double: MLflow answers 400, naming it
+    with pytest.raises(urllib.error.HTTPError) as info:
+        _invoke(served["url"], {"dataframe_records": rows})
+    assert info.value.code == 400 and "employees" in info.value.read().decode()
+    rows[1]["employees"] = None
+    rows[1][DOMAIN.id] = None
     got = _invoke(served["url"], {"dataframe_records": rows})
     assert len(got) == 3
-    assert got.loc[1, "defer_reason"] == "invalid" and "employees" in got.loc[1, "error"]
-    assert got.loc[[0, 2], "error"].isna().all()
+    assert got[1]["defer_reason"] == "invalid" and DOMAIN.id in got[1]["error"]
+    assert got[0]["error"] is None and got[2]["error"] is None

@@ -16,8 +16,8 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from autoresolve.model import registry
-from autoresolve.model.batch import decision_table, parse_now
-from autoresolve.model.decision import DECISION_COLUMNS
+from autoresolve.model.batch import decide_chunk, decision_table, parse_now
+from autoresolve.model.decision import DECISION_COLUMNS, Decision
 from autoresolve.model.domain import load_domain
 from tests.support import CRM_DIR
 
@@ -54,6 +54,14 @@ class StandIn:
             },
             columns=list(DECISION_COLUMNS),
         )
+
+    def decide_records(self, records: list[dict], now: Any = None) -> list[Decision]:
+        """The single-record path, told apart from `decide_frame` by its source."""
+        return [
+            Decision(str(r["record_id"]), "resolved", self.resolution, "rule", "r1", None, None,
+                     None, (), self.version, "2026-01-01T00:00:00Z")
+            for r in records
+        ]  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "certificate": {"threshold": 0.9, "n_calibration": 500}}
@@ -120,6 +128,8 @@ def test_run_has_metrics_params_tags_and_artifacts(store: Path) -> None:
 
 
 def test_pyfunc_predict_matches_policy(store: Path) -> None:
+    import json
+
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(registry.model_uri("crm", "1"))
@@ -127,16 +137,28 @@ def test_pyfunc_predict_matches_policy(store: Path) -> None:
     now = "2026-02-02T00:00:00+00:00"
     got = model.predict(records, params={"now": now})
     policy = registry.load_policy("crm", "1")
-    want = decision_table(policy.decide_frame(records, now=parse_now(now)))
-    want["error"] = None
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), want)
-    assert got["candidates"].iloc[0] == '[{"resolution":"merge_duplicate","probability":0.97}]'
-    assert list(got.columns) == [*DECISION_COLUMNS, "error"]
+    want = registry.decision_records(decide_chunk(policy, records, now=parse_now(now)))
+    assert got == want
+    assert got[0]["candidates"] == [{"resolution": "merge_duplicate", "probability": 0.97}]
+    assert list(got[0]) == [*DECISION_COLUMNS, "error"]
+    json.dumps(got, allow_nan=False)  # valid JSON for strict parsers: no NaN anywhere
+
+
+def test_a_one_row_frame_takes_the_single_record_path(store: Path) -> None:
+    import json
+
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(registry.model_uri("crm", "1"))
+    got = model.predict(pd.DataFrame({"record_id": ["x1"]}))
+    assert len(got) == 1 and got[0]["source"] == "rule" and got[0]["rule_id"] == "r1"
+    assert got[0]["confidence"] is None and got[0]["candidates"] == []
+    json.dumps(got, allow_nan=False)
 
 
 def _policy_artifact(store: Path, version: str) -> Path:
     info = registry.version_info("crm", version)
-    found = list((store / "artifacts").rglob("artifacts/policy.pkl"))
+    found = list((store / "artifacts").rglob(f"artifacts/{registry.POLICY_FILE}"))
     for path in found:
         if path.read_bytes() and info.tags["policy_sha256"]:
             import hashlib
@@ -214,6 +236,23 @@ def test_a_real_policy_round_trips_with_its_figures(store: Path) -> None:
     assert files == {"domain.yaml", "rules.yaml"}
     metrics = mlflow.get_run(run_id).data.metrics
     assert {"coverage", "ece", "certificate.n_calibration"} <= set(metrics)
+
+    from mlflow.models import Model
+
+    logged = Model.load(registry.model_uri("crm", v))
+    inputs = {c["name"]: c["type"] for c in logged.signature.inputs.to_dict()}
+    assert set(inputs) == {domain.id, *domain.field_types}
+    assert inputs["employees"] == "double" and inputs["is_free_email"] == "any"
+    assert inputs["notes"] == "string"
+    example = logged.load_input_example(
+        mlflow.artifacts.download_artifacts(registry.model_uri("crm", v))
+    )
+    rule_records = [e.record for r in policy.rules.rules for e in r.examples]
+    assert example.drop(columns=[domain.id]).iloc[0].dropna().to_dict() == rule_records[0]
+    reqs = Path(
+        mlflow.artifacts.download_artifacts(registry.model_uri("crm", v) + "/requirements.txt")
+    ).read_text()
+    assert "autoresolve==" in reqs and "joblib==" in reqs
 
 
 def test_policy_pickled_by_other_code_is_a_clear_error(store: Path) -> None:

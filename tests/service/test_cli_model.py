@@ -166,6 +166,37 @@ def test_resolve_refusals(env: dict[str, Any], tmp_path: Path) -> None:
     assert no_domain.exit_code == 1 and "no domain file" in no_domain.output
 
 
+def test_resolve_logs_to_the_store_unless_dry_run(env: dict[str, Any], tmp_path: Path) -> None:
+    """Batch decisions are audited like the service's: in the decision log, seen by `report`."""
+    from autoresolve.service.settings import load_settings
+    from autoresolve.service.store import DecisionStore
+
+    def logged() -> int:
+        store = DecisionStore.from_url(load_settings().store_url)
+        store.migrate()
+        try:
+            return store.count_decisions(DOMAIN)
+        finally:
+            store.close()
+
+    recs = _records(env, 50).astype(object)
+    recs.loc[3, "employees"] = "lots"  # refused: in the output file, not in the log
+    src = tmp_path / "in.csv"
+    recs.to_csv(src, index=False)
+    before = logged()
+    dry = run(env, "resolve", "--domain", env["dom"], "--input", str(src),
+              "--output", str(tmp_path / "dry.csv"), "--no-log", "--json")  # fmt: skip
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["logged"] is None and logged() == before
+    done = run(env, "resolve", "--domain", env["dom"], "--input", str(src),
+               "--output", str(tmp_path / "out.csv"), "--json")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["logged"] == 49 and logged() == before + 49
+    report = run(env, "report", "--domain", env["dom"], "--json")
+    assert report.exit_code == 0, report.output
+    assert sum(a["records"] for a in json.loads(report.stdout)["autonomy"]) == before + 49
+
+
 def test_unreachable_mlflow_store_is_one_clear_line(env: dict[str, Any]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -43,6 +43,7 @@ def test_csv_then_json_import_is_idempotent(env):
     assert json.loads(r.stdout) == {
         "file": str(csv),
         "labels": 2,
+        "skipped_without_resolution": 0,
         "inserted": 2,
         "updated": 0,
         "unchanged": 0,
@@ -96,3 +97,13 @@ def test_unreadable_files_are_refused_clearly(env, name, content, words):
 def test_missing_file(env):
     r = run("--input", str(env / "nope.csv"))
     assert r.exit_code == 2 and "no such file" in r.output
+
+
+def test_rows_without_a_resolution_are_skipped_and_counted(env):
+    f = env / "export.csv"
+    f.write_text("record_id,resolution\nr1,merge_duplicate\nr2,\nr3,  \n")
+    r = run("--input", str(f), "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["labels"] == 1 and out["skipped_without_resolution"] == 2
+    assert labels_in(env) == {"r1": "merge_duplicate"}

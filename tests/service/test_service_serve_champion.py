@@ -39,15 +39,18 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def _artifact_of(settings, version: str) -> Path:
     sha = registry.version_info("crm", version).tags["policy_sha256"]
-    for path in settings.artifact_root.rglob("policy.pkl"):
+    for path in settings.artifact_root.rglob(registry.POLICY_FILE):
         if hashlib.sha256(path.read_bytes()).hexdigest() == sha:
             return path
     raise AssertionError(f"no artifact for version {version}")
 
 
-def test_first_then_replacement_then_nothing(setup) -> None:
+def test_first_then_replacement_then_nothing(setup, capsys: pytest.CaptureFixture[str]) -> None:
     settings, dom = setup
     ensure_champion(settings, dom)
+    said = capsys.readouterr()
+    assert "loaded 4,000 records" in said.err and "training: registered" in said.err
+    assert said.out == ""  # progress on stderr only
     first = registry.champion_version("crm")
     assert first == "1"
     registry.load_policy("crm", "champion")

@@ -272,7 +272,9 @@ def test_hot_reload_swaps_champion_and_refuses_a_tampered_version(server, home):
     # a tampered artifact: its sha256 no longer matches the one recorded at registration
     t0 = time.time()
     v3 = _register(home, seed=3)
-    tampered = [p for p in (home / "mlartifacts").rglob("policy.pkl") if p.stat().st_mtime >= t0]
+    tampered = [
+        p for p in (home / "mlartifacts").rglob(registry.POLICY_FILE) if p.stat().st_mtime >= t0
+    ]
     assert tampered
     for p in tampered:
         p.write_bytes(b"not a policy")
