@@ -30,11 +30,6 @@ def problem(status: int, error: str, message: str, **extra: Any) -> JSONResponse
     return JSONResponse(body, status_code=status)
 
 
-def as_body_errors(exc: Any) -> list[dict[str, Any]]:
-    """A pydantic ValidationError from parsing a body, shaped like FastAPI's body errors."""
-    return [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
-
-
 def _field_path(loc: tuple | list) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
