@@ -5,18 +5,27 @@ records of one loop turn decided and logged together (service/turns.py). A batch
 thread pool on the table path of the policy and is logged in one transaction. Either way the
 answer leaves only after the commit holding its rows, and FastAPI serialises it through the
 declared response model.
+
+Beside resolve sit the HTTP benchmark's two baselines, so that their requests take the same path
+through the router: `GET /v1/ping` answers a constant; `POST /v1/ping` takes the same body
+through the same stack (parsed and validated against the same record model, same dependencies)
+and answers a constant. What resolve costs beyond it is the decision and its log.
 """
 
 import time
 
 import pandas as pd
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from autoresolve.service.decision_codec import decision_json, log_row
 from autoresolve.service.routes.common import ERRORS, resolve_needs_key
 from autoresolve.service.schemas import BatchOut, DecisionOut
 from autoresolve.service.state import Service
 from autoresolve.service.turns import TurnBatcher
+
+_PONG = b'{"ok":true}'
+_JSON = "application/json"
 
 
 def router(svc: Service) -> APIRouter:
@@ -38,6 +47,14 @@ def router(svc: Service) -> APIRouter:
         metrics.count((out,))
         latency.observe(time.perf_counter() - t0)
         return out
+
+    @api.get("/v1/ping", summary="A constant answer (the benchmark's baseline)", tags=["ops"])
+    async def ping() -> Response:
+        return Response(_PONG, media_type=_JSON)
+
+    @api.post("/v1/ping", include_in_schema=False)
+    async def ping_record(record: Record) -> Response:  # type: ignore[valid-type]
+        return Response(_PONG, media_type=_JSON)
 
     @api.post(
         "/v1/resolve/batch",
