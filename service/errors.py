@@ -165,7 +165,11 @@ def install_handlers(
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413 before they are parsed (chunked bodies too)."""
+    """Refuse bodies over `max_bytes` with 413 before they are parsed (chunked bodies too).
+
+    Pure ASGI, like every middleware of the app: Starlette's BaseHTTPMiddleware would run each
+    request's handler in a task group of its own and copy the response through a stream.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app

@@ -16,10 +16,18 @@ from sqlalchemy.exc import DBAPIError
 from autoresolve.model.decision import Decision
 from autoresolve.model.domain import Domain
 from autoresolve.service.decision_codec import decision_json, jsonable, log_row
-from autoresolve.service.store import frames, label_store, labelling_queue, schema
 from autoresolve.service.store.engine import make_engine
 from autoresolve.service.store.errors import unavailable
+from autoresolve.service.store.frames import decisions_frame, labelled_frame
+from autoresolve.service.store.label_store import (
+    LabelResult,
+    checked_labels,
+    label_history_of,
+    upsert_labels,
+)
+from autoresolve.service.store.labelling_queue import deferred, queue_depth
 from autoresolve.service.store.reads import read_rows, read_scalar
+from autoresolve.service.store.schema import current_revision, head_revision, is_current, migrate
 from autoresolve.service.store.tables import decisions
 from autoresolve.service.store.writes import (
     GroupCommit,
@@ -80,16 +88,16 @@ class DecisionStore:
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (default: the newest), keeping existing data."""
-        schema.migrate(self.engine, revision)
+        migrate(self.engine, revision)
 
     def current_revision(self) -> str | None:
-        return schema.current_revision(self.engine)
+        return current_revision(self.engine)
 
     def head_revision(self) -> str | None:
-        return schema.head_revision(self.engine)
+        return head_revision(self.engine)
 
     def is_current(self) -> bool:
-        return schema.is_current(self.engine)
+        return is_current(self.engine)
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers and holds the current schema."""
@@ -162,31 +170,31 @@ class DecisionStore:
         source: str = "api",
         *,
         now: datetime | None = None,
-    ) -> label_store.LabelResult:
+    ) -> LabelResult:
         """Insert or change labels by record id; the same label twice changes nothing.
 
         Every change is kept in `label_history`. With a Domain, resolutions are checked against
         its list and the whole call is refused (nothing written) if one is unknown.
         """
-        latest = label_store.checked_labels(domain, pairs)
-        return label_store.upsert_labels(self.engine, _name(domain), latest, str(source), now)
+        latest = checked_labels(domain, pairs)
+        return upsert_labels(self.engine, _name(domain), latest, str(source), now)
 
     def label_history_of(self, domain: Domain | str, record_id: str) -> list[dict[str, Any]]:
-        return label_store.label_history_of(self.engine, _name(domain), record_id)
+        return label_history_of(self.engine, _name(domain), record_id)
 
     # -- queue (labelling_queue.py) and frames (frames.py) -----------------------------------
 
     def deferred(self, domain: Domain | str, limit: int = 50, offset: int = 0) -> list[dict]:
         """Deferred, unlabelled records (latest decision each), most instructive first."""
-        return labelling_queue.deferred(self.engine, _name(domain), limit, offset)
+        return deferred(self.engine, _name(domain), limit, offset)
 
     def queue_depth(self, domain: Domain | str) -> int:
-        return labelling_queue.queue_depth(self.engine, _name(domain))
+        return queue_depth(self.engine, _name(domain))
 
     def decisions_frame(self, domain: Domain | str, since: Any = None) -> pd.DataFrame:
         """Every logged decision (DECISION_COLUMNS) with its record's fields as further columns."""
-        return frames.decisions_frame(self.engine, _name(domain), since)
+        return decisions_frame(self.engine, _name(domain), since)
 
     def labelled_frame(self, domain: Domain | str, since: Any = None) -> pd.DataFrame:
         """Labelled records the service decided, with the latest decision (`frames.py`)."""
-        return frames.labelled_frame(self.engine, domain, since)
+        return labelled_frame(self.engine, domain, since)
