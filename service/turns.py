@@ -59,33 +59,39 @@ class TurnBatcher:
         if self._pending is items:
             self._pending = None
         try:
-            policy = self._policy()
             store = self._store()
-            decided = policy.decide_records([it.record for it in items])
-            rows = []
-            logged = []
-            for item, decision in zip(items, decided, strict=True):
-                if isinstance(decision, Exception):
-                    _settle(item, decision)
-                    continue
-                item.out = decision_json(decision)
-                rows.append(log_row(self.domain_name, item.out, item.record))
-                logged.append(item)
+            logged, rows = self._decide(items)
+            if rows:
+                store.log_rows_into(rows, _committed(logged))
         except Exception as exc:  # no policy yet, store not open, …: every request is told
             for item in items:
                 _settle(item, exc)
-            return
-        if not rows:
-            return
-        committed = asyncio.get_running_loop().create_future()
 
-        def settle(f: asyncio.Future) -> None:
-            error = RuntimeError("commit cancelled") if f.cancelled() else f.exception()
-            for item in logged:
-                _settle(item, error)
+    def _decide(self, items: list[_Item]) -> tuple[list[_Item], list[dict[str, Any]]]:
+        """Decide the turn's records; a record the policy refuses is answered with its error."""
+        decided = self._policy().decide_records([it.record for it in items])
+        logged, rows = [], []
+        for item, decision in zip(items, decided, strict=True):
+            if isinstance(decision, Exception):
+                _settle(item, decision)
+                continue
+            item.out = decision_json(decision)
+            rows.append(log_row(self.domain_name, item.out, item.record))
+            logged.append(item)
+        return logged, rows
 
-        committed.add_done_callback(settle)
-        store.log_rows_into(rows, committed)
+
+def _committed(items: list[_Item]) -> asyncio.Future:
+    """A future of the running loop that, once settled by the store, answers `items`."""
+    committed = asyncio.get_running_loop().create_future()
+
+    def settle(f: asyncio.Future) -> None:
+        error = RuntimeError("commit cancelled") if f.cancelled() else f.exception()
+        for item in items:
+            _settle(item, error)
+
+    committed.add_done_callback(settle)
+    return committed
 
 
 def _settle(item: _Item, error: BaseException | None) -> None:

@@ -133,17 +133,18 @@ class DecisionStore:
         """Append rows (`decision_codec.log_row`); durable when this returns."""
         if not rows:
             return 0
+        bound = [self._inserter.bound(r) for r in rows]
         if self._group is not None and len(rows) <= _GROUP_MAX_ROWS:
-            self._group.submit(list(rows))
+            self._group.submit(bound)
         else:
-            write_rows(self.engine, self._inserter, rows)
+            write_rows(self.engine, self._inserter, bound)
         return len(rows)
 
     def log_rows_into(self, rows: list[Row], future: asyncio.Future) -> None:
         """`log_rows` without blocking the event loop: `future` (of the running loop) is settled
         when the rows are committed (result None) or have failed (StoreUnavailable)."""
         if self._group is not None and len(rows) <= _GROUP_MAX_ROWS:
-            self._group.submit_into(rows, future)
+            self._group.submit_into([self._inserter.bound(r) for r in rows], future)
             return
         task = future.get_loop().run_in_executor(None, self.log_rows, rows)
         task.add_done_callback(settle_from(future))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from autoresolve.service.store.errors import StoreUnavailable, unavailable
 from autoresolve.service.store.tables import decisions
 
 Row = Mapping[str, Any]
+Bound = tuple[Any, ...]  # a row's values as the driver stores them, in `_COLUMNS` order
 
 ONE_STATEMENT_ROWS = 64  # a commit up to this size is one statement
 _LARGEST_STATEMENT = 512
@@ -35,7 +37,13 @@ _COLUMNS = [c for c in decisions.c if c.name != "id"]
 
 
 class RowInserter:
-    """n-row INSERT statements for one engine's dialect, compiled by SQLAlchemy on first use."""
+    """n-row INSERT statements for one engine's dialect, compiled by SQLAlchemy on first use.
+
+    `bound(row)` turns a row into the values the driver stores, through SQLAlchemy's own bind
+    processors, in the caller's thread (for the HTTP service: the event loop, as it builds the
+    rows of a turn). The writer thread then only joins and sends them: every moment it holds the
+    GIL is a moment the event loop waits for it.
+    """
 
     def __init__(self, engine: Engine):
         dialect = engine.dialect
@@ -43,42 +51,36 @@ class RowInserter:
         self._processors = [
             (c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in _COLUMNS
         ]
-        self._compiled: dict[int, tuple[str, bool]] = {}
+        self._compiled: dict[int, tuple[str, list[str] | None]] = {}
         self._lock = threading.Lock()
 
-    def _statement(self, n: int) -> tuple[str, bool]:
-        """The SQL of an n-row INSERT and whether its parameters are positional."""
+    def bound(self, row: Row) -> Bound:
+        return tuple(proc(row[name]) if proc else row[name] for name, proc in self._processors)
+
+    def _statement(self, n: int) -> tuple[str, list[str] | None]:
+        """The SQL of an n-row INSERT, and its parameter names unless they are positional."""
         found = self._compiled.get(n)
         if found is None:
-            stmt = decisions.insert().values(
-                [
-                    {c.name: sa.bindparam(f"{c.name}_{i}", type_=c.type) for c in _COLUMNS}
-                    for i in range(n)
-                ]
-            )
-            compiled = stmt.compile(dialect=self._dialect)
-            found = (str(compiled), compiled.positiontup is not None)
+            values = [
+                {c.name: sa.bindparam(f"{c.name}_{i}", type_=c.type) for c in _COLUMNS}
+                for i in range(n)
+            ]
+            compiled = decisions.insert().values(values).compile(dialect=self._dialect)
+            names = None
+            if compiled.positiontup is None:
+                names = [f"{c.name}_{i}" for i in range(n) for c in _COLUMNS]
+            found = (str(compiled), names)
             with self._lock:
                 self._compiled[n] = found
         return found
 
-    def execute(self, conn: sa.Connection, rows: Sequence[Row]) -> None:
+    def execute(self, conn: sa.Connection, rows: Sequence[Bound]) -> None:
         """One INSERT of all `rows` (at most `_LARGEST_STATEMENT`)."""
-        sql, positional = self._statement(len(rows))
-        procs = self._processors
-        if positional:
-            params: Any = tuple(
-                proc(row[name]) if proc else row[name] for row in rows for name, proc in procs
-            )
-        else:
-            params = {
-                f"{name}_{i}": proc(row[name]) if proc else row[name]
-                for i, row in enumerate(rows)
-                for name, proc in procs
-            }
-        conn.exec_driver_sql(sql, params)
+        sql, names = self._statement(len(rows))
+        flat = tuple(itertools.chain.from_iterable(rows))
+        conn.exec_driver_sql(sql, flat if names is None else dict(zip(names, flat, strict=True)))
 
-    def insert(self, conn: sa.Connection, rows: Sequence[Row]) -> None:
+    def insert(self, conn: sa.Connection, rows: Sequence[Bound]) -> None:
         """All `rows` in the caller's transaction: at most ten statements, whatever their number."""
         if len(rows) <= ONE_STATEMENT_ROWS:
             self.execute(conn, rows)
@@ -92,8 +94,8 @@ class RowInserter:
             i += size
 
 
-def write_rows(engine: Engine, inserter: RowInserter, rows: Sequence[Row]) -> None:
-    """Append rows in one transaction; durable when this returns."""
+def write_rows(engine: Engine, inserter: RowInserter, rows: Sequence[Bound]) -> None:
+    """Append bound rows in one transaction; durable when this returns."""
     try:
         with engine.begin() as conn:
             inserter.insert(conn, rows)
@@ -121,7 +123,7 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
-    def submit(self, rows: list[Row]) -> None:
+    def submit(self, rows: list[Bound]) -> None:
         """Block until `rows` are committed; raise StoreUnavailable if their commit failed."""
         done = threading.Event()
         slot: list[BaseException | None] = [None]
@@ -130,7 +132,7 @@ class GroupCommit:
         if slot[0] is not None:
             raise slot[0]
 
-    def submit_into(self, rows: list[Row], future: asyncio.Future) -> None:
+    def submit_into(self, rows: list[Bound], future: asyncio.Future) -> None:
         """Hand rows to the writer; `future` (of the running loop) is settled once they are
         committed or have failed. For callers that already batch one loop turn."""
         self._queue.put((rows, [future]))
@@ -150,7 +152,7 @@ class GroupCommit:
                 error = exc
             _notify([w for _, w in batch], error)
 
-    def _next_batch(self) -> list[tuple[list[Row], Waiter]] | None:
+    def _next_batch(self) -> list[tuple[list[Bound], Waiter]] | None:
         """What is waiting now (at least one item, up to `max_rows` rows); None at shutdown."""
         item = self._queue.get()
         if item is None:
@@ -169,7 +171,7 @@ class GroupCommit:
             n += len(nxt[0])
         return batch
 
-    def _write(self, rows: list[Row]) -> None:
+    def _write(self, rows: list[Bound]) -> None:
         if len(rows) > ONE_STATEMENT_ROWS:
             with self.engine.begin() as conn:
                 self.inserter.insert(conn, rows)

@@ -121,3 +121,15 @@ def test_no_policy_yet_tells_every_request(store):
 
     assert all(isinstance(r, NotReadyError) for r in asyncio.run(main()))
     assert store.count_decisions("crm") == 0
+
+
+def test_a_row_the_store_cannot_write_is_told_not_left_waiting(store):
+    turns = batcher(CountingPolicy(), store)
+
+    async def main():
+        one = turns.resolve({"record_id": "odd", "tags": {"not", "json"}})  # a set: no JSON
+        return await asyncio.wait_for(asyncio.gather(one, return_exceptions=True), 10)
+
+    (result,) = asyncio.run(main())
+    assert isinstance(result, TypeError) and "set" in str(result)
+    assert store.count_decisions("crm") == 0
