@@ -176,14 +176,13 @@ class GroupCommit:
             with self.engine.begin() as conn:
                 self.inserter.insert(conn, rows)
             return
-        for attempt in (1, 2):
-            try:
-                self.inserter.execute(self._connection(), rows)
-                return
-            except DBAPIError as exc:
-                self._drop_connection()  # a fresh one next time, whatever state this one is in
-                if not exc.connection_invalidated or attempt == 2:
-                    raise  # a lost connection wrote nothing: one retry on a new one
+        try:
+            self.inserter.execute(self._connection(), rows)
+        except Exception:
+            # a fresh connection next time, whatever state this one is in; no retry here: a
+            # connection lost after the server committed would log the rows twice
+            self._drop_connection()
+            raise
 
     def _connection(self) -> sa.Connection:
         if self._conn is None:
