@@ -1,38 +1,40 @@
-"""HTTP: `POST /v1/resolve` (validate, rules + model, log to the store, answer) against two bare
-endpoints of the same app — same server, same settings, same run, 32 connections:
-`GET /v1/ping` (issue 5's bare endpoint: a constant through FastAPI's routing) and `POST /v1/ping`
-(the strict baseline: served like resolve, by the fast lane, sent the same CRM bodies, reads them
-and answers a constant).
+"""HTTP: `POST /v1/resolve` against two baselines of the same app and against the peer a user
+would pick, all in one run: same machine, same moment, same champion, 32 connections, 1 worker.
+
+- `GET /v1/ping`: a constant through FastAPI's routing and the app's middleware;
+- `POST /v1/ping`: the same CRM bodies through the same stack (parsed, validated against the same
+  record model, same dependencies), answered with a constant;
+- `POST /v1/resolve`: the documented route: validate, decide (rules + LightGBM), log the decision
+  to the store, answer only after its commit;
+- `mlflow models serve --env-manager local` on the same registered champion: `POST /invocations`
+  with a one-record body (`{"dataframe_records": [record]}`), the same CRM records.
 
 The server is `autoresolve serve` (uvicorn, OMP_NUM_THREADS=1) with a policy trained on the CRM
 demo data and registered in a temporary MLflow store; the decision store is SQLite in WAL mode with
 `synchronous=NORMAL` (every decision committed before its answer: durable across a crash of the
-process, not across a power cut), written by each worker's decision-log writer process. Two more
-runs repeat the resolve load with 2 workers: with `synchronous=FULL` (one fsync per commit:
-durable across a power cut too), to show what that costs, and with the decision store on the
-local PostgreSQL (the store for several replicas; skipped, and said so, when it is not
-reachable).
+process, not across a power cut). The run counts the decisions logged against the 2xx answers.
 
-Load generator: wrk (`apt-get install wrk`) when it is on PATH — it costs little CPU on this
-2-core machine — else a Python asyncio generator (keep-alive HTTP/1.1, much heavier, so its figures
-understate the server). Targets: resolve ≥ 50 % of ping's requests/s, p99 ≤ 20 ms.
+Load generator: wrk (`apt-get install wrk`), 1 thread, 32 connections. Without wrk the run says
+so and uses a Python asyncio generator, which shares the 2 cores with the server and understates
+its throughput; its figures are not comparable with wrk's.
 
-Each configuration runs 3 interleaved rounds of 5 s (ping, ping_post, resolve, ping, …) and reports
-medians, plus the server CPU time per request, which a busy neighbour distorts less (not at all
-only on an idle machine: cache and memory-bandwidth contention still inflate it).
-`--quick`: one round, 1 worker only.
+Targets: resolve ≥ 0.5 × GET ping and ≥ 0.5 × POST ping in requests/s, resolve p99 ≤ 20 ms.
+Each round runs every endpoint for 5 s, interleaved (GET ping, POST ping, resolve, mlflow, …), so
+a busy neighbour hits all alike; figures are medians over 3 rounds, ratios the median of the
+per-round ratios. Server CPU time per request is reported too, and its ratio: a busy neighbour
+distorts it less than requests/s (not at all only on an idle machine: caches are shared).
+
+`--quick`: one round. `--full`: also 2 workers (SQLite NORMAL and FULL) and PostgreSQL, resolve
+only (PostgreSQL skipped, and said so, when it is not reachable).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,17 +46,14 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import write_result
+from benchmarks.http_load import CONNECTIONS, GENERATOR, load
 
 ROOT = Path(__file__).resolve().parents[1]
 CRM = ROOT / "data" / "crm"
 KEY = "bench-key-0123456789abcdef"
-CONNECTIONS = 32
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+SECONDS = 5
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ENDPOINTS = ("ping", "ping_post", "resolve", "mlflow")
 
 
 def register_policy(home: Path) -> dict:
@@ -89,89 +88,29 @@ def sample_bodies(n: int = 500) -> list[str]:
     return bodies
 
 
-class Server:
-    def __init__(
-        self, home: Path, workers: int, synchronous: str = "NORMAL", database_url: str | None = None
-    ):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "AUTORESOLVE_ENV": "test",
-            "AUTORESOLVE_HOME": str(home),
-            "AUTORESOLVE_API_KEYS": KEY,
-            "AUTORESOLVE_SQLITE_SYNCHRONOUS": synchronous,
-            "AUTORESOLVE_RELOAD_INTERVAL_S": "30",
-            "OMP_NUM_THREADS": "1",
-        }
-        for k in ("MLFLOW_TRACKING_URI", "AUTORESOLVE_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
-            env.pop(k, None)
-        if database_url:
-            env["AUTORESOLVE_DATABASE_URL"] = database_url
-        self.log = home / f"serve-{self.port}.log"
-        cmd = [
-            sys.executable,
-            "-c",
-            "from service.cli import app; app()",
-            "serve",
-            "--domain",
-            str(CRM),
-            "--port",
-            str(self.port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ]
+class Process:
+    """A server in its own process group, with its output in a log file."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], log: Path, url: str, ready: str):
+        self.url = url
+        self.ready_url = url + ready
+        self.log = log
         self.proc = subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def wait_ready(self, timeout: float = 180) -> None:
+    def wait_ready(self, timeout: float = 240) -> None:
         import httpx
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(self.log.read_text()[-2000:])
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.ready_url, timeout=2).status_code == 200:
                     return
-            except httpx.HTTPError:
-                pass
             time.sleep(0.5)
-        raise RuntimeError("server not ready: " + self.log.read_text()[-2000:])
-
-    def worker_rss_mb(self, writers: bool = False) -> list[float]:
-        """Resident memory of each uvicorn worker (the processes of our group but the parent and
-        the decision-log writers), or with `writers` of each decision-log writer process."""
-        out, main = [], []
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                stat = (proc / "stat").read_text()
-                fields = stat.rsplit(")", 1)[1].split()
-                pgid = int(fields[2])
-                if pgid != self.proc.pid:
-                    continue
-                cmdline = (proc / "cmdline").read_bytes()
-                if b"multiprocessing" in cmdline and b"resource_tracker" in cmdline:
-                    continue
-                if (b"autoresolve.service.log_process" in cmdline) != writers:
-                    continue
-                status = (proc / "status").read_text()
-                kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
-            except (OSError, AttributeError, ValueError, IndexError):
-                continue
-            (main if int(proc.name) == self.proc.pid else out).append(round(kb / 1024, 1))
-        if writers:
-            return sorted(out + main)
-        return sorted(out) or main  # one worker runs inside the main process
+        raise RuntimeError(f"{self.ready_url} not ready: " + self.log.read_text()[-2000:])
 
     def group_pids(self) -> list[int]:
         pids = []
@@ -197,6 +136,15 @@ class Server:
             total += (int(fields[11]) + int(fields[12])) / tick
         return total
 
+    def rss_mb(self) -> list[float]:
+        out = []
+        for pid in self.group_pids():
+            with contextlib.suppress(OSError, StopIteration):
+                status = Path(f"/proc/{pid}/status").read_text().splitlines()
+                kb = next(line for line in status if line.startswith("VmRSS:")).split()[1]
+                out.append(round(int(kb) / 1024, 1))
+        return sorted(out)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -207,141 +155,52 @@ class Server:
                 self.proc.wait()
 
 
-# ---------------------------------------------------------------------------------- load: wrk
+def _free_port() -> int:
+    import socket
 
-_LUA = """
-local bodies = {}
-local f = io.open(os.getenv("BENCH_BODIES"), "r")
-for line in f:lines() do bodies[#bodies + 1] = line end
-f:close()
-local i = 0
-local seq = 0
-local path = os.getenv("BENCH_PATH") or "/v1/resolve"
-request = function()
-  if #bodies == 0 then return wrk.format("GET", "/v1/ping") end
-  i = i % #bodies + 1
-  seq = seq + 1
-  local body = string.gsub(bodies[i], '"record_id":"[^"]*"', '"record_id":"b' .. seq .. '"', 1)
-  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
-end
-"""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def _ms(text: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
-    value, unit = float(m.group(1)), m.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-
-def run_wrk(url: str, bodies_file: Path | None, seconds: int, tmp: Path, path: str) -> dict:
-    script = tmp / "bench.lua"
-    script.write_text(_LUA)
+def autoresolve_server(
+    home: Path, workers: int, synchronous: str = "NORMAL", database_url: str | None = None
+) -> Process:
+    port = _free_port()
     env = {
         **os.environ,
-        "BENCH_BODIES": str(bodies_file or (tmp / "empty.txt")),
-        "BENCH_PATH": path,
+        "AUTORESOLVE_ENV": "test",
+        "AUTORESOLVE_HOME": str(home),
+        "AUTORESOLVE_API_KEYS": KEY,
+        "AUTORESOLVE_SQLITE_SYNCHRONOUS": synchronous,
+        "AUTORESOLVE_RELOAD_INTERVAL_S": "30",
+        "OMP_NUM_THREADS": "1",
     }
-    if bodies_file is None:
-        (tmp / "empty.txt").write_text("")
-    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 60).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "requests_per_s": rps,
-        "p50_ms": _ms(lat["50"]),
-        "p99_ms": _ms(lat["99"]),
-        "requests": total,
-        "non_2xx": int(bad.group(1)) if bad else 0,
-        "socket_errors": errors.group(1) if errors else "",
-        "generator": "wrk -t1 -c32",
+    for k in ("MLFLOW_TRACKING_URI", "AUTORESOLVE_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(k, None)
+    if database_url:
+        env["AUTORESOLVE_DATABASE_URL"] = database_url
+    cmd = [sys.executable, "-c", "from autoresolve.service.cli import app; app()", "serve"]
+    cmd += ["--domain", str(CRM), "--port", str(port), "--workers", str(workers)]
+    cmd += ["--log-level", "warning"]
+    url = f"http://127.0.0.1:{port}"
+    return Process(cmd, env, home / f"serve-{port}.log", url, "/readyz")
+
+
+def mlflow_server(home: Path) -> Process:
+    """`mlflow models serve` on the registered champion, one worker, as its docs show it."""
+    port = _free_port()
+    bindir = Path(sys.executable).parent  # mlflow execs `uvicorn` from PATH
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-
-
-# ------------------------------------------------------------------------- load: Python asyncio
-
-
-async def _conn(host: str, port: int, reqs: list[bytes], stop_at: float, lat: list, codes: list):
-    reader, writer = await asyncio.open_connection(host, port)
-    i = 0
-    try:
-        while time.perf_counter() < stop_at:
-            t0 = time.perf_counter()
-            writer.write(reqs[i % len(reqs)])
-            i += 1
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
-            await reader.readexactly(length)
-            lat.append(time.perf_counter() - t0)
-            codes.append(int(head[9:12]))
-    finally:
-        writer.close()
-
-
-def run_python(url: str, bodies: list[str] | None, seconds: int, path: str) -> dict:
-    host, port = url.removeprefix("http://").split(":")
-    if bodies:
-        reqs = [
-            (
-                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(b.encode())}\r\n\r\n{b}"
-            ).encode()
-            for b in bodies
-        ]
-    else:
-        reqs = [f"GET /v1/ping HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()]
-    lat: list[float] = []
-    codes: list[int] = []
-
-    async def main():
-        stop_at = time.perf_counter() + seconds
-        await asyncio.gather(
-            *[_conn(host, int(port), reqs, stop_at, lat, codes) for _ in range(CONNECTIONS)]
-        )
-
-    t0 = time.perf_counter()
-    asyncio.run(main())
-    wall = time.perf_counter() - t0
-    arr = np.array(lat) * 1000
-    return {
-        "requests_per_s": len(lat) / wall,
-        "p50_ms": float(np.percentile(arr, 50)),
-        "p99_ms": float(np.percentile(arr, 99)),
-        "requests": len(lat),
-        "non_2xx": sum(1 for c in codes if c >= 300),
-        "socket_errors": "",
-        "generator": "python asyncio, 32 connections",
-    }
-
-
-def load(
-    url: str,
-    bodies: list[str] | None,
-    bodies_file: Path | None,
-    seconds: int,
-    tmp: Path,
-    path: str = "/v1/resolve",
-):
-    if shutil.which("wrk"):
-        return run_wrk(url, bodies_file if bodies else None, seconds, tmp, path)
-    return run_python(url, bodies, seconds, path)
-
-
-def _median_run(runs: list[dict]) -> dict:
-    """Per-figure medians over the rounds (each round: one load run)."""
-    out = dict(runs[0])
-    for key in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_request"):
-        out[key] = round(float(np.median([r[key] for r in runs])), 3)
-    out["requests"] = sum(r["requests"] for r in runs)
-    out["non_2xx"] = sum(r["non_2xx"] for r in runs)
-    return out
-
-
-PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    cmd = [str(bindir / "mlflow"), "models", "serve", "-m", "models:/crm@champion"]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    url = f"http://127.0.0.1:{port}"
+    return Process(cmd, env, home / f"mlflow-{port}.log", url, "/ping")
 
 
 @contextlib.contextmanager
@@ -376,167 +235,196 @@ def count_logged(home: Path, database_url: str | None = None) -> int:
         store.close()
 
 
+def write_bodies(tmp: Path, bodies: list[str]) -> dict[str, Path]:
+    """One file of request bodies per kind of endpoint (one body a line)."""
+    files = {"record": tmp / "bodies.jsonl", "invocations": tmp / "invocations.jsonl"}
+    files["record"].write_text("\n".join(bodies) + "\n")
+    wrapped = [f'{{"dataframe_records":[{b}]}}' for b in bodies]
+    files["invocations"].write_text("\n".join(wrapped) + "\n")
+    return files
+
+
 def main(argv: list[str]) -> int:
-    quick = "--quick" in argv
-    seconds = 5
-    if not shutil.which("wrk"):
+    quick, full = "--quick" in argv, "--full" in argv
+    if not GENERATOR.startswith("wrk"):
         print(
-            "wrk not found (apt-get install wrk): using the Python load generator, which shares "
-            "the 2 cores with the server and understates its throughput.",
+            "wrk is NOT installed (apt-get install wrk): using the Python load generator, which "
+            "shares the 2 cores with the server; its figures understate every server and are "
+            "not comparable with wrk's.",
             file=sys.stderr,
         )
     tmp = Path(tempfile.mkdtemp(prefix="bench-http-"))
     reg = register_policy(tmp)
-    bodies = sample_bodies()
-    bodies_file = tmp / "bodies.jsonl"
-    bodies_file.write_text("\n".join(bodies) + "\n")
-    runs = []
-    plans = [(1, "NORMAL")] if quick else [(1, "NORMAL"), (2, "NORMAL"), (2, "FULL"), (2, "PG")]
+    files = write_bodies(tmp, sample_bodies())
     rounds = 1 if quick else 3
     load_before = os.getloadavg()
-    for workers, sync in plans:
-        with contextlib.ExitStack() as stack:
-            url = stack.enter_context(pg_schema()) if sync == "PG" else None
-            if sync == "PG" and url is None:
-                continue
-            runs.append(_run_plan(tmp, workers, sync, url, bodies, bodies_file, seconds, rounds))
-    _report(runs, reg, seconds, load_before)
+    runs = [_run_main(tmp, files, rounds)]
+    if full:
+        runs += _run_more(tmp, files, rounds)
+    _report(runs, reg, load_before)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-def _run_plan(
-    tmp: Path,
-    workers: int,
-    sync: str,
-    url: str | None,
-    bodies: list[str],
-    bodies_file: Path,
-    seconds: int,
-    rounds: int,
-) -> dict:
-    """One server configuration: `sync` is SQLite's synchronous mode, or PG for PostgreSQL."""
-    server = Server(tmp, workers, "NORMAL" if sync == "PG" else sync, url)
-    try:
-        server.wait_ready()
-        import httpx
+def _warm(url: str, path: str, bodies_file: Path, n: int = 20) -> None:
+    import httpx
 
-        for i in range(20):  # warm every worker's policy path
-            httpx.post(
-                server.url + "/v1/resolve",
-                content=bodies[i],
-                headers={"content-type": "application/json"},
-            )
-        before = count_logged(tmp, url)
-        entry: dict = {"workers": workers, "sqlite_synchronous": sync, "rounds": rounds}
-        samples: dict[str, list[dict]] = {"ping": [], "ping_post": [], "resolve": []}
-        # the baselines run with the first configuration of each worker count only
-        kinds = ("ping", "ping_post", "resolve") if sync == "NORMAL" else ("resolve",)
-        for _ in range(rounds):  # interleaved, so a noisy neighbour hits all alike
-            for kind in kinds:
-                cpu0 = server.cpu_seconds()
-                if kind == "ping":
-                    m = load(server.url, None, None, seconds, tmp)
-                elif kind == "ping_post":
-                    m = load(server.url, bodies, bodies_file, seconds, tmp, "/v1/ping")
-                else:
-                    m = load(server.url, bodies, bodies_file, seconds, tmp)
-                m["server_cpu_us_per_request"] = round(
-                    (server.cpu_seconds() - cpu0) / max(1, m["requests"]) * 1e6, 1
-                )
-                samples[kind].append(m)
-        time.sleep(0.5)
-        for kind, ms in samples.items():
-            if ms:
-                entry[kind] = _median_run(ms)
-        completed = sum(m["requests"] - m["non_2xx"] for m in samples["resolve"])
-        entry["resolve"]["logged"] = count_logged(tmp, url) - before
-        entry["resolve"]["answered_2xx"] = completed
-        entry["rss_mb_per_worker"] = server.worker_rss_mb()
-        entry["rss_mb_per_log_writer"] = server.worker_rss_mb(writers=True)
-        for base in ("ping", "ping_post"):
-            if base not in entry:
-                continue
-            ratios = [
-                r["requests_per_s"] / q["requests_per_s"]
-                for r, q in zip(samples["resolve"], samples[base], strict=True)
-            ]
-            entry[f"resolve_vs_{base}"] = round(float(np.median(ratios)), 3)
-            entry[f"resolve_vs_{base}_rounds"] = [round(x, 3) for x in ratios]
-            entry[f"cpu_ratio_{base}_over_resolve"] = round(
-                entry[base]["server_cpu_us_per_request"]
-                / entry["resolve"]["server_cpu_us_per_request"],
-                3,
-            )
+    headers = {"content-type": "application/json"}
+    for body in bodies_file.read_text().splitlines()[:n]:
+        httpx.post(url + path, content=body, headers=headers, timeout=60)
+
+
+def _measure(server: Process, kind: str, files: dict[str, Path], tmp: Path) -> dict:
+    """One load run of SECONDS against one endpoint, with the server's CPU time per request."""
+    cpu0 = server.cpu_seconds()
+    if kind == "ping":
+        m = load(server.url, "GET", "/v1/ping", None, SECONDS, tmp)
+    elif kind == "mlflow":
+        m = load(server.url, "POST", "/invocations", files["invocations"], SECONDS, tmp)
+    else:
+        path = "/v1/ping" if kind == "ping_post" else "/v1/resolve"
+        m = load(server.url, "POST", path, files["record"], SECONDS, tmp)
+    m["server_cpu_us_per_request"] = round(
+        (server.cpu_seconds() - cpu0) / max(1, m["requests"]) * 1e6, 1
+    )
+    return m
+
+
+def _run_main(tmp: Path, files: dict[str, Path], rounds: int) -> dict:
+    """1 worker: the two baselines, resolve and mlflow serve, interleaved rounds."""
+    ours, peer = autoresolve_server(tmp, 1), mlflow_server(tmp)
+    try:
+        ours.wait_ready()
+        peer.wait_ready()
+        _warm(ours.url, "/v1/resolve", files["record"])
+        _warm(peer.url, "/invocations", files["invocations"])
+        before = count_logged(tmp)
+        samples: dict[str, list[dict]] = {k: [] for k in ENDPOINTS}
+        for _ in range(rounds):
+            for kind in ENDPOINTS:
+                samples[kind].append(_measure(peer if kind == "mlflow" else ours, kind, files, tmp))
+        entry = _summarise(samples, workers=1, store="SQLite NORMAL")
+        entry["resolve"]["logged"] = count_logged(tmp) - before
+        entry["rss_mb"] = {"autoresolve": ours.rss_mb(), "mlflow": peer.rss_mb()}
         return entry
     finally:
-        server.stop()
+        ours.stop()
+        peer.stop()
 
 
-def _report(runs: list[dict], reg: dict, seconds: int, load_before: tuple) -> None:
+def _run_more(tmp: Path, files: dict[str, Path], rounds: int) -> list[dict]:
+    """2 workers: SQLite NORMAL (with the GET baseline), FULL, and PostgreSQL; resolve only."""
+    out = []
+    for sync in ("NORMAL", "FULL", "PG"):
+        with contextlib.ExitStack() as stack:
+            url = stack.enter_context(pg_schema()) if sync == "PG" else None
+            if sync == "PG" and url is None:
+                continue
+            server = autoresolve_server(tmp, 2, "NORMAL" if sync == "PG" else sync, url)
+            try:
+                server.wait_ready()
+                for _ in range(2):  # both workers warm (connections spread over them)
+                    _warm(server.url, "/v1/resolve", files["record"])
+                before = count_logged(tmp, url)
+                kinds = ("ping", "resolve") if sync == "NORMAL" else ("resolve",)
+                samples: dict[str, list[dict]] = {k: [] for k in kinds}
+                for _ in range(rounds):
+                    for kind in kinds:
+                        samples[kind].append(_measure(server, kind, files, tmp))
+                store = "PostgreSQL (local)" if sync == "PG" else f"SQLite {sync}"
+                entry = _summarise(samples, workers=2, store=store)
+                entry["resolve"]["logged"] = count_logged(tmp, url) - before
+                entry["rss_mb"] = {"autoresolve": server.rss_mb()}
+                out.append(entry)
+            finally:
+                server.stop()
+    return out
+
+
+def _median_run(runs: list[dict]) -> dict:
+    out = dict(runs[0])
+    for key in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_request"):
+        out[key] = round(float(np.median([r[key] for r in runs])), 3)
+    out["requests"] = sum(r["requests"] for r in runs)
+    out["non_2xx"] = sum(r["non_2xx"] for r in runs)
+    out["answered_2xx"] = out["requests"] - out["non_2xx"]
+    out["rounds_requests_per_s"] = [round(r["requests_per_s"], 1) for r in runs]
+    return out
+
+
+def _summarise(samples: dict[str, list[dict]], *, workers: int, store: str) -> dict:
+    entry: dict = {"workers": workers, "store": store, "rounds": len(samples["resolve"])}
+    for kind, ms in samples.items():
+        entry[kind] = _median_run(ms)
+    for base in ("ping", "ping_post", "mlflow"):
+        if base not in samples:
+            continue
+        ratios = [
+            r["requests_per_s"] / q["requests_per_s"]
+            for r, q in zip(samples["resolve"], samples[base], strict=True)
+        ]
+        entry[f"resolve_vs_{base}"] = round(float(np.median(ratios)), 3)
+        entry[f"resolve_vs_{base}_rounds"] = [round(x, 3) for x in ratios]
+        cpu = "server_cpu_us_per_request"
+        entry[f"cpu_{base}_over_resolve"] = round(entry[base][cpu] / entry["resolve"][cpu], 3)
+    return entry
+
+
+def _report(runs: list[dict], reg: dict, load_before: tuple) -> None:
     print(
-        f"\nHTTP on 127.0.0.1, {CONNECTIONS} connections, {seconds} s per run, "
+        f"\nHTTP on 127.0.0.1, {GENERATOR}, {CONNECTIONS} connections, {SECONDS} s per run, "
         f"policy trained on {reg['train_records']:,} CRM records"
     )
     print(
-        f"{'workers':>7} {'sync':>6} {'endpoint':>9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'cpu µs/req':>10} {'non2xx':>6} {'logged':>7}  rss MB/worker"
+        f"{'workers':>7} {'store':>18} {'endpoint':>10} {'req/s':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'cpu µs/req':>10} {'non2xx':>6} {'logged':>7}"
     )
     for r in runs:
-        for ep in ("ping", "ping_post", "resolve"):
+        for ep in ENDPOINTS:
             if ep not in r:
                 continue
             m = r[ep]
             print(
-                f"{r['workers']:>7} {r['sqlite_synchronous']:>6} {ep:>9} "
-                f"{m['requests_per_s']:>8.0f} {m['p50_ms']:>7.2f} {m['p99_ms']:>7.2f} "
-                f"{m['server_cpu_us_per_request']:>10.0f} {m['non_2xx']:>6} "
-                f"{m.get('logged', ''):>7}  {r['rss_mb_per_worker']}"
-                + (
-                    f" + log writers {r['rss_mb_per_log_writer']}"
-                    if ep == "resolve" and r.get("rss_mb_per_log_writer")
-                    else ""
-                )
+                f"{r['workers']:>7} {r['store']:>18} {ep:>10} {m['requests_per_s']:>8.0f} "
+                f"{m['p50_ms']:>7.2f} {m['p99_ms']:>7.2f} {m['server_cpu_us_per_request']:>10.0f} "
+                f"{m['non_2xx']:>6} {m.get('logged', ''):>7}"
             )
-        for base, name in (("ping", "GET ping"), ("ping_post", "POST ping")):
-            if f"resolve_vs_{base}" not in r:
-                continue
-            ok = r[f"resolve_vs_{base}"] >= 0.5 and r["resolve"]["p99_ms"] <= 20
-            print(
-                f"        resolve/{name} = {r[f'resolve_vs_{base}']:.2f} (target ≥ 0.50), "
-                f"p99 {r['resolve']['p99_ms']:.1f} ms (target ≤ 20): "
-                f"{'met' if ok else 'NOT met'}"
-            )
-    print(
-        "        CPU per request (robust to a busy machine): "
-        + ", ".join(
-            f"{r['workers']}w {base}/resolve = {r[f'cpu_ratio_{base}_over_resolve']:.2f}"
-            for r in runs
-            for base in ("ping", "ping_post")
-            if f"cpu_ratio_{base}_over_resolve" in r
-        )
-    )
-    for r in runs:
-        lost = r["resolve"]["answered_2xx"] - r["resolve"]["logged"]
-        print(
-            f"        {r['workers']}w {r['sqlite_synchronous']}: {r['resolve']['answered_2xx']:,} "
-            f"answered, {r['resolve']['logged']:,} logged ({'none lost' if lost <= 0 else lost})"
-        )
+        _report_ratios(r)
     print(
         f"        load average (others' work on the same 2 cores): {load_before} → "
         f"{os.getloadavg()}"
     )
-    path = write_result(
-        "http",
-        {
-            "connections": CONNECTIONS,
-            "seconds": seconds,
-            "policy": reg,
-            "runs": runs,
-            "load_average_before_after": [load_before, os.getloadavg()],
-        },
+    payload = {"generator": GENERATOR, "connections": CONNECTIONS, "seconds": SECONDS}
+    payload |= {"policy": reg, "runs": runs}
+    payload["load_average_before_after"] = [load_before, os.getloadavg()]
+    print(f"written {write_result('http', payload)}")
+
+
+def _report_ratios(r: dict) -> None:
+    resolve = r["resolve"]
+    p99_ok = resolve["p99_ms"] <= 20
+    for base, name in (("ping", "GET ping"), ("ping_post", "POST ping")):
+        if f"resolve_vs_{base}" in r:
+            ratio = r[f"resolve_vs_{base}"]
+            print(
+                f"        resolve / {name} = {ratio:.2f} (rounds {r[f'resolve_vs_{base}_rounds']}"
+                f"; goal ≥ 0.50): {'met' if ratio >= 0.5 else 'NOT met'}; server CPU per "
+                f"request {name} / resolve = {r[f'cpu_{base}_over_resolve']:.2f}"
+            )
+    print(
+        f"        resolve p99 = {resolve['p99_ms']:.1f} ms (goal ≤ 20): "
+        f"{'met' if p99_ok else 'NOT met'}"
     )
-    print(f"written {path}")
+    if "resolve_vs_mlflow" in r:
+        print(
+            f"        autoresolve resolve / mlflow models serve = {r['resolve_vs_mlflow']:.1f}× "
+            f"(rounds {r['resolve_vs_mlflow_rounds']})"
+        )
+    lost = resolve["answered_2xx"] - resolve["logged"]
+    print(
+        f"        {r['workers']}w {r['store']}: {resolve['answered_2xx']:,} answered, "
+        f"{resolve['logged']:,} logged ({'none lost' if lost <= 0 else f'{lost} LOST'})"
+    )
 
 
 if __name__ == "__main__":

@@ -413,19 +413,13 @@ def _check_schema(policy: Any, dom: Any) -> None:
 # ---------------------------------------------------------------------------- retrain
 
 
-def _open_store(settings: Any) -> Any | None:
-    """The decision store, or None (with a message) when it is not built or not reachable."""
-    try:
-        from autoresolve.service.store import DecisionStore, StoreUnavailable
-    except ImportError:
-        err_console.print(
-            "[yellow]no decision store module (service/store.py) yet: "
-            "retraining on the history file only.[/]"
-        )
-        return None
+def _open_store(settings: Any) -> Any:
+    """The decision store, migrated to the current schema; a clean refusal when unreachable."""
+    from autoresolve.service.store import DecisionStore, StoreUnavailable
+
     try:
         store = DecisionStore.from_url(settings.store_url)
-        if hasattr(store, "is_current") and not store.is_current():
+        if not store.is_current():
             store.migrate()
         return store
     except StoreUnavailable as exc:

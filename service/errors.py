@@ -30,11 +30,6 @@ def problem(status: int, error: str, message: str, **extra: Any) -> JSONResponse
     return JSONResponse(body, status_code=status)
 
 
-def as_body_errors(exc: Any) -> list[dict[str, Any]]:
-    """A pydantic ValidationError from parsing a body, shaped like FastAPI's body errors."""
-    return [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
-
-
 def _field_path(loc: tuple | list) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
@@ -170,7 +165,11 @@ def install_handlers(
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413 before they are parsed (chunked bodies too)."""
+    """Refuse bodies over `max_bytes` with 413 before they are parsed (chunked bodies too).
+
+    Pure ASGI, like every middleware of the app: Starlette's BaseHTTPMiddleware would run each
+    request's handler in a task group of its own and copy the response through a stream.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app

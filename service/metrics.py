@@ -39,7 +39,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "autoresolve_request_seconds",
-            "Time to answer a request, by endpoint (validation, decision and logging included).",
+            "Time in an endpoint's handler once its request is validated, by endpoint "
+            "(deciding and logging included).",
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,

@@ -48,14 +48,14 @@ RecordId = Annotated[
 ]
 
 
-def _field_type(kind: str, max_chars: int, *, checked: bool = True) -> Any:
+def _field_type(kind: str, max_chars: int) -> Any:
     if kind == "number":
         return Annotated[float, Field(allow_inf_nan=False)]
     if kind == "boolean":
         return bool
     if kind == "datetime":
         return datetime
-    return _text_type(max_chars) if checked else Annotated[str, Field(max_length=max_chars)]
+    return _text_type(max_chars)
 
 
 class Candidate(BaseModel):
@@ -119,36 +119,26 @@ class RequestModels(BaseModel):
     batch: Any
     label: Any
     labels: Any
-    # `record` without the per-string check for NUL: for JSON bodies without a \u0000 escape,
-    # the only way a NUL gets in (the JSON parser refuses lone surrogates and raw control
-    # characters itself), so validating them costs one Python call per text field for nothing
-    record_json: Any = None
 
 
 def build_models(domain: Domain, *, max_batch: int, max_text_chars: int) -> RequestModels:
     strict = ConfigDict(extra="forbid", title=None)
     title = domain.name.title().replace("_", "").replace("-", "")
 
-    def record_model(checked: bool) -> Any:
-        fields: dict[str, Any] = {
-            domain.id: (RecordId, Field(description=f"the record's id ({domain.id})"))
-        }
-        for name, kind in domain.field_types.items():
-            spec = next((f for f in domain.fields if f.name == name), None)
-            desc = f"{kind}" + (f": {spec.description}" if spec and spec.description else "")
-            fields[name] = (
-                _field_type(kind, max_chars=max_text_chars, checked=checked) | None,
-                Field(None, description=desc),
-            )
-        return create_model(
-            f"{title}Record",
-            __config__=ConfigDict(
-                extra="forbid", json_schema_extra={"description": domain.description}
-            ),
-            **fields,
+    fields: dict[str, Any] = {
+        domain.id: (RecordId, Field(description=f"the record's id ({domain.id})"))
+    }
+    for name, kind in domain.field_types.items():
+        spec = next((f for f in domain.fields if f.name == name), None)
+        desc = f"{kind}" + (f": {spec.description}" if spec and spec.description else "")
+        fields[name] = (
+            _field_type(kind, max_chars=max_text_chars) | None,
+            Field(None, description=desc),
         )
-
-    record = record_model(checked=True)
+    about = {"description": domain.description}
+    record = create_model(
+        f"{title}Record", __config__=ConfigDict(extra="forbid", json_schema_extra=about), **fields
+    )
     batch = create_model(
         f"{title}Batch",
         __config__=strict,
@@ -170,6 +160,4 @@ def build_models(domain: Domain, *, max_batch: int, max_text_chars: int) -> Requ
             Field("api", description="where the labels come from (audit, review, sync …)"),
         ),
     )
-    return RequestModels(
-        record=record, batch=batch, label=label, labels=labels, record_json=record_model(False)
-    )
+    return RequestModels(record=record, batch=batch, label=label, labels=labels)

@@ -51,11 +51,6 @@ class Settings(BaseSettings):
     group_commit: bool = Field(
         default=True, description="concurrent requests share store commits (one writer per worker)"
     )
-    log_writer_process: bool = Field(
-        default=True,
-        description="SQLite file store, with group_commit: each worker commits the scoring "
-        "endpoint's decisions through a writer process of its own, not a thread (no GIL hand-off)",
-    )
     threadpool_size: int = Field(
         default=40, ge=1, le=1000, description="requests scored at once per worker (FIFO beyond)"
     )

@@ -13,44 +13,43 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from autoresolve.service.store import DecisionStore, row_of
+from autoresolve.service.decision_codec import decision_json, log_row
+from autoresolve.service.store import DecisionStore
 
 MAX_PER_TURN = 256  # records decided in one go: bounds how long one turn holds the loop
 
 
 class _Item:
-    __slots__ = ("future", "out", "record", "record_json")
+    __slots__ = ("future", "out", "record")
 
-    def __init__(self, record: dict[str, Any], record_json: str, future: asyncio.Future):
+    def __init__(self, record: dict[str, Any], future: asyncio.Future):
         self.record = record
-        self.record_json = record_json
         self.future = future  # its own, so one client going away cancels only its own wait
         self.out: dict[str, Any] | None = None
 
 
 class TurnBatcher:
-    """`await resolve(record, record_json)` → the decision (DecisionOut's JSON shape), logged."""
+    """`await resolve(record)` → the decision (DecisionOut's JSON shape), logged.
+
+    `record` is plain JSON (a validated request body); `policy` and `store` are called once per
+    turn and may raise (no policy loaded yet, store not open): every request of the turn is told.
+    """
 
     def __init__(
-        self,
-        domain_name: str,
-        policy: Callable[[], Any],
-        store: Callable[[], DecisionStore],
-        to_out: Callable[[Any], dict[str, Any]],
+        self, domain_name: str, policy: Callable[[], Any], store: Callable[[], DecisionStore]
     ):
         self.domain_name = domain_name
         self._policy = policy
         self._store = store
-        self._to_out = to_out
         self._pending: list[_Item] | None = None
 
-    async def resolve(self, record: dict[str, Any], record_json: str) -> dict[str, Any]:
+    async def resolve(self, record: dict[str, Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         pending = self._pending
         if pending is None or len(pending) >= MAX_PER_TURN:
             pending = self._pending = []
             loop.call_soon(self._turn, pending)
-        item = _Item(record, record_json, loop.create_future())
+        item = _Item(record, loop.create_future())
         pending.append(item)
         await item.future  # set once the row is committed, or to the reason it is not
         assert item.out is not None
@@ -60,33 +59,39 @@ class TurnBatcher:
         if self._pending is items:
             self._pending = None
         try:
-            policy = self._policy()
             store = self._store()
-            decided = policy.decide_records([it.record for it in items])
-            rows = []
-            logged = []
-            for item, decision in zip(items, decided, strict=True):
-                if isinstance(decision, Exception):
-                    _settle(item, decision)
-                    continue
-                item.out = self._to_out(decision)
-                rows.append(row_of(self.domain_name, item.out, item.record_json))
-                logged.append(item)
+            logged, rows = self._decide(items)
+            if rows:
+                store.log_rows_into(rows, _committed(logged))
         except Exception as exc:  # no policy yet, store not open, …: every request is told
             for item in items:
                 _settle(item, exc)
-            return
-        if not rows:
-            return
-        committed = asyncio.get_running_loop().create_future()
 
-        def settle(f: asyncio.Future) -> None:
-            error = RuntimeError("commit cancelled") if f.cancelled() else f.exception()
-            for item in logged:
-                _settle(item, error)
+    def _decide(self, items: list[_Item]) -> tuple[list[_Item], list[dict[str, Any]]]:
+        """Decide the turn's records; a record the policy refuses is answered with its error."""
+        decided = self._policy().decide_records([it.record for it in items])
+        logged, rows = [], []
+        for item, decision in zip(items, decided, strict=True):
+            if isinstance(decision, Exception):
+                _settle(item, decision)
+                continue
+            item.out = decision_json(decision)
+            rows.append(log_row(self.domain_name, item.out, item.record))
+            logged.append(item)
+        return logged, rows
 
-        committed.add_done_callback(settle)
-        store.log_rows_into(rows, committed)
+
+def _committed(items: list[_Item]) -> asyncio.Future:
+    """A future of the running loop that, once settled by the store, answers `items`."""
+    committed = asyncio.get_running_loop().create_future()
+
+    def settle(f: asyncio.Future) -> None:
+        error = RuntimeError("commit cancelled") if f.cancelled() else f.exception()
+        for item in items:
+            _settle(item, error)
+
+    committed.add_done_callback(settle)
+    return committed
 
 
 def _settle(item: _Item, error: BaseException | None) -> None:

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from autoresolve.model.batch import decide_chunk, parse_now  # noqa: E402
 from autoresolve.model.domain import load_domain  # noqa: E402
 from autoresolve.model.generators.crm import generate  # noqa: E402
 from autoresolve.model.train import train_policy  # noqa: E402
-from tests.support import CRM_DIR  # noqa: E402
+from tests.support import CRM_DIR, wait_until  # noqa: E402
 
 # A target small data can certify (0.90 at confidence 0.80): the model must resolve some records.
 _CRM = load_domain(CRM_DIR)
@@ -49,17 +48,16 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _wait(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if proc.poll() is not None:
-            raise AssertionError(f"mlflow models serve exited: {log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    raise AssertionError(f"mlflow models serve did not start: {log.read_text()[-3000:]}")
+            raise RuntimeError(f"mlflow models serve exited: {log.read_text()[-3000:]}")
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+
+    try:
+        wait_until(up, timeout=STARTUP_S, every=0.3, what="mlflow models serve to answer /ping")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {log.read_text()[-3000:]}") from exc
 
 
 @pytest.fixture(scope="module")

@@ -35,8 +35,10 @@ class FakePolicy:
         self.domain = load_domain(CRM)
         self.rules = None
         self.broken = broken
+        self.decided: list[str] = []  # record ids, once per decision made
 
     def decide_records(self, records, now=None) -> list[Decision]:
+        self.decided.extend(str(r["record_id"]) for r in records)
         return [self.decide_record(r, now) for r in records]
 
     def decide_record(self, record, now=None) -> Decision:
@@ -225,7 +227,8 @@ def test_malformed_json_is_4xx_json(client, raw):
 def test_lone_surrogate_is_refused_and_odd_unicode_kept(client, tmp_path):
     raw = '{"record_id": "x", "notes": "\\ud800 broken"}'
     r = client.post("/v1/resolve", content=raw, headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "hex escape at line 1 column 36" in r.json()["message"]
+    assert r.status_code == 422 and r.json()["field"] == "notes"
+    assert "unicode" in r.json()["message"]
     raw = '{"records": [{"record_id": "x", "notes": "\\ud800 broken"}]}'
     r = client.post("/v1/resolve/batch", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["field"] == "records.0.notes"
@@ -414,6 +417,7 @@ def test_store_locked_is_503_then_recovers(tmp_path, source):
             assert r.status_code == 503, r.text
             assert "store unavailable" in r.json()["message"] and "locked" in r.json()["message"]
             assert r.headers["retry-after"] == "5"
+            assert source.policies["1"].decided.count("during") == 1  # one run, no replay
         finally:
             locker.execute("ROLLBACK")
             locker.close()
@@ -422,20 +426,17 @@ def test_store_locked_is_503_then_recovers(tmp_path, source):
     assert store.decided_ids("crm") == {"before", "after"}
 
 
-def test_log_writer_process_runs_with_the_app_and_stops_with_it(tmp_path, source):
+def test_decision_log_writer_runs_with_the_app_and_stops_with_it(tmp_path, source):
     with TestClient(create_app(make_settings(tmp_path), policy_source=source)) as c:
-        writer = c.app.state.service.store._process
-        proc = writer._proc  # started with the app, before the first decision
-        assert proc is not None and proc.poll() is None
-        assert c.post("/v1/resolve", json={"record_id": "w1"}).status_code == 200
-        assert writer.commits == 1
-    assert proc.poll() == 0  # its input closed at shutdown: it exited by itself
-    settings = make_settings(tmp_path, log_writer_process=False)
-    with TestClient(create_app(settings, policy_source=source)) as c:
-        assert c.app.state.service.store._process is None
-        assert c.post("/v1/resolve", json={"record_id": "w2"}).status_code == 200
+        store = c.app.state.service.store
+        writer = store._group._thread  # the group-commit thread, started with the store
+        assert writer.is_alive()
+        for i in range(3):
+            assert c.post("/v1/resolve", json={"record_id": f"w{i}"}).status_code == 200
+        assert store.commits == 3  # one request at a time: one commit each
+    assert not writer.is_alive()  # the lifespan closed the store it opened
     store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'store.db'}")
-    assert store.decided_ids("crm") == {"w1", "w2"}
+    assert store.decided_ids("crm") == {"w0", "w1", "w2"}
 
 
 def test_unexpected_error_is_500_json_without_internals(tmp_path):
@@ -477,7 +478,7 @@ def test_policy_whose_rule_examples_fail_is_refused(tmp_path):
 
 
 def test_resolve_bytes_are_the_decision_model_json(client):
-    """resolve builds its JSON by hand (no response_model pass): it must be DecisionOut's JSON."""
+    """The answer is serialised through the route's response model, DecisionOut."""
     for payload in (
         {"record_id": "b1", "country": "DE", "employees": 5000},  # model, candidates
         {"record_id": "b2"},  # deferred as novel
@@ -492,18 +493,69 @@ def test_resolve_bytes_are_the_decision_model_json(client):
     assert "/v1/resolve" in spec["paths"] and "post" not in spec["paths"]["/v1/ping"]
 
 
-def test_resolve_key_is_checked_in_the_fast_route(tmp_path, source):
+def test_api_key_is_a_security_dependency_in_openapi(client, tmp_path, source):
+    spec = client.get("/openapi.json").json()
+    scheme = spec["components"]["securitySchemes"]["APIKey"]
+    assert scheme == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "one of the keys in AUTORESOLVE_API_KEYS",
+    }
+    paths = spec["paths"]
+    for method, path in [("post", "/v1/labels"), ("get", "/v1/deferred")]:
+        assert paths[path][method]["security"] == [{"APIKey": []}], path
+    assert paths["/v1/admin/reload"]["post"]["security"] == [{"APIKey": []}]
+    assert "security" not in paths["/v1/resolve"]["post"]  # open unless configured
+    settings = make_settings(tmp_path, resolve_requires_key=True)
+    with TestClient(create_app(settings, policy_source=source)) as c:
+        spec = c.get("/openapi.json").json()
+        for path in ("/v1/resolve", "/v1/resolve/batch"):
+            assert spec["paths"][path]["post"]["security"] == [{"APIKey": []}]
+
+
+def test_resolve_key_is_checked_before_the_record_is_validated(tmp_path, source):
     settings = make_settings(tmp_path, resolve_requires_key=True)
     with TestClient(create_app(settings, policy_source=source)) as c:
         r = c.post("/v1/resolve", json={"record_id": "x"}, headers={"X-API-Key": "nope" * 6})
         assert r.status_code == 403 and r.json()["field"] == "X-API-Key"
-        assert c.post("/v1/resolve", content=b"{").status_code == 401  # key before body
+        assert "nope" not in r.text
+        r = c.post("/v1/resolve", json={"record_id": "x", "countyr": "DE"})
+        assert r.status_code == 401  # the key first, then the record's fields
+        r = c.post("/v1/resolve/batch", json={"records": [{"record_id": "x"}]})
+        assert r.status_code == 401
         assert DecisionStore.from_url(settings.store_url).count_decisions("crm") == 0
 
 
-def test_post_ping_reads_a_body_and_logs_nothing(client, tmp_path):
+def test_a_user_middleware_sees_every_resolve(tmp_path, source):
+    """Resolve goes through the whole stack: middleware added to the app sees its answers."""
+    seen: list[tuple[str, int]] = []
+
+    class Recorder:
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            async def recording(message):
+                if message["type"] == "http.response.start":
+                    seen.append((scope["path"], message["status"]))
+                await send(message)
+
+            await self.app(scope, receive, recording)
+
+    app = create_app(make_settings(tmp_path), policy_source=source)
+    app.add_middleware(Recorder)
+    with TestClient(app) as c:
+        assert c.post("/v1/resolve", json={"record_id": "m1"}).status_code == 200
+        assert c.post("/v1/resolve", json={"record_id": "m2", "countyr": "x"}).status_code == 422
+    assert seen == [("/v1/resolve", 200), ("/v1/resolve", 422)]
+
+
+def test_post_ping_validates_the_record_and_logs_nothing(client, tmp_path):
     r = client.post("/v1/ping", json={"record_id": "p1", "country": "DE"})
     assert r.status_code == 200 and r.json() == {"ok": True}
+    r = client.post("/v1/ping", json={"record_id": "p1", "countyr": "DE"})
+    assert r.status_code == 422 and "Did you mean 'country'" in r.json()["message"]
     assert client.get("/v1/ping").json() == {"ok": True}
     assert client.post("/v1/ping", content=b"x" * 2_000_000).status_code == 413
     store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'store.db'}")

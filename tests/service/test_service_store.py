@@ -12,13 +12,8 @@ import sqlalchemy as sa
 
 from autoresolve.model.decision import Candidate, Decision
 from autoresolve.model.domain import load_domain
-from autoresolve.service.store import (
-    DecisionStore,
-    LabelError,
-    StoreUnavailable,
-    label_priority,
-    metadata,
-)
+from autoresolve.model.queue_priority import label_priority
+from autoresolve.service.store import DecisionStore, LabelError, StoreUnavailable, metadata
 from tests.support import CRM_DIR
 
 CRM = load_domain(CRM_DIR)
@@ -253,14 +248,6 @@ def test_workers_starting_together_migrate_once(store_url):
         s.close()
 
 
-def test_priority_prefers_novel_then_small_margins():
-    cands = [{"resolution": "a", "probability": 0.5}, {"resolution": "b", "probability": 0.45}]
-    wide = [{"resolution": "a", "probability": 0.8}, {"resolution": "b", "probability": 0.1}]
-    assert label_priority("novel", wide) > label_priority("low_confidence", cands)
-    assert label_priority("low_confidence", cands) > label_priority("low_confidence", wide)
-    assert label_priority("low_confidence", wide) > label_priority("rule", [])
-
-
 @pytest.mark.postgres
 def test_postgres_locked_table_is_unavailable_then_recovers(pg_store):
     """The SQLite lock case is in test_service_app.py."""
@@ -332,6 +319,6 @@ def test_group_writer_commits_small_and_large_batches_in_order(tmp_path, n):
             CRM, [dec(f"w{i:03d}") for i in range(n)], [rec(f"w{i:03d}") for i in range(n)]
         )
         assert list(s.decisions_frame(CRM)["record_id"]) == [f"w{i:03d}" for i in range(n)]
-        assert s._group.commits == 1
+        assert s.commits == 1
     finally:
         s.close()

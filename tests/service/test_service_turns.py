@@ -8,7 +8,6 @@ import pytest
 
 from autoresolve.model.decision import Decision
 from autoresolve.model.records import RecordError
-from autoresolve.service.app import decision_dict
 from autoresolve.service.store import DecisionStore, StoreUnavailable
 from autoresolve.service.turns import TurnBatcher
 
@@ -30,20 +29,25 @@ class CountingPolicy:
         return out
 
 
-@pytest.fixture(params=["thread", "process"])
-def store(tmp_path, request):
-    s = DecisionStore.from_url(
-        f"sqlite:///{tmp_path / 't.db'}",
-        group_commit=True,
-        writer_process=request.param == "process",
-    )
+@pytest.fixture
+def store(tmp_path):
+    s = DecisionStore.from_url(f"sqlite:///{tmp_path / 't.db'}", group_commit=True)
     s.migrate()
     yield s
     s.close()
 
 
+async def until(check, timeout: float = 5.0) -> None:
+    """Poll `check` between loop iterations (the event loop's `wait_until`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "timed out waiting for the condition"
+        await asyncio.sleep(0)
+
+
 def batcher(policy, store) -> TurnBatcher:
-    return TurnBatcher("crm", lambda: policy, lambda: store, decision_dict)
+    return TurnBatcher("crm", lambda: policy, lambda: store)
 
 
 def test_one_turn_is_one_decide_call_and_one_commit(store):
@@ -54,7 +58,7 @@ def test_one_turn_is_one_decide_call_and_one_commit(store):
     async def one(i: int):
         rec = {"record_id": f"t{i}", "bad": i == 3}
         try:
-            out = await turns.resolve(rec, f'{{"record_id":"t{i}"}}')
+            out = await turns.resolve(rec)
         except RecordError as exc:
             return exc
         seen.append(store.count_decisions("crm"))  # answered only once its row is committed
@@ -65,8 +69,7 @@ def test_one_turn_is_one_decide_call_and_one_commit(store):
 
     results = asyncio.run(main())
     assert policy.calls == [10]
-    writer = store._process or store._group  # the writer process, else the writer thread
-    assert writer.commits == 1
+    assert store.commits == 1
     assert isinstance(results[3], RecordError)
     assert [r for i, r in enumerate(results) if i != 3] == [f"t{i}" for i in range(10) if i != 3]
     assert store.count_decisions("crm") == 9
@@ -77,10 +80,8 @@ def test_a_client_going_away_leaves_the_others_answered(store):
     turns = batcher(CountingPolicy(), store)
 
     async def main():
-        tasks = [
-            asyncio.ensure_future(turns.resolve({"record_id": f"c{i}"}, "{}")) for i in range(4)
-        ]
-        await asyncio.sleep(0)  # the requests are queued for this turn
+        tasks = [asyncio.ensure_future(turns.resolve({"record_id": f"c{i}"})) for i in range(4)]
+        await until(lambda: turns._pending is not None and len(turns._pending) == 4)
         tasks[1].cancel()
         return await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -96,7 +97,7 @@ def test_a_failed_commit_fails_each_request_of_the_turn(store):
 
     async def main():
         return await asyncio.gather(
-            *(turns.resolve({"record_id": f"f{i}"}, "{}") for i in range(3)),
+            *(turns.resolve({"record_id": f"f{i}"}) for i in range(3)),
             return_exceptions=True,
         )
 
@@ -110,13 +111,25 @@ def test_no_policy_yet_tells_every_request(store):
     def no_policy():
         raise NotReadyError("no policy loaded yet")
 
-    turns = TurnBatcher("crm", no_policy, lambda: store, decision_dict)
+    turns = TurnBatcher("crm", no_policy, lambda: store)
 
     async def main():
         return await asyncio.gather(
-            *(turns.resolve({"record_id": f"n{i}"}, "{}") for i in range(3)),
+            *(turns.resolve({"record_id": f"n{i}"}) for i in range(3)),
             return_exceptions=True,
         )
 
     assert all(isinstance(r, NotReadyError) for r in asyncio.run(main()))
+    assert store.count_decisions("crm") == 0
+
+
+def test_a_row_the_store_cannot_write_is_told_not_left_waiting(store):
+    turns = batcher(CountingPolicy(), store)
+
+    async def main():
+        one = turns.resolve({"record_id": "odd", "tags": {"not", "json"}})  # a set: no JSON
+        return await asyncio.wait_for(asyncio.gather(one, return_exceptions=True), 10)
+
+    (result,) = asyncio.run(main())
+    assert isinstance(result, TypeError) and "set" in str(result)
     assert store.count_decisions("crm") == 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,19 +22,13 @@ import pytest
 
 from autoresolve.model.domain import load_domain
 from autoresolve.service.store import DecisionStore
-from tests.support import CRM_DIR
+from tests.support import CRM_DIR, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
 CRM = CRM_DIR
 KEY = "uvicorn-test-key-0123456789"
 H = {"X-API-Key": KEY}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -60,7 +53,7 @@ class Server:
         cmd = [
             sys.executable,
             "-c",
-            "from service.cli import app; app()",
+            "from autoresolve.service.cli import app; app()",
             "serve",
             "--domain",
             str(CRM),
@@ -81,17 +74,15 @@ class Server:
         self.client = httpx.Client(base_url=self.url, timeout=20)
 
     def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if self.client.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"server not ready in {timeout}s: {self.log.read_text()[-3000:]}")
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            return self.client.get("/readyz").status_code == 200
+
+        try:
+            wait_until(ready, timeout=timeout, every=0.2, what="the server to be ready")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {self.log.read_text()[-3000:]}") from exc
 
     def kill9(self) -> None:
         if self.proc.poll() is None:
@@ -279,31 +270,37 @@ def test_hot_reload_swaps_champion_and_refuses_a_tampered_version(server, home):
     for p in tampered:
         p.write_bytes(b"not a policy")
     registry.promote("crm", v3, "test: tampered")
-    time.sleep(3)
+    wait_until(
+        lambda: all(str(v3) in status["refused"] for status in _reload_status(server)),
+        what=f"every worker to refuse version {v3}",
+    )
     for _ in range(10):
         with httpx.Client(base_url=server.url) as fresh:
             got = fresh.post("/v1/resolve", json={"record_id": "after-tamper"}).json()
         assert got["policy_version"] == f"crm:{v2}"
-    status = server.client.get("/v1/policy").json()["reload"]
-    assert str(v3) in status["refused"]
     assert server.client.get("/readyz").status_code == 200
     registry.promote("crm", v2, "test: restore")
 
 
+def _reload_status(server: Server, asks: int = 6) -> list[dict]:
+    """`/v1/policy`'s reload status from several fresh connections (spread over the workers)."""
+    out = []
+    for _ in range(asks):
+        with httpx.Client(base_url=server.url) as fresh:
+            out.append(fresh.get("/v1/policy").json()["reload"])
+    return out
+
+
 def _wait_for_version(server: Server, version: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    seen: set[str] = set()
-    while time.monotonic() < deadline:
+    def served() -> set[str]:
         seen = set()
         for _ in range(6):
             with httpx.Client(base_url=server.url) as fresh:
-                seen.add(
-                    fresh.post("/v1/resolve", json={"record_id": "rl"}).json()["policy_version"]
-                )
-        if seen == {version}:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"workers still serve {seen}, expected {version}")
+                answer = fresh.post("/v1/resolve", json={"record_id": "rl"}).json()
+                seen.add(answer["policy_version"])
+        return seen
+
+    wait_until(lambda: served() == {version}, timeout=timeout, what=f"every worker on {version}")
 
 
 def test_kill_9_under_load_loses_no_acknowledged_decision(server, home):
@@ -328,7 +325,7 @@ def test_kill_9_under_load_loses_no_acknowledged_decision(server, home):
     threads = [threading.Thread(target=load, args=(w,)) for w in range(8)]
     for t in threads:
         t.start()
-    time.sleep(2.0)
+    wait_until(lambda: len(acked) > 200, what="decisions acknowledged under load")
     server.kill9()
     stop.set()
     for t in threads:

@@ -1,0 +1,76 @@
+"""`POST /v1/resolve` and `POST /v1/resolve/batch`: records in, decisions out, logged first.
+
+One record runs on the event loop (a thread-pool hop costs more than its decision), with the
+records of one loop turn decided and logged together (service/turns.py). A batch runs in the
+thread pool on the table path of the policy and is logged in one transaction. Either way the
+answer leaves only after the commit holding its rows, and FastAPI serialises it through the
+declared response model.
+
+Beside resolve sit the HTTP benchmark's two baselines, so that their requests take the same path
+through the router: `GET /v1/ping` answers a constant; `POST /v1/ping` takes the same body
+through the same stack (parsed and validated against the same record model, same dependencies)
+and answers a constant. What resolve costs beyond it is the decision and its log.
+"""
+
+import time
+
+import pandas as pd
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from autoresolve.service.decision_codec import decision_json, log_row
+from autoresolve.service.routes.common import ERRORS, resolve_needs_key
+from autoresolve.service.schemas import BatchOut, DecisionOut
+from autoresolve.service.state import Service
+from autoresolve.service.turns import TurnBatcher
+
+_PONG = b'{"ok":true}'
+_JSON = "application/json"
+
+
+def router(svc: Service) -> APIRouter:
+    Record = svc.models.record
+    Batch = svc.models.batch
+    name = svc.domain.name
+    columns = svc.record_fields
+    metrics = svc.metrics
+    latency = metrics.latency.labels("resolve")
+    turns = TurnBatcher(name, svc.policy, svc.the_store)
+    api = APIRouter(
+        tags=["decisions"], responses=ERRORS, dependencies=resolve_needs_key(svc.settings)
+    )
+
+    @api.post("/v1/resolve", response_model=DecisionOut, summary="Decide one record")
+    async def resolve(record: Record) -> dict:  # type: ignore[valid-type]
+        t0 = time.perf_counter()
+        out = await turns.resolve(record.model_dump(mode="json"))  # type: ignore[attr-defined]
+        metrics.count((out,))
+        latency.observe(time.perf_counter() - t0)
+        return out
+
+    @api.get("/v1/ping", summary="A constant answer (the benchmark's baseline)", tags=["ops"])
+    async def ping() -> Response:
+        return Response(_PONG, media_type=_JSON)
+
+    @api.post("/v1/ping", include_in_schema=False)
+    async def ping_record(record: Record) -> Response:  # type: ignore[valid-type]
+        return Response(_PONG, media_type=_JSON)
+
+    @api.post(
+        "/v1/resolve/batch",
+        response_model=BatchOut,
+        summary="Decide many records (one transaction in the log)",
+    )
+    def resolve_batch(batch: Batch) -> dict:  # type: ignore[valid-type]
+        t0 = time.perf_counter()
+        policy = svc.policy()
+        store = svc.the_store()
+        records = [r.model_dump(mode="json") for r in batch.records]  # type: ignore[attr-defined]
+        decided = policy.decide_frame(pd.DataFrame.from_records(records, columns=columns))
+        outs = [decision_json(row) for row in decided.to_dict("records")]
+        store.log_rows([log_row(name, o, r) for o, r in zip(outs, records, strict=True)])
+        metrics.count(outs)
+        metrics.latency.labels("resolve_batch").observe(time.perf_counter() - t0)
+        return {"decisions": outs}
+
+    return api

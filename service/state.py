@@ -1,0 +1,46 @@
+"""What the routes share: settings, domain, generated models, store, policy holder, metrics.
+
+The lifespan fills in the store and the policy holder; until then (and while no policy is
+loaded) `policy()` and `the_store()` raise NotReady, which the error handlers answer with 503.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoresolve.model.domain import Domain
+from autoresolve.service.errors import NotReady
+from autoresolve.service.metrics import Metrics
+from autoresolve.service.reload import PolicyHolder
+from autoresolve.service.schemas import RequestModels
+from autoresolve.service.settings import Settings
+from autoresolve.service.store import DecisionStore
+
+
+class Service:
+    def __init__(self, settings: Settings, domain: Domain, models: RequestModels, metrics: Metrics):
+        self.settings = settings
+        self.domain = domain
+        self.models = models
+        self.metrics = metrics
+        self.store: DecisionStore | None = None
+        self.holder: PolicyHolder | None = None
+
+    @property
+    def record_fields(self) -> list[str]:
+        return [self.domain.id, *self.domain.field_types]
+
+    def policy(self) -> Any:
+        policy = self.holder.policy if self.holder else None
+        if policy is None:
+            raise NotReady(
+                f"no policy loaded yet for domain '{self.domain.name}': register one "
+                f"(`autoresolve train --domain {self.settings.domain}`); it is picked up within "
+                f"{self.settings.reload_interval_s:g}s."
+            )
+        return policy
+
+    def the_store(self) -> DecisionStore:
+        if self.store is None:
+            raise NotReady("the decision store is not open yet; the service is starting.")
+        return self.store

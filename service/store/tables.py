@@ -1,0 +1,61 @@
+"""The decision store's tables. The alembic migrations in `service/migrations` create them; a
+test checks that the two agree."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_When = sa.DateTime(timezone=True)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("domain", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("resolution", sa.String(200)),
+    sa.Column("source", sa.String(16)),
+    sa.Column("rule_id", sa.String(200)),
+    sa.Column("confidence", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("defer_reason", sa.String(32)),
+    sa.Column("candidates", sa.JSON),
+    sa.Column("policy_version", sa.String(200), nullable=False),
+    sa.Column("decided_at", _When, nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("priority", sa.Float),
+    sa.Index("ix_decisions_domain_record", "domain", "record_id", "id"),
+    sa.Index("ix_decisions_domain_decided", "domain", "decided_at"),
+    sa.Index("ix_decisions_queue", "domain", "outcome", "priority"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("domain", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("resolution", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("labelled_at", _When, nullable=False),
+    sa.Column("updated_at", _When, nullable=False),
+    sa.UniqueConstraint("domain", "record_id", name="uq_labels_domain_record"),
+)
+
+label_history = sa.Table(
+    "label_history",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("domain", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("resolution", sa.String(200), nullable=False),
+    sa.Column("previous", sa.String(200)),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("changed_at", _When, nullable=False),
+    sa.Index("ix_label_history_record", "domain", "record_id"),
+)
