@@ -402,16 +402,25 @@ def test_domain_without_time_field_splits_in_given_order() -> None:
     assert policy.fingerprint["time_start"] is None and policy.fingerprint["rows"] == 800
 
 
-def test_per_class_thresholds_are_certified_and_used_by_both_paths() -> None:
+@pytest.mark.parametrize(
+    ("per_class", "mode"), [(True, "class_curves"), ("bonferroni", "per_class")]
+)
+def test_per_class_thresholds_are_certified_and_used_by_both_paths(per_class, mode) -> None:
     domain, df = make_synth(n=12000)  # each class needs its own certification sample
-    policy, report = train_policy(domain, df, per_class=True)
+    policy, report = train_policy(domain, df, per_class=per_class)
     cert = report.certificate
-    assert cert["mode"] == "per_class" and cert["threshold"] is None
-    certified = {c: v["threshold"] for c, v in cert["per_class"].items() if v["threshold"]}
+    assert cert["mode"] == mode and cert["threshold"] is None
+    certified = {
+        c: v["threshold"] for c, v in cert["per_class"].items() if v["threshold"] is not None
+    }
     assert certified, cert["reason"]
-    for c, v in cert["per_class"].items():
-        if v["threshold"] is not None:
-            assert v["error_upper_bound"] <= 1 - 0.9 + 1e-9, c
+    if mode == "per_class":  # each class certified alone
+        for c, v in cert["per_class"].items():
+            if v["threshold"] is not None:
+                assert v["error_upper_bound"] <= 1 - 0.9 + 1e-9, c
+    else:  # one test over the path of vectors: the bound is on everything accepted
+        assert cert["error_upper_bound"] <= 1 - 0.9 + 1e-9
+        assert cert["level"] is not None
     assert policy.thresholds == {c: certified.get(c) for c in policy.classes}
     out = policy.decide_frame(df.tail(300), now=NOW)
     by_model = out[out.source == "model"]
@@ -421,7 +430,12 @@ def test_per_class_thresholds_are_certified_and_used_by_both_paths() -> None:
         assert row["confidence"] >= row["threshold"]
     for i in range(11000, 11060):
         _assert_paths_agree(policy, json_record(df.iloc[i]))
-    assert policy.describe()["thresholds"] == policy.thresholds
+    described = policy.describe()
+    assert described["thresholds"] == policy.thresholds
+    assert set(described["per_class"]) == set(policy.classes)
+    assert "never" in described["never_resolved"]  # no training example: not a model class
+    for c, why in described["never_resolved"].items():
+        assert why and (c not in policy.classes or policy.thresholds[c] is None)
 
 
 def test_auto_threshold_mode_explains_its_choice() -> None:
