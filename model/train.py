@@ -41,6 +41,7 @@ from autoresolve.model.features import FeaturePipeline
 from autoresolve.model.novelty import NoveltyDetector
 from autoresolve.model.policy import NoRules, Policy, RuleSetLike
 from autoresolve.model.records import coerce_frame
+from autoresolve.model.rule_health import recent_labelled, rule_health
 from autoresolve.model.splits import DEFAULT_FRACTIONS, time_range, time_splits
 from autoresolve.rules.errors import suggest
 
@@ -64,6 +65,7 @@ class TrainReport:
     dropped: dict[str, Any]
     novelty: dict[str, Any]
     evaluation: dict[str, Any] = field(default_factory=dict, repr=False)
+    rule_health: dict[str, Any] = field(default_factory=dict)
 
     def figures(self) -> dict[str, bytes]:
         """PNG bytes: reliability diagram, coverage–precision curve, confusion matrix."""
@@ -81,6 +83,7 @@ class TrainReport:
             "splits": self.splits,
             "dropped": self.dropped,
             "novelty": self.novelty,
+            "rule_health": self.rule_health,
         }
 
 
@@ -288,6 +291,7 @@ def train_policy(
 
     step("matching rules", 0.05)
     free_all = np.asarray(ruleset.match_frame(df), dtype=np.int64) < 0
+    health = rule_health(ruleset, recent_labelled(domain, df), domain)
 
     step("fitting features", 0.1)
     pipe, X, y, free = _slices(domain, df, splits, labels, y_all, free_all)
@@ -349,6 +353,7 @@ def train_policy(
             **evaluation["novelty"],
         },
         evaluation=evaluation,
+        rule_health=health.to_dict(),
     )
     step("done", 1.0)
     return policy, report

@@ -492,3 +492,33 @@ def test_a_policy_that_certifies_nothing_shows_the_more_accurate_models_candidat
     accuracy = {f: c["calib_accuracy"] for f, c in report.candidates.items()}
     assert report.chosen == max(accuracy, key=accuracy.get)
     assert policy.estimator.describe()["family"] == report.chosen
+
+
+def test_train_reports_a_rule_below_its_bar_with_the_records_it_gets_wrong() -> None:
+    from autoresolve.rules import parse_rules
+
+    domain, df = make_synth(n=3000)
+    text = (
+        "rules:\n"
+        '  - id: wrong-way\n    when: cat == "x"\n    then: d\n'  # cat x is mostly a
+        '  - id: right-way\n    when: note == "refund please"\n    then: d\n'
+    )
+    rules = parse_rules(text, domain.field_types, domain.resolutions)
+    _, report = train_policy(domain, df, rules=rules)
+    health = report.rule_health
+    assert health["unhealthy"] == ["wrong-way"]
+    bad = next(r for r in health["rules"] if r["rule_id"] == "wrong-way")
+    assert bad["status"] == "below_bar" and bad["ci_high"] < 0.9 and not bad["learned"]
+    assert len(bad["wrong"]) == 3
+    for w in bad["wrong"]:
+        assert w["fields"] == {"cat": "x"} and w["label"] != "d"
+        assert df.loc[df["rid"] == w["id"], "cat"].item() == "x"
+    good = next(r for r in health["rules"] if r["rule_id"] == "right-way")
+    assert good["status"] == "ok" and good["wrong"] == []
+
+
+def test_target_held_says_nothing_when_the_model_resolved_nothing() -> None:
+    domain, df = make_synth(target_precision=0.9999)
+    policy, report = train_policy(domain, df, seed=0)
+    assert policy.resolves_nothing and report.metrics["model_resolved"] == 0
+    assert report.metrics["target_held"] is None
