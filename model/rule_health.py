@@ -62,7 +62,7 @@ class RuleCheck:
             f"below its bar {self.bar:.0%}"
         )
         if self.wrong:
-            head += "; wrong on e.g. " + "; ".join(_shown(w) for w in self.wrong)
+            head += "; wrong on e.g. " + "; ".join(shown_record(w) for w in self.wrong)
         return head
 
 
@@ -94,7 +94,8 @@ class RuleHealth:
         return out
 
 
-def _shown(wrong: Mapping[str, Any]) -> str:
+def shown_record(wrong: Mapping[str, Any]) -> str:
+    """A wrong record as `id (field=value, …) was label`."""
     fields = ", ".join(f"{k}={v!r}" for k, v in wrong["fields"].items())
     return f"{wrong['id']} ({fields}) was {wrong['label']!r}"
 
