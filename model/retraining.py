@@ -381,12 +381,14 @@ def challenge(
     seed: int,
     fit: Fit = fit_policy,
     progress: StepProgress | None = None,
+    retired: tuple[str, ...] = (),
 ) -> RetrainResult:
     """Build the challenger (re-certified or refit, by `choose_mode(need)`) and run the gates
     against `champion` on its window; coverage on `inputs.recent` when given.
 
     `need` None (retrain unconditionally) refits. `rules` None trains with the domain's rules
-    and never re-certifies.
+    and never re-certifies. `retired`: learned rules the champion has that were retired for
+    being below their bar; the coverage they gave the champion does not count at the gates.
     """
     step = progress or (lambda _msg, _frac: None)
     notes: list[str] = []
@@ -410,6 +412,7 @@ def challenge(
         candidate.window,
         tolerance=settings.tolerance,
         traffic=inputs.recent,
+        unsound_rules=retired,
     )
     return RetrainResult(
         mode=candidate.mode,

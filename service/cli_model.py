@@ -491,7 +491,14 @@ def _register_challenger(registry: Any, dom: Any, result: Any, seed: int, tolera
 
 
 def _challenge_and_register(
-    registry: Any, dom: Any, dep: _Deployment, data: Path | None, need: Any, job: Any, seed: int
+    registry: Any,
+    dom: Any,
+    dep: _Deployment,
+    data: Path | None,
+    need: Any,
+    job: Any,
+    seed: int,
+    retired: list[str] | tuple[str, ...] = (),
 ) -> tuple[Any, str]:
     """Run the retraining job (model.retraining) on the history and the store; register."""
     import dataclasses
@@ -518,6 +525,7 @@ def _challenge_and_register(
             settings=job,
             seed=seed,
             progress=update,
+            retired=tuple(retired),
         )
         for note in result.notes:
             err_console.print(note, highlight=False)
@@ -619,7 +627,9 @@ def _cmd_retrain(
                 err_console.print(need.reasons[0], highlight=False)
             return
         err_console.print("retraining: " + " ".join(need.reasons), highlight=False)
-    result, version = _challenge_and_register(registry, dom, dep, data, need, job, seed)
+    result, version = _challenge_and_register(
+        registry, dom, dep, data, need, job, seed, health_out["retired"]
+    )
     payload.update(result.summary())
     payload.update(retrained=True, challenger_version=version, gate=result.gate.to_dict())
     if result.passed:
