@@ -20,6 +20,20 @@ records the model resolves), model precision (realised, on the test labels), ove
 road_fines: fines created before 2012-01-01 only (right-censoring: later fines rarely reach
 credit collection inside the log, see its PROVENANCE.md).
 
+Then today's scheme against the new one, each change on its own and together, on the same test
+slice (`schemes` in the JSON; docs/quality.md's first table):
+
+- today         — hand-written rules, one global certified threshold;
+- + λ per class — the same model, thresholds chosen automatically (`per_class="auto"`: per
+  predicted class, certified together on one level, when the calibration slice favours it);
+- + learned     — rules learned from labels (model.learned_loop: the miner of `rules suggest`,
+  on every labelled record before the test slice, weighted by today's policy's decisions as
+  `rules suggest` weighs them with a champion) loaded after the hand-written ones, global λ;
+- new           — both.
+
+For each: the share of all test records resolved by hand-written rules, by learned rules and by
+the model, each with its realised precision, and the model's coverage of the rule-free records.
+
 `python -m benchmarks quality [--quick]` (--quick: CRM and vinst only).
 """
 
@@ -32,11 +46,15 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import numpy as np
 import pandas as pd
 
 from autoresolve.model.datasets import load_domain_frame
 from autoresolve.model.domain import load_domain
-from autoresolve.model.train import train_policy
+from autoresolve.model.learned_loop import RESOLVED_WEIGHT, refresh_learned_rules
+from autoresolve.model.records import coerce_frame
+from autoresolve.model.splits import time_splits
+from autoresolve.model.train import default_rules, train_policy
 from benchmarks.common import RESULTS, data_file, peak_rss_mb, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,12 +124,12 @@ def run_domain(name: str, opts: dict) -> dict | None:
                 "target_held": b["target_held"],
             }
         )
-    _, per = train_policy(domain, df, seed=0, per_class=True)
+    _, per = train_policy(domain, df, seed=0, per_class="bonferroni")
     pm = per.metrics
     rows.insert(
         1,
         {
-            "method": "policy, λ per class",
+            "method": "policy, λ per class (Bonferroni)",
             "autonomy": pm["autonomy"],
             "model_coverage": pm["coverage"],
             "model_precision": pm["realised_precision"],
@@ -119,6 +137,7 @@ def run_domain(name: str, opts: dict) -> dict | None:
             "target_held": pm["target_held"],
         },
     )
+    schemes = compare_schemes(domain, df, _policy)
     figdir = RESULTS / "quality" / name
     figdir.mkdir(parents=True, exist_ok=True)
     for fname, png in report.figures().items():
@@ -141,7 +160,99 @@ def run_domain(name: str, opts: dict) -> dict | None:
         "novelty": {k: v for k, v in report.novelty.items() if k.startswith("test_")},
         "per_class_precision": {c: v["precision"] for c, v in ev["per_class_precision"].items()},
         "figures": str(figdir.relative_to(ROOT)),
+        "schemes": schemes,
     }
+
+
+def _test_slice(domain, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(everything before the test slice, the test slice), as `train_policy` cuts them."""
+    frame = coerce_frame(domain, df)
+    frame = frame[frame[domain.label].notna()].reset_index(drop=True)
+    splits = time_splits(domain, frame, seed=0)
+    test = splits["test"]
+    before = np.setdiff1d(np.arange(len(frame)), test)
+    return frame.iloc[before].reset_index(drop=True), frame.iloc[test].reset_index(drop=True)
+
+
+def _by_source(policy, test: pd.DataFrame, label: str) -> dict:
+    """Shares of all test records each source resolves, with its realised precision."""
+    dec = policy.decide_frame(test.drop(columns=[label]))
+    truth = test[label].astype(object).to_numpy()
+    resolved = (dec["outcome"] == "resolved").to_numpy()
+    right = dec["resolution"].astype(object).to_numpy() == truth
+    learned = {r.id for r in policy.rules.rules if getattr(r, "learned", None) is not None}
+    rule = resolved & (dec["source"] == "rule").to_numpy()
+    by_learned = rule & dec["rule_id"].isin(learned).to_numpy()
+    parts = {
+        "hand_rules": rule & ~by_learned,
+        "learned_rules": by_learned,
+        "model": resolved & (dec["source"] == "model").to_numpy(),
+        "all": resolved,
+    }
+    n = len(test)
+    out = {
+        k: {
+            "share": float(m.sum() / n) if n else 0.0,
+            "resolved": int(m.sum()),
+            "precision": float(right[m].mean()) if m.any() else None,
+        }
+        for k, m in parts.items()
+    }
+    free = dec["rule_id"].isna().to_numpy()
+    out["model"]["coverage_rule_free"] = float(parts["model"][free].mean()) if free.any() else 0.0
+    out["learned_rules"]["count"] = len(learned)
+    out["threshold_mode"] = policy.certificate.get("mode")
+    return out
+
+
+def _claim(rule) -> dict:
+    return dict((rule.learned or {}).get("precision") or {})
+
+
+def compare_schemes(domain, df: pd.DataFrame, today) -> dict:
+    """Today's scheme, each change alone, and both (see the module doc), on one test slice."""
+    before, test = _test_slice(domain, df)
+    decided = today.decide_frame(before.drop(columns=[domain.label]))
+    by_model = ((decided["source"] == "model") & (decided["outcome"] == "resolved")).to_numpy()
+    t0 = time.perf_counter()
+    update = refresh_learned_rules(
+        domain,
+        default_rules(domain),
+        before,
+        weights=np.where(by_model, RESOLVED_WEIGHT, 1.0),
+    )
+    mining_s = time.perf_counter() - t0
+    learned = update.rules
+    out = {
+        "test_records": len(test),
+        "learned_rules": {
+            "added": list(update.added),
+            "mined_on": update.mined,
+            "seconds": mining_s,
+            "rules": [
+                {
+                    "id": r.id,
+                    "when": r.when,
+                    "then": r.then,
+                    **(r.learned or {}).get("precision", {}),
+                }
+                for r in learned.rules
+                if r.learned is not None
+            ],
+        },
+    }
+    for name, rules, per_class in (
+        ("today", None, False),
+        ("+ λ per class (auto)", None, "auto"),
+        ("+ learned rules", learned, False),
+        ("new (both)", learned, "auto"),
+    ):
+        if name == "today":
+            policy = today
+        else:
+            policy, _ = train_policy(domain, df, seed=0, rules=rules, per_class=per_class)
+        out[name] = _by_source(policy, test, domain.label)
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -170,9 +281,34 @@ def main(argv: list[str]) -> int:
         for row in r["methods"]:
             cells = [row[h] for h in header] + [row["target_held"]]
             print("  " + " | ".join(f"{_fmt(c):>22}" for c in cells))
+    print_schemes(results)
     path = write_result("quality", {"peak_rss_mb": peak_rss_mb(), "domains": results})
     print(f"\nwrote {path}")
     return 0
+
+
+def print_schemes(results: list[dict]) -> None:
+    """The first table of docs/quality.md: today's scheme against the new one, per domain."""
+    print("\n| domain | scheme | hand rules | learned rules | model | autonomy | model coverage "
+          "(rule-free) | threshold mode |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+
+    def cell(part: dict) -> str:
+        prec = part["precision"]
+        return f"{part['share']:.1%}" + (f" @ {prec:.1%}" if prec is not None else "")
+
+    for r in results:
+        sch = r["schemes"]
+        for name in ("today", "+ λ per class (auto)", "+ learned rules", "new (both)"):
+            row = sch[name]
+            n_learned = row["learned_rules"]["count"]
+            print(
+                f"| {r['domain']} | {name} | {cell(row['hand_rules'])} | "
+                f"{cell(row['learned_rules']) if n_learned else '—'}"
+                f"{f' ({n_learned} rules)' if n_learned else ''} | {cell(row['model'])} | "
+                f"{cell(row['all'])} | {row['model']['coverage_rule_free']:.1%} | "
+                f"{row['threshold_mode']} |"
+            )
 
 
 if __name__ == "__main__":
