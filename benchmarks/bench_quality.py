@@ -23,13 +23,16 @@ credit collection inside the log, see its PROVENANCE.md).
 Then today's scheme against the new one, each change on its own and together, on the same test
 slice (`schemes` in the JSON; docs/quality.md's first table):
 
-- today         — hand-written rules, one global certified threshold;
-- + λ per class — the same model, thresholds chosen automatically (`per_class="auto"`: per
-  predicted class, certified together on one level, when the calibration slice favours it);
-- + learned     — rules learned from labels (model.learned_loop: the miner of `rules suggest`,
-  on every labelled record before the test slice, weighted by today's policy's decisions as
-  `rules suggest` weighs them with a champion) loaded after the hand-written ones, global λ;
-- new           — both.
+- today             — hand-written rules, one global certified threshold, a text field's 60
+  tokens ranked by chi-square (the scheme before issue 13);
+- + text vocabulary — 120 tokens ranked by the records they move (`token_excess`);
+- + λ per class     — thresholds chosen automatically (`per_class="auto"`: per predicted class,
+  certified together on one level, when the calibration slice favours it);
+- + learned rules   — rules learned from labels (model.learned_loop: the miner of `rules
+  suggest`, on every labelled record before the test slice, weighted by today's policy's
+  decisions as `rules suggest` weighs them with a champion), loaded after the hand-written ones
+  *if the retraining job's gates adopt them* (`challenge` on the records before the test slice);
+- new               — all three.
 
 For each: the share of all test records resolved by hand-written rules, by learned rules and by
 the model, each with its realised precision, and the model's coverage of the rule-free records.
@@ -53,6 +56,7 @@ from autoresolve.model.datasets import load_domain_frame
 from autoresolve.model.domain import load_domain
 from autoresolve.model.learned_loop import RESOLVED_WEIGHT, refresh_learned_rules
 from autoresolve.model.records import coerce_frame
+from autoresolve.model.retraining import LABELLED_AT, JobInputs, JobSettings, challenge
 from autoresolve.model.splits import time_splits
 from autoresolve.model.train import default_rules, train_policy
 from benchmarks.common import RESULTS, data_file, peak_rss_mb, write_result
@@ -94,6 +98,7 @@ def run_domain(name: str, opts: dict) -> dict | None:
         df = df[keep].reset_index(drop=True)
     t0 = time.perf_counter()
     _policy, report = train_policy(domain, df, seed=0)
+    today, _ = train_policy(domain, df, seed=0, per_class=False, feature_options=TODAY_FEATURES)
     seconds = time.perf_counter() - t0
     ev = report.evaluation
     m = report.metrics
@@ -137,7 +142,7 @@ def run_domain(name: str, opts: dict) -> dict | None:
             "target_held": pm["target_held"],
         },
     )
-    schemes = compare_schemes(domain, df, _policy)
+    schemes = compare_schemes(domain, df, today)
     figdir = RESULTS / "quality" / name
     figdir.mkdir(parents=True, exist_ok=True)
     for fname, png in report.figures().items():
@@ -209,8 +214,36 @@ def _claim(rule) -> dict:
     return dict((rule.learned or {}).get("precision") or {})
 
 
+TODAY_FEATURES = {"max_tokens": 60, "vocabulary_rank": "chi2"}  # before this change
+SCHEMES = (
+    ("today", TODAY_FEATURES, False, False),
+    ("+ text vocabulary", None, False, False),
+    ("+ λ per class (auto)", None, "auto", False),
+    ("+ learned rules (gated)", None, False, True),
+    ("new (all three)", None, "auto", True),
+)
+
+
+def _gate_learned(domain, champion, learned, before: pd.DataFrame) -> dict:
+    """Would the retraining job adopt the learned rules? `challenge` on the records before the
+    test slice (its fallback window: their newest 20%, held out of the challenger), against a
+    champion trained on all of them with today's rules."""
+    job_labels = pd.DataFrame(columns=[*before.columns, LABELLED_AT])
+    result = challenge(
+        domain=domain,
+        champion=champion,
+        rules=learned,
+        inputs=JobInputs(before, job_labels, None, None, None),
+        need=None,
+        settings=JobSettings(),
+        seed=0,
+    )
+    return {"passed": result.passed, "reasons": list(result.gate.reasons)}
+
+
 def compare_schemes(domain, df: pd.DataFrame, today) -> dict:
-    """Today's scheme, each change alone, and both (see the module doc), on one test slice."""
+    """Today's scheme, each change alone, and all of them (see the module doc), on one test
+    slice. Learned rules count only where the retrain gates adopt them."""
     before, test = _test_slice(domain, df)
     decided = today.decide_frame(before.drop(columns=[domain.label]))
     by_model = ((decided["source"] == "model") & (decided["outcome"] == "resolved")).to_numpy()
@@ -223,35 +256,32 @@ def compare_schemes(domain, df: pd.DataFrame, today) -> dict:
     )
     mining_s = time.perf_counter() - t0
     learned = update.rules
-    out = {
+    out: dict = {
         "test_records": len(test),
         "learned_rules": {
             "added": list(update.added),
             "mined_on": update.mined,
             "seconds": mining_s,
             "rules": [
-                {
-                    "id": r.id,
-                    "when": r.when,
-                    "then": r.then,
-                    **(r.learned or {}).get("precision", {}),
-                }
+                {"id": r.id, "when": r.when, "then": r.then, **_claim(r)}
                 for r in learned.rules
                 if r.learned is not None
             ],
         },
     }
-    for name, rules, per_class in (
-        ("today", None, False),
-        ("+ λ per class (auto)", None, "auto"),
-        ("+ learned rules", learned, False),
-        ("new (both)", learned, "auto"),
-    ):
-        if name == "today":
-            policy = today
-        else:
-            policy, _ = train_policy(domain, df, seed=0, rules=rules, per_class=per_class)
-        out[name] = _by_source(policy, test, domain.label)
+    policies: dict = {"today": today}
+    gate = None
+    for name, features, per_class, with_learned in SCHEMES:
+        if with_learned and gate is None:  # the champion: this change's features, its rules
+            champion = policies["+ text vocabulary"]
+            gate = _gate_learned(domain, champion, learned, before) if update.added else {}
+            out["learned_rules"]["gate"] = gate
+        rules = learned if (with_learned and gate and gate["passed"]) else None
+        if name not in policies:
+            policies[name], _ = train_policy(
+                domain, df, seed=0, rules=rules, per_class=per_class, feature_options=features
+            )
+        out[name] = _by_source(policies[name], test, domain.label)
     return out
 
 
@@ -299,7 +329,7 @@ def print_schemes(results: list[dict]) -> None:
 
     for r in results:
         sch = r["schemes"]
-        for name in ("today", "+ λ per class (auto)", "+ learned rules", "new (both)"):
+        for name, *_ in SCHEMES:
             row = sch[name]
             n_learned = row["learned_rules"]["count"]
             print(

@@ -259,8 +259,9 @@ def train_policy(
     fractions: dict[str, float] | None = None,
     families: tuple[str, ...] = ("lightgbm", "linear"),
     num_threads: int = 1,
-    per_class: bool | str = False,
+    per_class: bool | str = "auto",
     split_mode: str = "recent_pool",
+    feature_options: dict[str, Any] | None = None,
 ) -> tuple[Policy, TrainReport]:
     """Fit, calibrate, certify and evaluate a policy on labelled history `df`.
 
@@ -270,7 +271,12 @@ def train_policy(
     `per_class`: False — one certified λ for all classes; True — one λ per predicted class, all
     certified together on one level of per-class precision curves (model.certify's
     `certify_class_curves`); "auto" — whichever reaches the target on more of the calib slice;
-    "bonferroni" — one λ per class, each certified alone.
+    "bonferroni" — one λ per class, each certified alone. "auto" is the default: it never
+    uses a certification label, and measured (docs/quality.md) it kept the global cut wherever
+    per-class thresholds would not certify more.
+
+    `feature_options`: keyword arguments of `FeaturePipeline` (e.g. the text vocabulary's size
+    and ranking); the defaults otherwise.
     """
 
     def step(msg: str, frac: float) -> None:
@@ -294,7 +300,8 @@ def train_policy(
     health = rule_health(ruleset, recent_labelled(domain, df), domain)
 
     step("fitting features", 0.1)
-    pipe, X, y, free = _slices(domain, df, splits, labels, y_all, free_all)
+    pipe = FeaturePipeline(domain, **(feature_options or {}))
+    X, y, free = _slices(pipe, df, splits, labels, y_all, free_all)
 
     # Calibration and certification see the population the model serves: no rule, not novel
     # (model.certify's doc). The detector uses no label and no calib/cert record.
@@ -386,18 +393,18 @@ def _model_classes(
 
 
 def _slices(
-    domain: Domain,
+    pipe: FeaturePipeline,
     df: pd.DataFrame,
     splits: Any,
     labels: np.ndarray,
     y_all: np.ndarray,
     free_all: np.ndarray,
-) -> tuple[FeaturePipeline, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The feature pipeline fitted on the fit slice, and per slice its features, class indices
-    and rule-free mask. Rows of classes the model does not learn leave the fit and valid slices
-    (they stay in calib, cert and test, where they count as errors when resolved)."""
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """`pipe` fitted on the fit slice, and per slice its features, class indices and rule-free
+    mask. Rows of classes the model does not learn leave the fit and valid slices (they stay in
+    calib, cert and test, where they count as errors when resolved)."""
     fit_rows = splits["fit"][y_all[splits["fit"]] >= 0]
-    pipe = FeaturePipeline(domain).fit(df.iloc[fit_rows], labels[fit_rows])
+    pipe.fit(df.iloc[fit_rows], labels[fit_rows])
     X, y, free = {}, {}, {}
     for name, rows in splits.parts.items():
         if name in ("fit", "valid"):
@@ -405,7 +412,7 @@ def _slices(
         X[name] = pipe.transform(df.iloc[rows])
         y[name] = y_all[rows]
         free[name] = free_all[rows]
-    return pipe, X, y, free
+    return X, y, free
 
 
 THRESHOLD_MODES = {False: GLOBAL, True: CLASS_CURVES, "bonferroni": BONFERRONI, "auto": None}
