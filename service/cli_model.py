@@ -203,7 +203,7 @@ def _train_summary(dom: Any, report: Any, version: str, champion: str | None) ->
             k: v for k, v in cert.items() if k not in ("candidates_tested", "p_values")
         },
         "metrics": m,
-        "rule_health": report.rule_health,
+        "rule_health": getattr(report, "rule_health", None) or {},
     }
 
 
