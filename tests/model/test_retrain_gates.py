@@ -261,7 +261,7 @@ def test_coverage_an_unsound_rule_gave_the_champion_does_not_count() -> None:
     script = _script(200, resolved=100)
     script.update({f"r{i}": ("resolved", "route_smb_queue", "rule") for i in range(100, 140)})
     decided = Scripted(script).decide_frame(w)
-    decided.loc[100:139, "rule_id"] = "bad-rule"  # the champion's 40 wrong rule resolutions
+    decided["rule_id"] = ["bad-rule" if 100 <= i < 140 else None for i in range(200)]
     champ = Scripted(script)
     champ.decide_frame = lambda df, now=None: decided.copy()  # type: ignore[method-assign]
     chall = Scripted(_script(200, resolved=100))  # the same without the bad rule
