@@ -522,3 +522,21 @@ def test_target_held_says_nothing_when_the_model_resolved_nothing() -> None:
     policy, report = train_policy(domain, df, seed=0)
     assert policy.resolves_nothing and report.metrics["model_resolved"] == 0
     assert report.metrics["target_held"] is None
+
+
+def test_recertifying_for_new_rules_keeps_the_per_class_mode() -> None:
+    from autoresolve.rules import parse_rules
+
+    domain, df = make_synth(n=12000)
+    policy, _ = train_policy(domain, df.head(8000), per_class=True)
+    rules = parse_rules(
+        'rules:\n  - id: refunds\n    when: note == "refund please"\n    then: d\n',
+        domain.field_types,
+        domain.resolutions,
+    )
+    again = policy.with_rules(rules, df.tail(4000))
+    cert = again.certificate
+    assert cert["mode"] == "class_curves" and cert["recertified_for_rules"] == rules.version
+    assert again.rules is rules and again.version != policy.version
+    assert set(cert["per_class"]) == set(policy.classes)
+    assert again.thresholds == {c: cert["per_class"][c]["threshold"] for c in policy.classes}
