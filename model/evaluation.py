@@ -75,7 +75,8 @@ def evaluate_policy(
         "realised_precision": model["precision"],
         "realised_precision_ci90": model["ci90"],
         "target_precision": target,
-        "target_held": (model["precision"] >= target) if model["n"] else True,
+        # None when the model resolved nothing: no evidence either way (not "held")
+        "target_held": (model["precision"] >= target) if model["n"] else None,
         "overall_precision": overall_ok / n_auto if n_auto else None,
         "rule_precision": rule["precision"],
         "rule_resolved": rule["n"],
@@ -155,7 +156,7 @@ def _baselines(
             "model_precision": k / m if m else None,
             "autonomy": tot / n if n else 0.0,
             "precision": (k + rule_ok) / tot if tot else None,
-            "target_held": (k / m >= target) if m else True,
+            "target_held": (k / m >= target) if m else None,
         }
 
     return {

@@ -125,6 +125,22 @@ def time_parts(value: Any) -> tuple[float, float]:
     return NAN, NAN
 
 
+def token_chi2(observed: np.ndarray, expected: np.ndarray) -> float:
+    """Chi-square of a token's per-class document counts against the label distribution."""
+    return float(np.sum((observed - expected) ** 2 / np.maximum(expected, 1e-9)))
+
+
+def token_excess(observed: np.ndarray, expected: np.ndarray) -> float:
+    """Records a token puts in the class it points to beyond chance: max over classes of
+    observed − expected. Unlike chi-square (which divides by the expected count, so a token
+    seen in a handful of rare-class records ranks first), it ranks the cues that move the most
+    records, which is what lets the model resolve more of them."""
+    return float(np.max(observed - expected))
+
+
+TOKEN_RANKS = {"excess": token_excess, "chi2": token_chi2}
+
+
 def _column(df: pd.DataFrame, name: str) -> pd.Series:
     if name in df.columns:
         return df[name]
@@ -160,8 +176,11 @@ class FeaturePipeline:
 
     max_categories / min_frequency bound a categorical field's vocabulary (the rest share the
     `rare` code); max_tokens / min_token_count bound a text field's vocabulary, chosen at fit
-    by how much a token's presence shifts the label distribution (chi-square), or by frequency
-    when no labels are given.
+    by `vocabulary_rank` — "excess" (default; `token_excess`: how many records a token moves into
+    the class it points to) or "chi2" (how much its presence shifts the label distribution) —
+    or by frequency when no labels are given. Measured on the CRM demo's notes (docs/quality.md):
+    the top 60 by chi-square certified 76.9% of the rule-free certification records, the top
+    120 by excess 85.2%.
     """
 
     def __init__(
@@ -170,14 +189,16 @@ class FeaturePipeline:
         *,
         max_categories: int = 200,
         min_frequency: int = 3,
-        max_tokens: int = 60,
+        max_tokens: int = 120,
         min_token_count: int = 5,
+        vocabulary_rank: str = "excess",
     ):
         self.domain = domain
         self.max_categories = max_categories
         self.min_frequency = min_frequency
         self.max_tokens = max_tokens
         self.min_token_count = min_token_count
+        self.vocabulary_rank = vocabulary_rank
 
     # ---------------------------------------------------------------- fit
     def fit(self, df: pd.DataFrame, y: Sequence[Any] | np.ndarray | None = None) -> FeaturePipeline:
@@ -188,6 +209,11 @@ class FeaturePipeline:
             )
         if len(df) == 0:
             raise ValueError("cannot fit the feature pipeline on an empty table.")
+        if self.vocabulary_rank not in TOKEN_RANKS:
+            raise ValueError(
+                f"vocabulary_rank must be one of {', '.join(TOKEN_RANKS)}; "
+                f"got {self.vocabulary_rank!r}."
+            )
         labels = None if y is None else np.asarray(y)
         if labels is not None and len(labels) != len(df):
             raise ValueError(f"y has {len(labels)} values for {len(df)} rows.")
@@ -258,10 +284,8 @@ class FeaturePipeline:
                     for t in set(d):
                         if t in per_class:
                             per_class[t][c] += 1
-            score = {}
-            for t, obs in per_class.items():
-                expected = obs.sum() * prior
-                score[t] = float(np.sum((obs - expected) ** 2 / np.maximum(expected, 1e-9)))
+            rank = TOKEN_RANKS[self.vocabulary_rank]
+            score = {t: rank(obs, obs.sum() * prior) for t, obs in per_class.items()}
             ranked = sorted(eligible, key=lambda t: (-score[t], t))
         return {t: i for i, t in enumerate(sorted(ranked[: self.max_tokens]))}
 

@@ -24,12 +24,7 @@ import numpy as np
 import pandas as pd
 
 from autoresolve.model.calibration import TemperatureScaler
-from autoresolve.model.certify import (
-    SERVED_POPULATION,
-    candidate_grid,
-    certify_per_class,
-    certify_threshold,
-)
+from autoresolve.model.certify import GLOBAL, SERVED_POPULATION, certify_scores
 from autoresolve.model.decision import DECISION_COLUMNS, Candidate, Decision
 from autoresolve.model.domain import Domain
 from autoresolve.model.features import FeaturePipeline
@@ -214,6 +209,41 @@ class Policy:
             for c, t in zip(self.classes, self.class_thresholds, strict=True)
         }
 
+    def never_resolved(self) -> dict[str, str]:
+        """Resolutions the model never resolves (rules still may), each with the reason."""
+        cert = self.certificate
+        per = cert.get("per_class") or {}
+        absent = cert.get("not_in_model") or {}
+        out: dict[str, str] = {}
+        for r in self.domain.resolutions:
+            if r not in self.classes:
+                out[r] = absent.get(r, "not one of the model's classes")
+            elif self.resolves_nothing:
+                out[r] = "nothing is certified: " + str(cert.get("reason") or "no threshold")
+            elif not np.isfinite(self.class_thresholds[self.classes.index(r)]):
+                row = per.get(r) or {}
+                out[r] = str(
+                    row.get("why_not") or row.get("reason") or "no certified threshold for it"
+                )
+        return out
+
+    def class_table(self) -> dict[str, dict[str, Any]]:
+        """Per model class: its threshold, and its certification records (size, accepted,
+        observed precision, its own error bound — not simultaneous; the certified claim is on
+        all classes together)."""
+        per = self.certificate.get("per_class") or {}
+        out: dict[str, dict[str, Any]] = {}
+        for c, t in self.thresholds.items():
+            row = per.get(c) or {}
+            out[c] = {
+                "threshold": t,
+                "n_certification": row.get("n_certification", row.get("n_predicted")),
+                "accepted": row.get("accepted"),
+                "observed_precision": row.get("observed_precision"),
+                "error_upper_bound": row.get("error_upper_bound"),
+            }
+        return out
+
     # ---------------------------------------------------------------- identity
     def content_version(self) -> str:
         payload = json.dumps(
@@ -247,6 +277,8 @@ class Policy:
                 {"global": self.threshold} if self.threshold is not None else self.thresholds
             ),
             "certificate": self.certificate,
+            "per_class": self.class_table(),
+            "never_resolved": self.never_resolved(),
             "classes": list(self.classes),
             "estimator": self.estimator.describe(),
             "calibration": self.calibrator.describe(),
@@ -437,37 +469,24 @@ class Policy:
             served = ~self.novelty.is_novel(X)
             sub, X = sub.iloc[np.flatnonzero(served)], X[served]
         P = self._proba(X, self.batch_threads)
-        top = P.max(axis=1)
-        pred = self._classes_arr[P.argmax(axis=1)]
-        correct = (pred == sub[label].astype(str).to_numpy(dtype=object)).astype(int)
+        top, pred = P.max(axis=1), P.argmax(axis=1)
+        index = {c: i for i, c in enumerate(self.classes)}
+        truth = np.array([index.get(v, -1) for v in sub[label].astype(str)], dtype=np.int64)
         cut = int(0.4 * len(top))
-        grid = candidate_grid(top[:cut], len(top) - cut, min_accepted=20)
-        target = self.domain.policy.target_precision
-        if self.certificate.get("mode") == "per_class":
-            pred_i = P.argmax(axis=1)
-            index = {c: i for i, c in enumerate(self.classes)}
-            truth = np.array([index.get(v, -1) for v in sub[label].astype(str)], dtype=np.int64)
-            cert = certify_per_class(
-                top[cut:],
-                pred_i[cut:],
-                truth[cut:],
-                self.classes,
-                target_precision=target,
-                confidence=self.domain.policy.confidence,
-                learn=(top[:cut], pred_i[:cut], truth[:cut]),
-            )
-        else:
-            cert = certify_threshold(
-                top[cut:],
-                correct[cut:],
-                target_precision=target,
-                confidence=self.domain.policy.confidence,
-                candidates=grid,
-                learn=(top[:cut], correct[:cut]),
-            )
+        cert, grid = certify_scores(
+            self.certificate.get("mode") or GLOBAL,
+            top[cut:],
+            pred[cut:],
+            truth[cut:],
+            self.classes,
+            target_precision=self.domain.policy.target_precision,
+            confidence=self.domain.policy.confidence,
+            learn=(top[:cut], pred[:cut], truth[:cut]),
+        )
+        if "not_in_model" in self.certificate:
+            cert["not_in_model"] = self.certificate["not_in_model"]
         cert["recertified_for_rules"] = rules.version
         cert["population"] = SERVED_POPULATION
-        cert["coverage"] = cert["accepted"] / max(len(top) - cut, 1)
         new = copy.copy(self)
         new.rules = rules
         new.certificate = cert

@@ -32,7 +32,7 @@ its precision reads low compared with all traffic: a conservative gate.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -93,10 +93,26 @@ class RetrainNeed:
         return d
 
 
-def window_stats(decisions: pd.DataFrame, truth: pd.Series, confidence: float) -> WindowStats:
+def _discounted(decisions: pd.DataFrame, unsound: Collection[str]) -> pd.DataFrame:
+    """The decisions with those of `unsound` rules (shown below their bar) counted as deferred:
+    coverage a rule earns by being wrong is not coverage a challenger must keep."""
+    if not unsound or "rule_id" not in decisions.columns:
+        return decisions
+    bad = decisions["rule_id"].isin(list(unsound)).to_numpy()
+    if not bad.any():
+        return decisions
+    out = decisions.copy()
+    out.loc[bad, "outcome"] = "deferred"
+    out.loc[bad, "resolution"] = None
+    return out
+
+
+def window_stats(
+    decisions: pd.DataFrame, truth: pd.Series, confidence: float, unsound: Collection[str] = ()
+) -> WindowStats:
     """Coverage and realised precision of one policy's decisions against the true labels."""
     truth = pd.Series(truth).reset_index(drop=True).astype(object)
-    d = decisions.reset_index(drop=True)
+    d = _discounted(decisions.reset_index(drop=True), unsound)
     n = len(d)
     resolved = (d["outcome"] == "resolved").to_numpy()
     correct = (d["resolution"].astype(object).to_numpy() == truth.to_numpy()) & resolved
@@ -156,8 +172,13 @@ def evaluate_gates(
     tolerance: float = DEFAULT_TOLERANCE,
     now: Any = None,
     traffic: pd.DataFrame | None = None,
+    unsound_rules: Collection[str] = (),
 ) -> GateResult:
-    """Decide the window (and `traffic`, if given) with both policies; apply the gates."""
+    """Decide the window (and `traffic`, if given) with both policies; apply the gates.
+
+    `unsound_rules`: rules of the champion shown below their bar on recent labels (retired by
+    the retraining job); what they resolve is not counted as the champion's coverage, or
+    retiring a bad rule would always fail the coverage gate."""
     domain = challenger.domain
     target = float(domain.policy.target_precision)
     conf = float(domain.policy.confidence)
@@ -165,12 +186,12 @@ def evaluate_gates(
     records = window.drop(columns=[domain.label]).reset_index(drop=True)
     ch = window_stats(challenger.decide_frame(records, now=now), truth, conf)
     cp = (
-        window_stats(champion.decide_frame(records, now=now), truth, conf)
+        window_stats(champion.decide_frame(records, now=now), truth, conf, unsound_rules)
         if champion is not None
         else None
     )
     traffic_cov = (
-        _traffic_coverage(challenger, champion, traffic, domain.label, now)
+        _traffic_coverage(challenger, champion, traffic, domain.label, now, unsound_rules)
         if champion is not None
         else None
     )
@@ -217,7 +238,12 @@ def _precision_gate(ch: WindowStats, target: float, conf: float) -> tuple[bool, 
 
 
 def _traffic_coverage(
-    challenger: Any, champion: Any, traffic: pd.DataFrame | None, label: str, now: Any
+    challenger: Any,
+    champion: Any,
+    traffic: pd.DataFrame | None,
+    label: str,
+    now: Any,
+    unsound: Collection[str] = (),
 ) -> dict[str, float] | None:
     if traffic is None or not len(traffic):
         return None
@@ -225,7 +251,7 @@ def _traffic_coverage(
     return {
         "records": float(len(recent)),
         "challenger": _coverage(challenger.decide_frame(recent, now=now)),
-        "champion": _coverage(champion.decide_frame(recent, now=now)),
+        "champion": _coverage(_discounted(champion.decide_frame(recent, now=now), unsound)),
     }
 
 

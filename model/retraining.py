@@ -61,6 +61,7 @@ from autoresolve.model.retrain import (
     retrain_needed,
     split_recent_window,
 )
+from autoresolve.model.rule_health import RuleHealth, recent_labelled, rule_health
 
 LABELLED_AT = "labelled_at"
 REFIT = "refit"
@@ -150,6 +151,7 @@ class RetrainResult:
     labels: int  # labelled records with a labelling time the job was given
     reference: Mapping[str, Any] | None  # the challenger's training-data summary
     notes: tuple[str, ...] = ()
+    rule_health: Mapping[str, Any] | None = None  # the challenger's rules on recent labels
 
     @property
     def passed(self) -> bool:
@@ -165,6 +167,8 @@ class RetrainResult:
         if self.training_records is not None:
             out["training_records"] = self.training_records
         out["labels_in_store"] = self.labels
+        if self.rule_health is not None:
+            out["rule_health"] = dict(self.rule_health)
         return out
 
 
@@ -297,6 +301,19 @@ def recertify(champion: Any, rules: Any, unseen: pd.DataFrame) -> tuple[Any, pd.
     return champion.with_rules(rules, calibration), window
 
 
+def labelled_records(domain: Domain, inputs: JobInputs) -> pd.DataFrame:
+    """Every labelled record the job knows: the history (a label wins over its row), then the
+    labels, without their labelling time."""
+    cols = _columns(inputs.history, inputs.labels)
+    return _stack([_not_in(inputs.history, domain, inputs.labels), inputs.labels], cols)
+
+
+def check_rules(domain: Domain, rules: Any, inputs: JobInputs) -> RuleHealth:
+    """Rule health of `rules` on the newest labelled records (model.rule_health): what
+    `retrain` reports, and the learned rules it retires."""
+    return rule_health(rules, recent_labelled(domain, labelled_records(domain, inputs)), domain)
+
+
 # ---------------------------------------------------------------- the challenger
 
 
@@ -364,12 +381,14 @@ def challenge(
     seed: int,
     fit: Fit = fit_policy,
     progress: StepProgress | None = None,
+    retired: tuple[str, ...] = (),
 ) -> RetrainResult:
     """Build the challenger (re-certified or refit, by `choose_mode(need)`) and run the gates
     against `champion` on its window; coverage on `inputs.recent` when given.
 
     `need` None (retrain unconditionally) refits. `rules` None trains with the domain's rules
-    and never re-certifies.
+    and never re-certifies. `retired`: learned rules the champion has that were retired for
+    being below their bar; the coverage they gave the champion does not count at the gates.
     """
     step = progress or (lambda _msg, _frac: None)
     notes: list[str] = []
@@ -383,6 +402,9 @@ def challenge(
             )
     if candidate is None:
         candidate = _refit(domain, rules, inputs, settings, seed, fit, step)
+    step("rule health", 0.93)
+    served = rules if rules is not None else getattr(candidate.challenger, "rules", None)
+    health = check_rules(domain, served, inputs).to_dict() if served is not None else None
     step("gates", 0.95)
     gate = evaluate_gates(
         candidate.challenger,
@@ -390,6 +412,7 @@ def challenge(
         candidate.window,
         tolerance=settings.tolerance,
         traffic=inputs.recent,
+        unsound_rules=retired,
     )
     return RetrainResult(
         mode=candidate.mode,
@@ -402,4 +425,5 @@ def challenge(
         labels=len(inputs.labels),
         reference=candidate.reference,
         notes=tuple(notes),
+        rule_health=health,
     )

@@ -152,6 +152,16 @@ class SimulationResult:
             "first_model_last_autonomy": self.baselines.get("first_model", [{}])[-1].get(
                 "autonomy"
             ),
+            **(
+                {
+                    "learned_rules_last_autonomy": self.baselines["learned_rules"][-1]["autonomy"],
+                    "learned_rules_in_force": self.baselines["learned_rules"][-1][
+                        "learned_rules_in_force"
+                    ],
+                }
+                if self.baselines.get("learned_rules")
+                else {}
+            ),
         }
 
     def plot_png(self) -> bytes:
@@ -296,6 +306,7 @@ def simulate(
     rules: Any = None,
     train: Train | None = None,
     confidence: float = 0.95,
+    learned_rules: bool = False,
 ) -> SimulationResult:
     """Replay labelled `df` in `periods` periods; see the module docstring for the protocol.
 
@@ -304,6 +315,10 @@ def simulate(
     how many of its labels had been revealed before each period. `train` replaces
     `train_policy` (tests use it to stay fast): (domain, labelled frame, seed, rules) → policy.
     `confidence` is that of the reported precision intervals (two-sided Clopper–Pearson).
+    `learned_rules`: replay a second loop beside the first, the same in every way except that
+    at each retraining it retires learned rules below their bar and mines new ones from the
+    labels it revealed (model.learned_loop), the gates deciding; its figures are the baseline
+    `learned_rules`.
     """
     t_start = time.perf_counter()
     if not 0.0 <= audit_rate <= 1.0:
@@ -317,22 +332,37 @@ def simulate(
     train = train or _default_train
     if rp.shuffled_fit:
         train = _shuffled(train)
+    timeline = _Timeline.build(domain, df, periods, split, kinds)
+    say = progress or (lambda _msg, _done, _total: None)
     replay = _Replay(
-        domain,
-        _Timeline.build(domain, df, periods, split, kinds),
-        rp,
-        train,
-        rules,
-        seed,
-        audit_rate,
-        confidence,
-        list(new_kinds or []),
-        progress or (lambda _msg, _done, _total: None),
+        domain, timeline, rp, train, rules, seed, audit_rate, confidence, list(new_kinds or []), say
     )
+    shadow = None
+    if learned_rules:
+        shadow = _Replay(
+            domain,
+            timeline,
+            rp,
+            train,
+            rules,
+            seed,
+            audit_rate,
+            confidence,
+            [],
+            lambda msg, done, total: say(f"learned rules: {msg}", done, total),
+            learn=True,
+        )
     replay.first_period()
+    if shadow is not None:
+        shadow.adopt_first(replay)
     for k in range(2, periods + 1):
         replay.period(k)
-    return replay.finish(time.perf_counter() - t_start)
+        if shadow is not None:
+            shadow.period(k)
+    result = replay.finish(time.perf_counter() - t_start)
+    if shadow is not None:
+        result.baselines["learned_rules"] = shadow.learned_rows
+    return result
 
 
 @dataclass(frozen=True)
@@ -389,13 +419,19 @@ class _Replay:
         confidence: float,
         new_kinds: list[str],
         progress: Progress,
+        *,
+        learn: bool = False,
     ) -> None:
         self.domain, self.t, self.rp, self.train, self.rules = domain, timeline, rp, train, rules
+        self.learn = learn  # the learned-rules loop (model.learned_loop); its rows in learned_rows
+        self.learned_rows: list[dict[str, Any]] = []
+        self.retired_ever: set[str] = set()
         self.seed, self.audit_rate, self.confidence = seed, audit_rate, confidence
         self.new_kinds, self.progress = new_kinds, progress
         self.settings = rp.job_settings()
         self.rng = np.random.default_rng(seed)
         self.revealed_in = np.zeros(len(timeline.frame), dtype=np.int64)  # 0: not (yet) revealed
+        self.audited = np.zeros(len(timeline.frame), dtype=bool)
         self.result = SimulationResult(
             domain=domain.name,
             target_precision=domain.policy.target_precision,
@@ -439,6 +475,19 @@ class _Replay:
         )
         self.result.revealed[1] = t.ids[first]
 
+    def adopt_first(self, other: _Replay) -> None:
+        """Start from `other`'s first period (same records, same first policy): the two loops
+        differ only from the first retraining on."""
+        self.champion = self.first_model = other.champion
+        self.reference, self.champion_period = other.reference, other.champion_period
+        self.revealed_in = other.revealed_in.copy()
+        self.result.periods = [dict(p) for p in other.result.periods]
+        self.result.revealed = dict(other.result.revealed)
+        if self.learn:
+            from autoresolve.model.learned_loop import starting_rules
+
+            self.rules = starting_rules(self.domain, getattr(self.champion, "rules", self.rules))
+
     def period(self, k: int) -> None:
         """Decide period k with the champion, reveal what a deployment learns, then retrain."""
         mask = self.t.period_of == k
@@ -465,11 +514,15 @@ class _Replay:
         audit = resolved & (self.rng.random(n) < self.audit_rate)
         row.update(_figures(dec, truth, audit, self.confidence))
         row["policy_version"] = str(dec["policy_version"].iloc[0])
-        self._baselines(k, part, truth, dec, row)
-        self._new_kind_rates(k, mask, resolved, row)
+        if not self.learn:
+            self._baselines(k, part, truth, dec, row)
+            self._new_kind_rates(k, mask, resolved, row)
         self._reveal(k, mask, resolved, audit, row)
+        serving = getattr(self.champion, "rules", None)  # what decided this period
         row["retrain"], row["promoted"] = self._retrain(k)
         self.result.periods.append(row)
+        if self.learn:
+            self.learned_rows.append(self._learned_row(k, dec, truth, row, serving))
 
     def _baselines(
         self, k: int, part: pd.DataFrame, truth: np.ndarray, dec: pd.DataFrame, row: dict
@@ -521,6 +574,42 @@ class _Replay:
             self.result.new_kinds[str(kind)].append(entry)
             row["new_kinds"][str(kind)] = {"records": m, "deferred_rate": entry["deferred_rate"]}
 
+    def _learned_row(
+        self, k: int, dec: pd.DataFrame, truth: np.ndarray, row: dict, serving: Any
+    ) -> dict:
+        """The learned-rules loop's figures for period k (its baseline row); `serving` is the
+        rule set that decided the period, `added`/`retired` what the retraining after it
+        adopted."""
+        from autoresolve.model.learned_loop import learned_ids
+
+        ids = learned_ids(serving)
+        by_learned = (dec["outcome"].to_numpy() == "resolved") & dec["rule_id"].isin(ids).to_numpy()
+        right = dec["resolution"].astype(object).to_numpy() == truth
+        learned = row["retrain"].get("learned") or {}
+        adopted = bool(row["promoted"])  # a candidate rule set serves only if the gates pass
+        return {
+            "period": k,
+            "records": row["records"],
+            "autonomy": row["autonomy"],
+            "deferred": row["deferred"],
+            "rule_resolved": row["rule_resolved"],
+            "learned_rule_resolved": int(by_learned.sum()),
+            "model_resolved": row["model_resolved"],
+            "rule_precision": row["rule_precision"],
+            "learned_rule_precision": precision_summary(right[by_learned], self.confidence),
+            "model_precision": row["model_precision"],
+            "precision": row["precision"],
+            "learned_rules_in_force": len(ids),
+            "added": list(learned.get("added", [])) if adopted else [],
+            "retired": list(learned.get("retired", [])) if adopted else [],
+            "gated_out": (
+                {"added": learned.get("added", []), "retired": learned.get("retired", [])}
+                if learned and not adopted and (learned.get("added") or learned.get("retired"))
+                else None
+            ),
+            "promoted": row["promoted"],
+        }
+
     def _reveal(
         self, k: int, mask: np.ndarray, resolved: np.ndarray, audit: np.ndarray, row: dict
     ) -> None:
@@ -528,6 +617,7 @@ class _Replay:
         revealed = (~resolved) | audit
         ids = self.t.ids[mask]
         self.revealed_in[np.flatnonzero(mask)[revealed]] = k
+        self.audited[np.flatnonzero(mask)[audit]] = True
         self.result.revealed[k] = ids[revealed]
         self.result.audited[k] = ids[audit]
         self.result.deferred_ids[k] = ids[~resolved]
@@ -555,14 +645,19 @@ class _Replay:
             reference=self.reference,
             recent=self._decided_since_champion(k),
         )
+        rules, learned = self.rules, None
+        if self.learn and k < self.t.periods:
+            rules, learned = self._learned_candidate(k)
         check = assess_need(
-            champion=self.champion, rules=self.rules, inputs=inputs, settings=self.settings
+            champion=self.champion, rules=rules, inputs=inputs, settings=self.settings
         )
         needed, reasons = check.need.needed, list(check.need.reasons)
         if self.rp.mode == "always":
             needed, reasons = True, ["retrain every period (mode=always)", *reasons]
         info: dict[str, Any] = {"trained": False, "needed": needed, "reasons": reasons}
         info["new_labels"] = check.need.new_labels
+        if learned is not None:
+            info["learned"] = learned
         if (top := check.largest_psi()) is not None:
             info["max_psi"], info["max_psi_field"] = round(top[1], 4), top[0]
         if not needed:
@@ -574,17 +669,49 @@ class _Replay:
         run = challenge(
             domain=self.domain,
             champion=self.champion,
-            rules=self.rules,
+            rules=rules,
             inputs=inputs,
             need=check.need if self.rp.mode == "if_needed" else None,
             settings=self.settings,
             seed=self.seed + k,
             fit=_as_fit(self.train),
+            retired=tuple((learned or {}).get("retired", ())),
         )
         info.update(_challenge_info(run), trained=True)
         if run.passed:
             self.champion, self.reference, self.champion_period = run.challenger, run.reference, k
+            if learned is not None:
+                self.rules = rules
+                self.retired_ever |= set(learned["retired"])
+        elif learned is not None:
+            learned["adopted"] = False
         return info, run.passed
+
+    def _learned_candidate(self, k: int) -> tuple[Any, dict[str, Any]]:
+        """The serving rules with learned rules retired and mined from the revealed labels."""
+        from autoresolve.model.learned_loop import RESOLVED_WEIGHT, refresh_learned_rules
+
+        seen = np.flatnonzero(self.revealed_in > 0)
+        labelled = self.t.frame.iloc[seen].reset_index(drop=True)
+        weights = np.where(self.audited[seen], RESOLVED_WEIGHT, 1.0)
+        update = refresh_learned_rules(
+            self.domain,
+            self.rules,
+            labelled,
+            weights=weights,
+            at=f"period {k}",
+            retired_before=self.retired_ever,
+        )
+        info = {
+            "added": list(update.added),
+            "retired": list(update.retired),
+            "candidate_rules_version": update.rules.version,
+            "mined_on": update.mined,
+        }
+        if update.note:
+            info["note"] = update.note
+        changed = update.rules.version != getattr(self.rules, "version", None)
+        return (update.rules if changed else self.rules), info
 
     def finish(self, seconds: float) -> SimulationResult:
         for kind, rows in list(self.result.new_kinds.items()):
@@ -634,6 +761,10 @@ def autonomy_plot_png(result: SimulationResult) -> bytes:
         "first model, never retrained": [b["autonomy"] for b in result.baselines["first_model"]],
         "rules only": [b["autonomy"] for b in result.baselines["rules_only"]],
     }
+    if result.baselines.get("learned_rules"):
+        series["with learned rules (retrained)"] = [
+            b["autonomy"] for b in result.baselines["learned_rules"]
+        ]
     for kind, info in result.new_kinds.items():
         rows = info["periods"] if isinstance(info, Mapping) else info
         series[f"deferral rate: {kind}"] = [

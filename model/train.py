@@ -25,13 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoresolve.model.binomial import lower_bounds
 from autoresolve.model.calibration import TemperatureScaler
 from autoresolve.model.certify import (
+    BONFERRONI,
+    CLASS_CURVES,
+    GLOBAL,
     SERVED_POPULATION,
-    candidate_grid,
-    certify_per_class,
-    certify_threshold,
+    certify_scores,
+    choose_mode,
+    ranked_coverage,
 )
 from autoresolve.model.domain import Domain, DomainError
 from autoresolve.model.estimators import LightGBMModel, LinearModel
@@ -40,6 +42,7 @@ from autoresolve.model.features import FeaturePipeline
 from autoresolve.model.novelty import NoveltyDetector
 from autoresolve.model.policy import NoRules, Policy, RuleSetLike
 from autoresolve.model.records import coerce_frame
+from autoresolve.model.rule_health import recent_labelled, rule_health
 from autoresolve.model.splits import DEFAULT_FRACTIONS, time_range, time_splits
 from autoresolve.rules.errors import suggest
 
@@ -63,6 +66,7 @@ class TrainReport:
     dropped: dict[str, Any]
     novelty: dict[str, Any]
     evaluation: dict[str, Any] = field(default_factory=dict, repr=False)
+    rule_health: dict[str, Any] = field(default_factory=dict)
 
     def figures(self) -> dict[str, bytes]:
         """PNG bytes: reliability diagram, coverage–precision curve, confusion matrix."""
@@ -80,6 +84,7 @@ class TrainReport:
             "splits": self.splits,
             "dropped": self.dropped,
             "novelty": self.novelty,
+            "rule_health": self.rule_health,
         }
 
 
@@ -132,21 +137,7 @@ def _check_labels(domain: Domain, df: pd.DataFrame) -> tuple[pd.DataFrame, dict[
     return df, dropped
 
 
-def selection_coverage(
-    scores: np.ndarray, correct: np.ndarray, target: float, confidence: float
-) -> float:
-    """Largest share of records, taken by descending score, whose precision is ≥ target with
-    the given confidence (one-sided Clopper–Pearson lower bound). A stable, label-aware ranking
-    score for choosing between estimators on the calibration slice; not a certificate."""
-    n = len(scores)
-    if n == 0:
-        return 0.0
-    order = np.argsort(-scores, kind="stable")
-    ok = np.cumsum(correct[order])
-    k = np.arange(1, n + 1)
-    lower = lower_bounds(ok, k, confidence)
-    good = np.flatnonzero(lower >= target)
-    return float((good[-1] + 1) / n) if len(good) else 0.0
+selection_coverage = ranked_coverage  # the calibration slice's ranking score (model.certify)
 
 
 def _fit_candidate(
@@ -235,37 +226,27 @@ def _certify(
     free: dict,
     domain: Domain,
     classes: tuple[str, ...],
-    per_class: bool,
+    mode: str,
+    seed: int,
 ) -> tuple[dict[str, Any], np.ndarray]:
     est, scaler = cand["estimator"], cand["scaler"]
     p_cert = scaler.apply(est.predict_proba(X["cert"][free["cert"]]))
     top = p_cert.max(axis=1)
+    pred = p_cert.argmax(axis=1)
     truth = y["cert"][free["cert"]]
-    correct = (p_cert.argmax(axis=1) == truth).astype(int)
-    learn_top, learn_ok = cand["learn"]
-    grid = candidate_grid(learn_top, len(top), min_accepted=20)
-    if per_class:
-        cert = certify_per_class(
-            top,
-            p_cert.argmax(axis=1),
-            truth,
-            classes,
-            target_precision=domain.policy.target_precision,
-            confidence=domain.policy.confidence,
-            learn=(learn_top, *cand["learn_classes"]),
-            min_records=PER_CLASS_MIN,
-        )
-    else:
-        cert = certify_threshold(
-            top,
-            correct,
-            target_precision=domain.policy.target_precision,
-            confidence=domain.policy.confidence,
-            candidates=grid,
-            learn=(learn_top, learn_ok),
-        )
-        cert["coverage"] = cert["accepted"] / len(top) if len(top) else 0.0
-    cert["accuracy"] = float(correct.mean()) if len(correct) else None
+    cert, grid = certify_scores(
+        mode,
+        top,
+        pred,
+        truth,
+        classes,
+        target_precision=domain.policy.target_precision,
+        confidence=domain.policy.confidence,
+        learn=(cand["learn"][0], *cand["learn_classes"]),
+        seed=seed,
+        min_records=PER_CLASS_MIN,
+    )
+    cert["accuracy"] = float((pred == truth).mean()) if len(truth) else None
     cert["population"] = SERVED_POPULATION
     return cert, grid
 
@@ -280,16 +261,24 @@ def train_policy(
     fractions: dict[str, float] | None = None,
     families: tuple[str, ...] = ("lightgbm", "linear"),
     num_threads: int = 1,
-    per_class: bool | str = False,
+    per_class: bool | str = "auto",
     split_mode: str = "recent_pool",
+    feature_options: dict[str, Any] | None = None,
 ) -> tuple[Policy, TrainReport]:
     """Fit, calibrate, certify and evaluate a policy on labelled history `df`.
 
     `split_mode`: "recent_pool" (default), "forward" (the certificate's records after everything
     fitted) or "time" (every slice in time order); see model.splits for the measured choice.
 
-    `per_class`: False — one certified λ for all classes; True — one per predicted class
-    (Bonferroni over classes); "auto" — whichever reaches the target on more of the calib slice.
+    `per_class`: False — one certified λ for all classes; True — one λ per predicted class, all
+    certified together on one level of per-class precision curves (model.certify's
+    `certify_class_curves`); "auto" — whichever reaches the target on more of the calib slice;
+    "bonferroni" — one λ per class, each certified alone. "auto" is the default: it never
+    uses a certification label, and measured (docs/quality.md) it kept the global cut wherever
+    per-class thresholds would not certify more.
+
+    `feature_options`: keyword arguments of `FeaturePipeline` (e.g. the text vocabulary's size
+    and ranking); the defaults otherwise.
     """
 
     def step(msg: str, frac: float) -> None:
@@ -312,9 +301,11 @@ def train_policy(
 
     step("matching rules", 0.05)
     free_all = np.asarray(ruleset.match_frame(df), dtype=np.int64) < 0
+    health = rule_health(ruleset, recent_labelled(domain, df), domain)
 
     step("fitting features", 0.1)
-    pipe, X, y, free = _slices(domain, df, splits, labels, y_all, free_all)
+    pipe = FeaturePipeline(domain, **(feature_options or {}))
+    X, y, free = _slices(pipe, df, splits, labels, y_all, free_all)
 
     # Calibration and certification see the population the model serves: no rule, not novel
     # (model.certify's doc). The detector uses no label and no calib/cert record.
@@ -329,10 +320,11 @@ def train_policy(
         step(f"training {fam}", 0.2 + 0.5 * i / len(families))
         est = _estimator(fam, seed, num_threads)
         results[fam] = _fit_candidate(est, X, y, free, pipe, len(classes), domain)
-    chosen, why, per_class = _choose(results, domain, len(classes), per_class)
+    chosen, why, mode = _choose(results, domain, len(classes), per_class, seed)
 
     step("certifying", 0.7)
-    certificate, grid = _certify(results[chosen], X, y, free, domain, classes, per_class)
+    certificate, grid = _certify(results[chosen], X, y, free, domain, classes, mode, seed)
+    certificate["not_in_model"] = _not_in_model(domain, dropped)
     chosen, why = _advise(results, chosen, why, certificate, grid)
     best = results[chosen]
 
@@ -372,6 +364,7 @@ def train_policy(
             **evaluation["novelty"],
         },
         evaluation=evaluation,
+        rule_health=health.to_dict(),
     )
     step("done", 1.0)
     return policy, report
@@ -404,18 +397,18 @@ def _model_classes(
 
 
 def _slices(
-    domain: Domain,
+    pipe: FeaturePipeline,
     df: pd.DataFrame,
     splits: Any,
     labels: np.ndarray,
     y_all: np.ndarray,
     free_all: np.ndarray,
-) -> tuple[FeaturePipeline, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The feature pipeline fitted on the fit slice, and per slice its features, class indices
-    and rule-free mask. Rows of classes the model does not learn leave the fit and valid slices
-    (they stay in calib, cert and test, where they count as errors when resolved)."""
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """`pipe` fitted on the fit slice, and per slice its features, class indices and rule-free
+    mask. Rows of classes the model does not learn leave the fit and valid slices (they stay in
+    calib, cert and test, where they count as errors when resolved)."""
     fit_rows = splits["fit"][y_all[splits["fit"]] >= 0]
-    pipe = FeaturePipeline(domain).fit(df.iloc[fit_rows], labels[fit_rows])
+    pipe.fit(df.iloc[fit_rows], labels[fit_rows])
     X, y, free = {}, {}, {}
     for name, rows in splits.parts.items():
         if name in ("fit", "valid"):
@@ -423,36 +416,89 @@ def _slices(
         X[name] = pipe.transform(df.iloc[rows])
         y[name] = y_all[rows]
         free[name] = free_all[rows]
-    return pipe, X, y, free
+    return X, y, free
+
+
+THRESHOLD_MODES = {False: GLOBAL, True: CLASS_CURVES, "bonferroni": BONFERRONI, "auto": None}
+
+
+def _mode_of(per_class: bool | str) -> str | None:
+    """The certification mode `per_class` asks for (None: chosen on the calibration slice)."""
+    for key, mode in THRESHOLD_MODES.items():
+        if per_class is key or (isinstance(key, str) and per_class == key):
+            return mode
+    raise ValueError(
+        f"per_class must be False (one global threshold), True (per-class thresholds on one "
+        f"certified level), 'auto' (whichever the calibration slice favours) or 'bonferroni' "
+        f"(each class certified alone); got {per_class!r}."
+    )
+
+
+def _rank_modes(
+    results: dict[str, dict[str, Any]],
+    domain: Domain,
+    n_classes: int,
+    wanted: str | None,
+    seed: int,
+) -> None:
+    """Per family: the mode it would be certified in and that mode's calib-slice coverage."""
+    target, conf = domain.policy.target_precision, domain.policy.confidence
+    for r in results.values():
+        learn = (r["learn"][0], *r["learn_classes"])
+        cov = {GLOBAL: r["selection_coverage"]}
+        if wanted in (None, CLASS_CURVES):
+            mode, cov = choose_mode(
+                learn, n_classes, target_precision=target, confidence=conf, seed=seed
+            )
+            if wanted is not None:
+                mode = wanted
+        elif wanted == BONFERRONI:
+            mode = BONFERRONI
+            cov[BONFERRONI] = per_class_selection(*learn, n_classes, domain)
+        else:
+            mode = GLOBAL
+        r["mode"], r["mode_coverage"] = mode, cov
 
 
 def _choose(
-    results: dict[str, dict[str, Any]], domain: Domain, n_classes: int, per_class: bool | str
-) -> tuple[str, str, bool]:
-    """(chosen family, why, per-class thresholds or not), decided on the calibration slice."""
-    ranked = sorted(
-        results,
-        key=lambda f: (-results[f]["selection_coverage"], -results[f]["calib_accuracy"], f),
-    )
+    results: dict[str, dict[str, Any]],
+    domain: Domain,
+    n_classes: int,
+    per_class: bool | str,
+    seed: int = 0,
+) -> tuple[str, str, str]:
+    """(chosen family, why, certification mode), decided on the calibration slice."""
+    wanted = _mode_of(per_class)
+    _rank_modes(results, domain, n_classes, wanted, seed)
+
+    def score(f: str) -> float:
+        return results[f]["mode_coverage"][results[f]["mode"]]
+
+    ranked = sorted(results, key=lambda f: (-score(f), -results[f]["calib_accuracy"], f))
     chosen = ranked[0]
-    best = results[chosen]
     why = (
-        f"{chosen}: {best['selection_coverage']:.3f} of rule-free calibration records reach "
-        f"precision ≥ {domain.policy.target_precision:g} (Clopper–Pearson lower bound at "
+        f"{chosen}: {score(chosen):.3f} of rule-free calibration records reach precision ≥ "
+        f"{domain.policy.target_precision:g} (Clopper–Pearson lower bound at "
         f"{domain.policy.confidence:g})"
-        + "".join(f"; {f}: {results[f]['selection_coverage']:.3f}" for f in ranked[1:])
+        + "".join(f"; {f}: {score(f):.3f}" for f in ranked[1:])
         + ". Chosen on the calibration slice; only the chosen model is certified, on the "
         "certification slice, so the certificate carries no selection bias."
     )
-    if per_class == "auto":
-        lt, (lp, ly) = best["learn"][0], best["learn_classes"]
-        per_cov = per_class_selection(lt, lp, ly, n_classes, domain)
-        per_class = per_cov > best["selection_coverage"]
-        why += (
-            f" Thresholds: {'per class' if per_class else 'one global'} (calib-slice coverage "
-            f"per class {per_cov:.3f} vs global {best['selection_coverage']:.3f})."
-        )
-    return chosen, why, bool(per_class)
+    best = results[chosen]
+    shown = ", ".join(f"{m} {v:.3f}" for m, v in best["mode_coverage"].items())
+    why += f" Thresholds: {_MODE_WORDS[best['mode']]} " + (
+        f"(chosen on the calibration slice: {shown})."
+        if wanted is None
+        else f"(as asked; calibration slice: {shown})."
+    )
+    return chosen, why, best["mode"]
+
+
+_MODE_WORDS = {
+    GLOBAL: "one global cut",
+    CLASS_CURVES: "one per predicted class, certified together on one level",
+    BONFERRONI: "one per predicted class, each certified alone (Bonferroni)",
+}
 
 
 def _advise(
@@ -481,7 +527,21 @@ def _candidate_summary(result: dict[str, Any]) -> dict[str, Any]:
         "calib_accuracy": result["calib_accuracy"],
         "estimator": result["estimator"].describe(),
         "temperature": result["scaler"].temperature_,
+        "threshold_mode": result.get("mode"),
+        "mode_coverage": result.get("mode_coverage"),
     }
+
+
+def _not_in_model(domain: Domain, dropped: dict[str, Any]) -> dict[str, str]:
+    """Resolutions the model can never predict, and why (they are never resolved by it)."""
+    out = {
+        r: f"only {n} training example(s), fewer than policy.min_class_examples "
+        f"({domain.policy.min_class_examples}): not one of the model's classes"
+        for r, n in (dropped.get("classes_below_min_examples") or {}).items()
+    }
+    for r in dropped.get("classes_absent") or []:
+        out[r] = "no training example: not one of the model's classes"
+    return out
 
 
 def _split_summary(domain: Domain, df: pd.DataFrame, splits: Any) -> dict[str, dict[str, Any]]:

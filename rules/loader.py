@@ -24,6 +24,7 @@ from autoresolve.rules.yamlsafe import compose, construct
 RULE_KEYS = ("id", "when", "then", "note", "examples")
 LEARNED_KEY = "learned"  # provenance, only in the learned-rules file
 LEARNED_FILE = "rules.learned.yaml"
+RETIRED_KEY = "retired"  # learned rules the machine retired, with why (learned file only)
 EXAMPLE_KEYS = ("record", "expect")
 MAX_RULES = 5_000
 MAX_ID_CHARS = 200
@@ -185,10 +186,18 @@ class _Reader:
                 "a rule file is a mapping with one key, `rules:` (a list of rules)", node
             )
         top = self.mapping(node)
-        for key, (knode, _) in top.items():
+        for key, (knode, vnode) in top.items():
+            if key == RETIRED_KEY and self.learned:
+                if not (
+                    isinstance(vnode, yaml.SequenceNode)
+                    or (isinstance(vnode, yaml.ScalarNode) and vnode.tag.endswith(":null"))
+                ):
+                    raise self.err(f"`{RETIRED_KEY}:` is a list of retired rules", vnode)
+                continue
             if key != "rules":
+                extra = f" (and `{RETIRED_KEY}:`)" if self.learned else ""
                 raise self.err(
-                    f"unknown top-level key '{key}'; a rule file has only `rules:`", knode
+                    f"unknown top-level key '{key}'; a rule file has only `rules:`{extra}", knode
                 )
         if "rules" not in top:
             raise self.err("missing `rules:` (write `rules: []` for none)", node)

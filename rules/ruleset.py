@@ -122,6 +122,13 @@ class RuleSet:
             raise TypeError("a RuleSet pickles only when it was made by autoresolve.rules.loader")
         return (self._rebuild, (self._text, self.fields, self.resolutions, self.source))
 
+    @property
+    def layers(self) -> tuple[tuple[str, str], ...]:
+        """(source, text) of each file this set was read from: the hand-written one first."""
+        if isinstance(self._text, str):
+            return ((self.source, self._text),)
+        return tuple(self._text)
+
     def get(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
 

@@ -198,6 +198,7 @@ def _train_summary(dom: Any, report: Any, version: str, champion: str | None) ->
             k: v for k, v in cert.items() if k not in ("candidates_tested", "p_values")
         },
         "metrics": m,
+        "rule_health": getattr(report, "rule_health", None) or {},
     }
 
 
@@ -225,9 +226,30 @@ def _print_train(summary: dict[str, Any], seconds: float) -> None:
     t.add_row("certificate", str(cert.get("reason", "")))
     t.add_row("time", f"{seconds:.1f} s")
     err_console.print(t)
+    _print_rule_health(summary.get("rule_health") or {})
 
 
-def _cmd_train(domain: Path, data: Path | None, seed: int, json_: bool) -> None:
+def _print_rule_health(health: dict[str, Any]) -> None:
+    """Rules below their bar on recent labels, each with a few records it got wrong."""
+    from autoresolve.model.rule_health import RuleCheck
+
+    for r in health.get("rules") or []:
+        if r.get("status") == "below_bar":
+            check = RuleCheck(**{**r, "wrong": tuple(r.get("wrong") or ())})
+            err_console.print(f"[yellow]rule health:[/] {check.line()}", highlight=False)
+
+
+def _unhealthy_rules(dom: Any, df: pd.DataFrame) -> list[str]:
+    """The domain's rules below their bar on the newest labels of `df` (as lines)."""
+    from autoresolve.model.rule_health import recent_labelled, rule_health
+    from autoresolve.model.train import default_rules
+
+    return rule_health(default_rules(dom), recent_labelled(dom, df), dom).lines()
+
+
+def _cmd_train(
+    domain: Path, data: Path | None, seed: int, json_: bool, refuse_unhealthy: bool = False
+) -> None:
     from autoresolve.model.datasets import load_domain_frame
 
     t0 = time.perf_counter()
@@ -236,6 +258,14 @@ def _cmd_train(domain: Path, data: Path | None, seed: int, json_: bool) -> None:
         task = progress.add_task("loading data", total=None)
         df = load_domain_frame(dom, data)
         progress.update(task, description=f"loaded {len(df):,} records", total=1, completed=1)
+        unhealthy = _unhealthy_rules(dom, df) if refuse_unhealthy else []
+        if unhealthy:
+            progress.stop()
+            fail(
+                f"refused (--refuse-unhealthy-rules): {len(unhealthy)} rule(s) below their bar "
+                "on the newest labels; fix or delete them, then train again. "
+                + " | ".join(unhealthy)
+            )
         update = _fraction_progress(progress, "training")
         _policy, report, version = train_and_register(
             dom, df, seed=seed, progress=update, run_name=f"{dom.name}-train"
@@ -533,7 +563,14 @@ def _register_challenger(registry: Any, dom: Any, result: Any, seed: int, tolera
 
 
 def _challenge_and_register(
-    registry: Any, dom: Any, dep: _Deployment, data: Path | None, need: Any, job: Any, seed: int
+    registry: Any,
+    dom: Any,
+    dep: _Deployment,
+    data: Path | None,
+    need: Any,
+    job: Any,
+    seed: int,
+    retired: list[str] | tuple[str, ...] = (),
 ) -> tuple[Any, str]:
     """Run the retraining job (model.retraining) on the history and the store; register."""
     import dataclasses
@@ -542,7 +579,8 @@ def _challenge_and_register(
 
     with _progress() as progress:
         task = progress.add_task("loading history", total=None)
-        inputs = dataclasses.replace(dep.inputs, history=_history(dom, data))
+        history = dep.inputs.history if len(dep.inputs.history) else _history(dom, data)
+        inputs = dataclasses.replace(dep.inputs, history=history)
         progress.update(
             task,
             description=f"loaded {len(inputs.history):,} + {len(inputs.labels):,} labelled",
@@ -559,6 +597,7 @@ def _challenge_and_register(
             settings=job,
             seed=seed,
             progress=update,
+            retired=tuple(retired),
         )
         for note in result.notes:
             err_console.print(note, highlight=False)
@@ -566,6 +605,52 @@ def _challenge_and_register(
         version = _register_challenger(registry, dom, result, seed, job.tolerance)
         update("done", 1.0)
     return result, version
+
+
+def _retire_learned(dom: Any, dep: _Deployment, data: Path | None) -> tuple[_Deployment, dict]:
+    """Rule health of the domain's rules on the newest labels (history and store); learned
+    rules below their bar leave rules.learned.yaml with a record of why (never rules.yaml), so
+    the job then sees a changed rule set and the gates decide."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from autoresolve.model.retraining import check_rules
+    from autoresolve.model.train import default_rules
+    from autoresolve.rules.learned import retire_learned
+
+    try:
+        history = _history(dom, data)
+    except Exception as exc:  # no history file: the store's labels alone
+        err_console.print(f"[yellow]rule health on the store's labels only ({exc})[/]")
+        history = dep.inputs.history
+    inputs = dataclasses.replace(dep.inputs, history=history)
+    health = check_rules(dom, dep.rules, inputs)
+    out: dict[str, Any] = {"rule_health": health.to_dict(), "retired": []}
+    rules = dep.rules
+    if health.to_retire:
+        at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        retire_learned(
+            dom.rules_path,
+            dom.learned_rules_path,
+            dom.field_types,
+            dom.resolutions,
+            [rules.get(r.rule_id) for r in health.to_retire],
+            {r.rule_id: r.line() for r in health.to_retire},
+            at=at,
+        )
+        rules = default_rules(dom)
+        out["retired"] = [r.rule_id for r in health.to_retire]
+    return dataclasses.replace(dep, rules=rules, inputs=inputs), out
+
+
+def _print_retired(health_out: dict[str, Any]) -> None:
+    _print_rule_health(health_out.get("rule_health") or {})
+    for rid in health_out.get("retired") or []:
+        err_console.print(
+            f"[yellow]retired[/] learned rule '{rid}' from rules.learned.yaml (below its bar on "
+            "recent labels; recorded under `retired:`)",
+            highlight=False,
+        )
 
 
 def _assess(dep: _Deployment, job: Any) -> Any:
@@ -592,13 +677,17 @@ def _cmd_retrain(
         fail(f"no @champion for '{dom.name}' yet: run `autoresolve train --domain {domain}` first.")
     job = JobSettings(min_new_labels=min_new_labels, psi_bar=psi_bar, tolerance=tolerance)
     dep = _read_deployment(registry, _open_store(settings), dom)
+    dep, health_out = _retire_learned(dom, dep, data)
     payload: dict[str, Any] = {
         "domain": dom.name,
         "champion_version": dep.version,
         "challenger_version": None,
         "retrained": False,
         "promoted": False,
+        **health_out,
     }
+    if not json_:
+        _print_retired(health_out)
     need = _assess(dep, job) if if_needed else None
     if need is not None:
         payload["need"] = need.to_dict()
@@ -610,7 +699,9 @@ def _cmd_retrain(
                 err_console.print(need.reasons[0], highlight=False)
             return
         err_console.print("retraining: " + " ".join(need.reasons), highlight=False)
-    result, version = _challenge_and_register(registry, dom, dep, data, need, job, seed)
+    result, version = _challenge_and_register(
+        registry, dom, dep, data, need, job, seed, health_out["retired"]
+    )
     payload.update(result.summary())
     payload.update(retrained=True, challenger_version=version, gate=result.gate.to_dict())
     if result.passed:
@@ -636,11 +727,18 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--data", help="CSV/Parquet history (default: domain's)")
         ] = None,
         seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
+        refuse_unhealthy_rules: Annotated[
+            bool,
+            typer.Option(
+                "--refuse-unhealthy-rules",
+                help="exit 1 without training when a rule is below its bar on the newest labels",
+            ),
+        ] = False,
         json_: JsonOpt = False,
     ) -> None:
         """Fit, certify and register a policy; the first version becomes champion."""
         with _clear_errors():
-            _cmd_train(domain, data, seed, json_)
+            _cmd_train(domain, data, seed, json_, refuse_unhealthy_rules)
 
     @app.command()
     def resolve(

@@ -69,6 +69,7 @@ LINT_COLUMNS = [
     "ci_low",
     "ci_high",
     "status",
+    "wrong",  # a few labelled records it got wrong (rules below their bar)
     "findings",  # long: the terminal leaves it to the HTML
 ]
 
@@ -204,7 +205,19 @@ def _rule_health(dom, champion, decisions: pd.DataFrame, labels: pd.DataFrame) -
         dom.label if dom.label in traffic.columns else None,
         dom.policy.target_precision,
     )
-    return lint_frame(report.to_dict())
+    frame = lint_frame(report.to_dict())
+    if not frame.empty and dom.label in traffic.columns:
+        frame["wrong"] = frame["rule_id"].map(_wrong_records(dom, ruleset, traffic)).fillna("")
+    return frame
+
+
+def _wrong_records(dom, ruleset, traffic: pd.DataFrame) -> dict[str, str]:
+    """Per rule below its bar on the newest labels (model.rule_health): a few records it got
+    wrong, as `id (field=value, …) was label`."""
+    from autoresolve.model.rule_health import recent_labelled, rule_health, shown_record
+
+    health = rule_health(ruleset, recent_labelled(dom, traffic.reset_index(drop=True)), dom)
+    return {r.rule_id: "; ".join(shown_record(w) for w in r.wrong) for r in health.unhealthy}
 
 
 def lint_frame(lint: dict[str, Any]) -> pd.DataFrame:

@@ -47,6 +47,14 @@ def simulate(
         bool,
         typer.Option(help="what-if: challengers fit on random, not time-ordered, splits"),
     ] = False,
+    learned_rules: Annotated[
+        bool,
+        typer.Option(
+            "--learned-rules",
+            help="also replay a loop that retires and mines learned rules at each retraining "
+            "(its own line, baseline `learned_rules`)",
+        ),
+    ] = False,
     rows: Annotated[int | None, typer.Option(help="use only the first ROWS records")] = None,
     plot: Annotated[Path | None, typer.Option(help="write the autonomy curve (PNG)")] = None,
     json_: JsonOpt = False,
@@ -67,6 +75,7 @@ def simulate(
         kinds=kinds,
         new_kinds=new_kinds,
         split=split,
+        learned_rules=learned_rules,
     )
     out = result.to_dict()
     if plot is not None:
@@ -172,11 +181,19 @@ TABLE_COLUMNS = (
     "autonomy",
     "rules only",
     "first model",
+    "learned rules",
     "model precision [95% CI]",
     "audit view (model)",
     "deferred/1k",
     "promoted",
 )
+
+
+def _learned_cell(row: dict[str, Any] | None) -> str:
+    """The learned-rules loop's autonomy, and how many learned rules served the period."""
+    if row is None:
+        return "—"
+    return f"{_pct(row['autonomy'])} ({row['learned_rules_in_force']} rules)"
 
 
 def simulation_table(result: dict[str, Any]) -> Table:
@@ -187,10 +204,11 @@ def simulation_table(result: dict[str, Any]) -> Table:
         t.add_column(col, justify="right" if col not in ("span", "promoted") else "left")
     rules_only = {b["period"]: b for b in result["baselines"].get("rules_only", [])}
     first = {b["period"]: b for b in result["baselines"].get("first_model", [])}
+    learned = {b["period"]: b for b in result["baselines"].get("learned_rules", [])}
     for p in result["periods"]:
         span = f"{p.get('start')} … {p.get('end')}"
         if p.get("role") == "train":
-            t.add_row(str(p["period"]), span, str(p["records"]), "train", *[""] * 6)
+            t.add_row(str(p["period"]), span, str(p["records"]), "train", *[""] * 7)
             continue
         k = p["period"]
         audit = (p.get("audit") or {}).get("model_precision")
@@ -201,6 +219,7 @@ def simulation_table(result: dict[str, Any]) -> Table:
             _pct(p.get("autonomy")),
             _pct(rules_only.get(k, {}).get("autonomy")),
             _pct(first.get(k, {}).get("autonomy")),
+            _learned_cell(learned.get(k)),
             _interval(p.get("model_precision")),
             _interval(audit),
             "—" if p.get("deferred_per_1000") is None else f"{p['deferred_per_1000']:.0f}",
@@ -230,7 +249,13 @@ def _print_simulation(out: dict[str, Any]) -> None:
         f"autonomy {_pct(s.get('first_autonomy'))} → {_pct(s.get('last_autonomy'))}; "
         f"rules only {_pct(s.get('rules_only_last_autonomy'))}, first model never retrained "
         f"{_pct(s.get('first_model_last_autonomy'))} (last period); "
-        f"{s.get('promotions', 0)} promotions of {s.get('retrains', 0)} retrains; "
+        + (
+            f"with learned rules {_pct(s['learned_rules_last_autonomy'])} "
+            f"({s['learned_rules_in_force']} learned rules); "
+            if "learned_rules_last_autonomy" in s
+            else ""
+        )
+        + f"{s.get('promotions', 0)} promotions of {s.get('retrains', 0)} retrains; "
         f"{out['seconds']:.0f}s"
     )
     if "plots" in out:

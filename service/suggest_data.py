@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from autoresolve.model.domain import Domain
-
-RESOLVED_WEIGHT = 0.25
+from autoresolve.model.learned_loop import RESOLVED_WEIGHT
 
 
 @dataclass

@@ -149,3 +149,29 @@ def test_all_missing_and_constant_columns_are_harmless() -> None:
     p = FeaturePipeline(DOMAIN).fit(df, df["res"])
     X = p.transform(df)
     assert np.isnan(X[:, 1]).all() and (X[:, 0] == 0).all()
+
+
+def test_vocabulary_ranks_the_cues_that_move_the_most_records() -> None:
+    """'excess' keeps the token that puts ~100 more records in a common class than chance;
+    chi-square prefers one seen in 8 rare-class records (the old ranking, still selectable)."""
+    domain = parse_domain(
+        {
+            "name": "t",
+            "id": "id",
+            "label": "y",
+            "resolutions": ["common", "other", "rare"],
+            "fields": {"note": "text"},
+        }
+    )
+    # common 300 (200 say "pricing"), other 690 (150 say it), rare 10 (8 say "zebra")
+    notes = ["pricing"] * 200 + [None] * 100 + ["pricing"] * 150 + [None] * 540
+    notes += ["zebra"] * 8 + [None] * 2
+    labels = ["common"] * 300 + ["other"] * 690 + ["rare"] * 10
+    df = pd.DataFrame({"id": range(len(notes)), "note": notes})
+    y = np.array(labels)
+    excess = FeaturePipeline(domain, max_tokens=1, min_token_count=5).fit(df, y)
+    chi2 = FeaturePipeline(domain, max_tokens=1, min_token_count=5, vocabulary_rank="chi2")
+    assert list(excess.vocabulary_["note"]) == ["pricing"]
+    assert list(chi2.fit(df, y).vocabulary_["note"]) == ["zebra"]
+    with pytest.raises(ValueError, match="vocabulary_rank"):
+        FeaturePipeline(domain, vocabulary_rank="tfidf").fit(df, y)

@@ -402,16 +402,25 @@ def test_domain_without_time_field_splits_in_given_order() -> None:
     assert policy.fingerprint["time_start"] is None and policy.fingerprint["rows"] == 800
 
 
-def test_per_class_thresholds_are_certified_and_used_by_both_paths() -> None:
+@pytest.mark.parametrize(
+    ("per_class", "mode"), [(True, "class_curves"), ("bonferroni", "per_class")]
+)
+def test_per_class_thresholds_are_certified_and_used_by_both_paths(per_class, mode) -> None:
     domain, df = make_synth(n=12000)  # each class needs its own certification sample
-    policy, report = train_policy(domain, df, per_class=True)
+    policy, report = train_policy(domain, df, per_class=per_class)
     cert = report.certificate
-    assert cert["mode"] == "per_class" and cert["threshold"] is None
-    certified = {c: v["threshold"] for c, v in cert["per_class"].items() if v["threshold"]}
+    assert cert["mode"] == mode and cert["threshold"] is None
+    certified = {
+        c: v["threshold"] for c, v in cert["per_class"].items() if v["threshold"] is not None
+    }
     assert certified, cert["reason"]
-    for c, v in cert["per_class"].items():
-        if v["threshold"] is not None:
-            assert v["error_upper_bound"] <= 1 - 0.9 + 1e-9, c
+    if mode == "per_class":  # each class certified alone
+        for c, v in cert["per_class"].items():
+            if v["threshold"] is not None:
+                assert v["error_upper_bound"] <= 1 - 0.9 + 1e-9, c
+    else:  # one test over the path of vectors: the bound is on everything accepted
+        assert cert["error_upper_bound"] <= 1 - 0.9 + 1e-9
+        assert cert["level"] is not None
     assert policy.thresholds == {c: certified.get(c) for c in policy.classes}
     out = policy.decide_frame(df.tail(300), now=NOW)
     by_model = out[out.source == "model"]
@@ -421,7 +430,12 @@ def test_per_class_thresholds_are_certified_and_used_by_both_paths() -> None:
         assert row["confidence"] >= row["threshold"]
     for i in range(11000, 11060):
         _assert_paths_agree(policy, json_record(df.iloc[i]))
-    assert policy.describe()["thresholds"] == policy.thresholds
+    described = policy.describe()
+    assert described["thresholds"] == policy.thresholds
+    assert set(described["per_class"]) == set(policy.classes)
+    assert "never" in described["never_resolved"]  # no training example: not a model class
+    for c, why in described["never_resolved"].items():
+        assert why and (c not in policy.classes or policy.thresholds[c] is None)
 
 
 def test_auto_threshold_mode_explains_its_choice() -> None:
@@ -478,3 +492,51 @@ def test_a_policy_that_certifies_nothing_shows_the_more_accurate_models_candidat
     accuracy = {f: c["calib_accuracy"] for f, c in report.candidates.items()}
     assert report.chosen == max(accuracy, key=accuracy.get)
     assert policy.estimator.describe()["family"] == report.chosen
+
+
+def test_train_reports_a_rule_below_its_bar_with_the_records_it_gets_wrong() -> None:
+    from autoresolve.rules import parse_rules
+
+    domain, df = make_synth(n=3000)
+    text = (
+        "rules:\n"
+        '  - id: wrong-way\n    when: cat == "x"\n    then: d\n'  # cat x is mostly a
+        '  - id: right-way\n    when: note == "refund please"\n    then: d\n'
+    )
+    rules = parse_rules(text, domain.field_types, domain.resolutions)
+    _, report = train_policy(domain, df, rules=rules)
+    health = report.rule_health
+    assert health["unhealthy"] == ["wrong-way"]
+    bad = next(r for r in health["rules"] if r["rule_id"] == "wrong-way")
+    assert bad["status"] == "below_bar" and bad["ci_high"] < 0.9 and not bad["learned"]
+    assert len(bad["wrong"]) == 3
+    for w in bad["wrong"]:
+        assert w["fields"] == {"cat": "x"} and w["label"] != "d"
+        assert df.loc[df["rid"] == w["id"], "cat"].item() == "x"
+    good = next(r for r in health["rules"] if r["rule_id"] == "right-way")
+    assert good["status"] == "ok" and good["wrong"] == []
+
+
+def test_target_held_says_nothing_when_the_model_resolved_nothing() -> None:
+    domain, df = make_synth(target_precision=0.9999)
+    policy, report = train_policy(domain, df, seed=0)
+    assert policy.resolves_nothing and report.metrics["model_resolved"] == 0
+    assert report.metrics["target_held"] is None
+
+
+def test_recertifying_for_new_rules_keeps_the_per_class_mode() -> None:
+    from autoresolve.rules import parse_rules
+
+    domain, df = make_synth(n=12000)
+    policy, _ = train_policy(domain, df.head(8000), per_class=True)
+    rules = parse_rules(
+        'rules:\n  - id: refunds\n    when: note == "refund please"\n    then: d\n',
+        domain.field_types,
+        domain.resolutions,
+    )
+    again = policy.with_rules(rules, df.tail(4000))
+    cert = again.certificate
+    assert cert["mode"] == "class_curves" and cert["recertified_for_rules"] == rules.version
+    assert again.rules is rules and again.version != policy.version
+    assert set(cert["per_class"]) == set(policy.classes)
+    assert again.thresholds == {c: cert["per_class"][c]["threshold"] for c in policy.classes}

@@ -252,3 +252,21 @@ def test_drift_detects_shifted_fields_only() -> None:
     moved = drifted(drift(summary, shifted), PSI_BAR)
     assert set(moved) == {"employees", "country"}
     assert drift(summary, same.head(0)) == {}
+
+
+def test_coverage_an_unsound_rule_gave_the_champion_does_not_count() -> None:
+    """Retiring a rule shown below its bar always lowers coverage; the gate must not hold the
+    bad rule in place."""
+    w = _window(200)
+    script = _script(200, resolved=100)
+    script.update({f"r{i}": ("resolved", "route_smb_queue", "rule") for i in range(100, 140)})
+    decided = Scripted(script).decide_frame(w)
+    decided["rule_id"] = ["bad-rule" if 100 <= i < 140 else None for i in range(200)]
+    champ = Scripted(script)
+    champ.decide_frame = lambda df, now=None: decided.copy()  # type: ignore[method-assign]
+    chall = Scripted(_script(200, resolved=100))  # the same without the bad rule
+    refused = evaluate_gates(chall, champ, w, tolerance=0.02)
+    assert not refused.passed and refused.champion.coverage == pytest.approx(0.7)
+    kept = evaluate_gates(chall, champ, w, tolerance=0.02, unsound_rules=("bad-rule",))
+    assert kept.passed, kept.reasons
+    assert kept.champion.coverage == pytest.approx(0.5)

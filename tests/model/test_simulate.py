@@ -191,3 +191,72 @@ def test_small_crm_replay_with_the_real_training() -> None:
         m = p["model_precision"]
         if m["n"]:
             assert m["low"] <= m["precision"] <= m["high"]
+
+
+class RuledStub(StubPolicy):
+    """A real rule set and a model that resolves nothing: every record no rule decides is
+    deferred, so its label is revealed and the learned-rules loop has labels to mine."""
+
+    def __init__(self, domain, labelled, version, rules):
+        super().__init__(domain, labelled, version)
+        self.rules = rules
+        self.known = {}
+        self.certificate = {"threshold": 0.5, "reason": "stub"}
+
+    def decide_frame(self, df: pd.DataFrame, now=None) -> pd.DataFrame:
+        out = super().decide_frame(df, now)
+        hit = np.asarray(self.rules.match_frame(df))
+        on = hit >= 0
+        ids = np.array([r.id for r in self.rules.rules] + [None], dtype=object)[hit]
+        then = np.array([r.then for r in self.rules.rules] + [None], dtype=object)[hit]
+        defer = then == "defer"
+        out["rule_id"] = np.where(on, ids, None)
+        out["source"] = np.where(on, "rule", None)
+        out["outcome"] = np.where(on & ~defer, "resolved", "deferred")
+        out["resolution"] = np.where(on & ~defer, then, None)
+        out["defer_reason"] = np.where(on & ~defer, None, np.where(on, "rule", "low_confidence"))
+        return out
+
+
+def test_the_learned_rules_loop_is_a_line_of_its_own() -> None:
+    from autoresolve.model.generators.crm import generate_with_meta
+    from autoresolve.model.train import default_rules
+    from autoresolve.rules.learned import with_learned
+
+    df, meta = generate_with_meta(12_000, seed=7)  # enough deferred labels to prove rules on
+    df = df.assign(kind=meta["case_kind"].to_numpy())
+    majority = df.groupby("kind")["resolution"].agg(lambda s: s.value_counts().index[0])
+    df["resolution"] = df["kind"].map(majority)
+    bad = (
+        "  - id: learned-bad\n"
+        '    when: error_code == "DUPLICATE_SUSPECT" and lead_source is not null\n'
+        "    then: disqualify_spam\n    learned: {at: '2025-01-01', precision: {bar: 0.95}}\n"
+    )
+    rules, _ = with_learned(default_rules(CRM), bad)
+
+    def train(domain, frame, seed, rules_):
+        return RuledStub(domain, frame, f"stub-{seed}-{len(frame)}", rules_ or rules)
+
+    res = simulate(
+        CRM, df, 5, audit_rate=0.05, seed=2, train=train, rules=rules, learned_rules=True,
+        retrain_policy=RetrainPolicy(min_new_labels=50),
+    )  # fmt: skip
+    out = res.to_dict()
+    json.dumps(out)
+    rows = out["baselines"]["learned_rules"]
+    assert [r["period"] for r in rows] == [2, 3, 4, 5]
+    assert len(out["baselines"]["rules_only"]) == 4  # the other lines are unchanged
+    assert rows[0]["autonomy"] == out["periods"][1]["autonomy"]  # same first policy
+    retired = [rid for r in rows for rid in r["retired"]]
+    added = [rid for r in rows for rid in r["added"]]
+    assert retired == ["learned-bad"]  # below its bar on the revealed labels
+    assert added and all(a.startswith("learned-") for a in added)
+    assert any(r["learned_rule_resolved"] for r in rows)
+    assert rows[-1]["autonomy"] > out["periods"][-1]["autonomy"]  # learned rules add autonomy
+    assert rows[0]["learned_rule_precision"]["precision"] == 0.0  # the bad rule, period 2
+    fresh = next(r for r in rows[1:] if r["learned_rule_resolved"])  # the first mined rules
+    assert fresh["learned_rule_precision"]["low"] >= 0.95
+    # the main loop never mines: its rule set is the one it was given
+    assert all("learned" not in p["retrain"] for p in out["periods"][1:])
+    assert out["summary"]["learned_rules_last_autonomy"] == rows[-1]["autonomy"]
+    assert res.plot_png()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -182,3 +182,48 @@ def test_layers_parse_without_files():
         (("a.yaml", HAND), ("b.yaml", "rules:\n" + LEARNED_RULE)), FIELDS, RES, "a.yaml"
     )
     assert [r.source for r in rs] == ["a.yaml", "b.yaml"]
+
+
+def test_retiring_removes_a_learned_rule_and_keeps_why(domain: Path):
+    import yaml
+
+    from autoresolve.rules.learned import retire_learned, with_learned
+
+    hand_text = (domain / "rules.yaml").read_text()
+    write_learned(domain / "rules.yaml", domain / LEARNED_FILE, FIELDS, RES, LEARNED_RULE)
+    rs = load_domain_rules(domain / "rules.yaml", domain / LEARNED_FILE, FIELDS, RES)
+    rule = rs.get("learned-escalate-manual")
+    after = retire_learned(
+        domain / "rules.yaml",
+        domain / LEARNED_FILE,
+        FIELDS,
+        RES,
+        [rule],
+        {rule.id: "right on 3 of 40 recent labelled records"},
+        at="2026-02-01T00:00:00Z",
+    )
+    assert [r.id for r in after.rules] == ["big-t07-phone"]
+    assert (domain / "rules.yaml").read_text() == hand_text  # never touched
+    doc = yaml.safe_load((domain / LEARNED_FILE).read_text())
+    assert doc["rules"] == []
+    (record,) = doc["retired"]
+    assert record == {
+        "id": "learned-escalate-manual",
+        "when": 'team == "T07"',
+        "then": "escalate",
+        "retired_at": "2026-02-01T00:00:00Z",
+        "why": "right on 3 of 40 recent labelled records",
+        "learned_at": "2026-01-01T00:00:00Z",
+    }
+    reloaded = load_domain_rules(domain / "rules.yaml", domain / LEARNED_FILE, FIELDS, RES)
+    assert reloaded.version == load_rules(domain / "rules.yaml", FIELDS, RES).version
+    # a later run keeps the record; a hand-written rule is refused
+    again, text = with_learned(reloaded, LEARNED_RULE.replace("learned-escalate", "learned-again"))
+    assert "learned-again-manual" in [r.id for r in again.rules] and "retired:" in text
+    with pytest.raises(RuleError, match="hand-written"):
+        retire_learned(
+            domain / "rules.yaml", domain / LEARNED_FILE, FIELDS, RES,
+            [reloaded.get("big-t07-phone")], {"big-t07-phone": "bad"},
+        )  # fmt: skip
+    with pytest.raises(RuleError, match="retired"):
+        parse_rule_layers((("rules.yaml", HAND + "retired: []\n"),), FIELDS, RES)

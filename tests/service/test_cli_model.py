@@ -308,3 +308,83 @@ def test_broken_rule_file_is_one_clear_line(env: dict[str, Any], tmp_path: Path)
     result = run(env, "train", "--domain", str(dom_dir), "--data", str(env["history"]))
     assert result.exit_code == 1
     assert "countyr" in result.output and "Traceback" not in result.output
+
+
+def _copy_domain(env: dict[str, Any], target: Path, hand_extra: str = "") -> Path:
+    import shutil
+
+    target.mkdir()
+    shutil.copy(Path(env["dom"]) / "domain.yaml", target / "domain.yaml")
+    text = (Path(env["dom"]) / "rules.yaml").read_text()
+    (target / "rules.yaml").write_text(text + hand_extra)
+    return target
+
+
+BAD_HAND_RULE = """
+  - id: duplicates-are-spam
+    when: error_code == "DUPLICATE_SUSPECT"
+    then: disqualify_spam
+"""
+
+
+def test_train_reports_an_unhealthy_rule_and_refuses_it_when_asked(
+    env: dict[str, Any], tmp_path: Path
+) -> None:
+    dom_dir = _copy_domain(env, tmp_path / "crm", BAD_HAND_RULE)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUTORESOLVE_HOME", str(tmp_path / "home"))
+        refused = run(env, "train", "--domain", str(dom_dir), "--data", str(env["history"]),
+                      "--refuse-unhealthy-rules")  # fmt: skip
+        assert refused.exit_code == 1
+        assert "duplicates-are-spam" in refused.output and "below its bar" in refused.output
+        assert "Traceback" not in refused.output
+        done = run(env, "train", "--domain", str(dom_dir), "--data", str(env["history"]), "--json")
+        assert done.exit_code == 0, done.output
+        health = json.loads(done.stdout)["rule_health"]
+        assert health["unhealthy"] == ["duplicates-are-spam"]
+        bad = next(r for r in health["rules"] if r["rule_id"] == "duplicates-are-spam")
+        assert bad["wrong"] and all(
+            w["fields"] == {"error_code": "DUPLICATE_SUSPECT"} for w in bad["wrong"]
+        )
+
+
+LEARNED = """rules:
+  - id: learned-spam-duplicates
+    when: error_code == "DUPLICATE_SUSPECT"
+    then: disqualify_spam
+    learned: {at: '2025-06-01T00:00:00Z', precision: {bar: 0.9}}
+  - id: learned-enrich
+    when: error_code == "ENRICHMENT_FAILED" and is_free_email is null
+    then: enrich_company_data
+    learned: {at: '2025-06-01T00:00:00Z', precision: {bar: 0.9}}
+"""
+
+
+def test_retrain_retires_a_learned_rule_below_its_bar_and_the_gates_decide(
+    env: dict[str, Any], tmp_path: Path
+) -> None:
+    import yaml
+
+    dom_dir = _copy_domain(env, tmp_path / "crm")
+    hand_before = (dom_dir / "rules.yaml").read_text()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUTORESOLVE_HOME", str(tmp_path / "home"))
+        assert (
+            run(env, "train", "--domain", str(dom_dir), "--data", str(env["history"])).exit_code
+            == 0
+        )
+        (dom_dir / "rules.learned.yaml").write_text(LEARNED)
+        result = run(env, "retrain", "--domain", str(dom_dir), "--data", str(env["history"]),
+                     "--if-needed", "--json")  # fmt: skip
+        out = json.loads(result.stdout)
+        assert out["retired"] == ["learned-spam-duplicates"], out["rule_health"]
+        doc = yaml.safe_load((dom_dir / "rules.learned.yaml").read_text())
+        assert [r["id"] for r in doc["rules"]] == ["learned-enrich"]
+        (record,) = doc["retired"]
+        assert record["id"] == "learned-spam-duplicates" and "below its bar" in record["why"]
+        assert record["learned_at"] == "2025-06-01T00:00:00Z" and record["retired_at"]
+        assert (dom_dir / "rules.yaml").read_text() == hand_before  # never edited
+        # the learned rule that stays is a new rule set: re-certified, and the gates decide
+        assert out["need"]["rules_changed"] and out["retrained"]
+        assert result.exit_code == (0 if out["gate"]["passed"] else 1)
+        assert out["rule_health"]["unhealthy"] == []  # the job's check, after retiring

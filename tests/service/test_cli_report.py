@@ -110,3 +110,37 @@ def test_report_reads_drift_and_policy_from_the_registry(
     assert all(v >= 0 for v in fields.values())
     assert out["rule_health"] and {"rule_id", "fires"} <= set(out["rule_health"][0])
     assert out["queue_depth"] == 1000 and out["clusters"]
+
+
+def test_rule_health_shows_the_records_a_rule_below_its_bar_gets_wrong() -> None:
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from autoresolve.model.domain import load_domain
+    from autoresolve.rules import parse_rules
+    from autoresolve.service.cli_report import _rule_health
+
+    dom = load_domain(CRM_DIR)
+    rules = parse_rules(
+        'rules:\n  - id: dupes-are-spam\n    when: error_code == "DUPLICATE_SUSPECT"\n'
+        "    then: disqualify_spam\n",
+        dom.field_types,
+        dom.resolutions,
+    )
+    n = 40
+    decisions = pd.DataFrame(
+        {
+            "record_id": [f"D{i}" for i in range(n)],
+            "error_code": "DUPLICATE_SUSPECT",
+            "created_at": pd.date_range("2025-05-01", periods=n, freq="h", tz="UTC"),
+        }
+    )
+    labels = pd.DataFrame(
+        {"record_id": [f"D{i}" for i in range(n)], dom.label: ["merge_duplicate"] * n}
+    )
+    table = _rule_health(dom, SimpleNamespace(rules=rules), decisions, labels)
+    row = table.set_index("rule_id").loc["dupes-are-spam"]
+    assert row["status"] == "below_bar"
+    assert row["wrong"].startswith("D39 (error_code='DUPLICATE_SUSPECT') was 'merge_duplicate'")
+    assert row["wrong"].count(" was ") == 3

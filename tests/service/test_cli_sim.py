@@ -45,6 +45,7 @@ def test_simulate_json_shape_from_a_data_file(env: Path) -> None:
             "3",
             "--plot",
             str(plot),
+            "--learned-rules",
             "--json",
         ],
     )
@@ -63,7 +64,9 @@ def test_simulate_json_shape_from_a_data_file(env: Path) -> None:
             "promoted",
         } <= set(p)
         assert 0.0 <= p["autonomy"] <= 1.0
-    assert set(out["baselines"]) == {"rules_only", "first_model"}
+    assert set(out["baselines"]) == {"rules_only", "first_model", "learned_rules"}
+    assert [b["period"] for b in out["baselines"]["learned_rules"]] == [2, 3]
+    assert "learned_rules_last_autonomy" in out["summary"]
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert out["new_kinds"] == {}  # a plain file carries no case kinds
 
@@ -71,10 +74,13 @@ def test_simulate_json_shape_from_a_data_file(env: Path) -> None:
 @pytest.mark.slow
 def test_simulate_table_on_the_generated_demo(env: Path) -> None:
     r = CliRunner().invoke(
-        app, ["simulate", "--domain", str(CRM_DIR), "--rows", "2500", "--periods", "2"]
-    )
+        app,
+        ["simulate", "--domain", str(CRM_DIR), "--rows", "2500", "--periods", "2",
+         "--learned-rules"],
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "rules only" in r.stdout and "webinar_smb" in r.stdout
+    assert "learned rules" in r.stdout
 
 
 def test_simulate_refuses_bad_usage(env: Path) -> None:

@@ -175,6 +175,12 @@ def test_real_policy_decides_logs_and_takes_labels(server, home):
     assert {"t-1", "t-2"} | {f"b-{i}" for i in range(20)} <= ids
     pol = c.get("/v1/policy").json()["policy"]
     assert pol["version"] == "crm:1" and "certificate" in pol
+    # each class's threshold, certification sample and bound; what the model never resolves
+    assert set(pol["per_class"]) == set(pol["classes"])
+    for row in pol["per_class"].values():
+        assert {"threshold", "n_certification", "accepted", "error_upper_bound"} <= set(row)
+    for resolution, why in pol["never_resolved"].items():
+        assert why and pol["thresholds"].get(resolution) is None
 
 
 def test_metrics_merge_both_workers(server):
