@@ -225,21 +225,9 @@ def certify_threshold(
     if len(candidates) == 0:
         cert["reason"] = "no candidate thresholds (empty reference sample)."
         return cert
-    method = fwer or ("projected" if learn is not None else "strictest_first")
-    if method == "projected" and learn is not None:
-        candidates, projected = projected_order(
-            candidates, learn[0], learn[1], len(scores), target_precision
-        )
-        cert["projected_p_values"] = [float(v) for v in projected]
-    elif method == "split_fixed_sequence" and learn is not None:
-        candidates = mapie_order(candidates, learn[0], learn[1], target_precision, confidence)
-    elif method == "strictest_first":
-        candidates = np.sort(candidates)[::-1]
-    else:
-        raise ValueError(
-            f"fwer must be 'projected' or 'split_fixed_sequence' (both need `learn`), or "
-            f"'strictest_first'; got {method!r} with learn={'given' if learn else 'None'}."
-        )
+    candidates = _test_order(
+        candidates, learn, fwer, len(scores), cert, target_precision, confidence
+    )
     cert["test_order"] = [float(v) for v in candidates]
     p_values, passed = fixed_sequence_test(
         scores, correct, candidates, target_precision=target_precision, confidence=confidence
@@ -276,6 +264,31 @@ def certify_threshold(
         ),
     )
     return cert
+
+
+def _test_order(
+    candidates: np.ndarray,
+    learn: tuple[np.ndarray, np.ndarray] | None,
+    fwer: str | None,
+    n: int,
+    cert: dict[str, Any],
+    target_precision: float,
+    confidence: float,
+) -> np.ndarray:
+    """The order the fixed-sequence test walks, fixed before the certification labels are read."""
+    method = fwer or ("projected" if learn is not None else "strictest_first")
+    if method == "projected" and learn is not None:
+        candidates, projected = projected_order(candidates, learn[0], learn[1], n, target_precision)
+        cert["projected_p_values"] = [float(v) for v in projected]
+        return candidates
+    if method == "split_fixed_sequence" and learn is not None:
+        return mapie_order(candidates, learn[0], learn[1], target_precision, confidence)
+    if method == "strictest_first":
+        return np.sort(candidates)[::-1]
+    raise ValueError(
+        f"fwer must be 'projected' or 'split_fixed_sequence' (both need `learn`), or "
+        f"'strictest_first'; got {method!r} with learn={'given' if learn else 'None'}."
+    )
 
 
 def certify_per_class(
@@ -433,16 +446,7 @@ def certify_class_curves(
     cert["per_class"] = class_breakdown(
         scores, predicted, truth, classes, thresholds, confidence, learn_counts=curves.counts
     )
-    for c, row in cert["per_class"].items():
-        if row["threshold"] is None:
-            i = classes.index(c)
-            row["why_not"] = (
-                f"its calibration-slice curve ({curves.counts[i]} records predicted "
-                f"{c}) peaks at an estimated precision of {curves.best()[i]:.3f}, below the "
-                f"certified level {t:.4f}"
-                if t is not None
-                else "nothing certified"
-            )
+    _say_why_not(cert["per_class"], classes, curves, t)
     if t is not None:
         n_on = sum(1 for v in cert["per_class"].values() if v["threshold"] is not None)
         cert["reason"] = (
@@ -453,6 +457,20 @@ def certify_class_curves(
             f"{cert['accepted'] - int(correct[level >= t].sum())} wrong)."
         )
     return cert
+
+
+def _say_why_not(per_class: dict[str, dict], classes: tuple[str, ...], curves, t) -> None:
+    """A class the model never resolves says so with the figure that keeps it out."""
+    for c, row in per_class.items():
+        if row["threshold"] is None:
+            i = classes.index(c)
+            row["why_not"] = (
+                f"its calibration-slice curve ({curves.counts[i]} records predicted "
+                f"{c}) peaks at an estimated precision of {curves.best()[i]:.3f}, below the "
+                f"certified level {t:.4f}"
+                if t is not None
+                else "nothing certified"
+            )
 
 
 def class_breakdown(

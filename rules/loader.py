@@ -233,12 +233,42 @@ class _Reader:
                 "each rule is a mapping with id, when, then (and optionally note, examples)", item
             )
         keys = self.mapping(item)
+        rule_id = self.rule_id(keys, item)
+        self.check_rule_keys(keys, item, rule_id)
+        when_node = keys["when"][1]
+        when = self.text_of(when_node, "when", rule_id)
+        expr, canonical = self.condition(when_node, when, rule_id)
+        then = self.resolution(keys["then"][1], rule_id)
+        note = ""
+        if "note" in keys:
+            note_val = construct(self.loader, keys["note"][1], self.source)
+            note = "" if note_val is None else str(note_val)
+        examples = self.examples(keys["examples"][1], rule_id) if "examples" in keys else ()
+        return Rule(
+            id=rule_id,
+            when=when,
+            then=then,
+            note=note,
+            examples=examples,
+            line=item.start_mark.line + 1,
+            expr=expr,
+            canonical=canonical,
+            source=self.source,
+            learned=self.provenance(keys, rule_id) if self.learned else None,
+        )
+
+    def rule_id(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], item: yaml.Node) -> str:
         if "id" not in keys:
             raise self.err("rule without `id`", item)
         rid_node = keys["id"][1]
         rule_id = self.text_of(rid_node, "id", None)
         if len(rule_id) > MAX_ID_CHARS:
             raise self.err(f"rule id is longer than {MAX_ID_CHARS} characters", rid_node)
+        return rule_id
+
+    def check_rule_keys(
+        self, keys: dict[str, tuple[yaml.Node, yaml.Node]], item: yaml.Node, rule_id: str
+    ) -> None:
         allowed = (*RULE_KEYS, LEARNED_KEY) if self.learned else RULE_KEYS
         for k, (knode, _) in keys.items():
             if k == LEARNED_KEY and not self.learned:
@@ -258,11 +288,11 @@ class _Reader:
                     else ""
                 )
                 raise self.err(f"missing `{req}`{hint}", item, rule_id)
-        when_node = keys["when"][1]
-        when = self.text_of(when_node, "when", rule_id)
+
+    def condition(self, when_node: yaml.Node, when: str, rule_id: str) -> tuple[Any, str]:
         try:
             expr = self.checker.condition(parse(when))
-            canonical = unparse(expr)
+            return expr, unparse(expr)
         except ExprError as exc:
             line, col = _locate(when_node, when, exc.pos, self.lines)
             raise RuleError(
@@ -272,7 +302,8 @@ class _Reader:
                 line=line,
                 column=col,
             ) from None
-        then_node = keys["then"][1]
+
+    def resolution(self, then_node: yaml.Node, rule_id: str) -> str:
         then = self.text_of(then_node, "then", rule_id)
         if then != DEFER and then not in self.resolutions:
             raise self.err(
@@ -282,33 +313,18 @@ class _Reader:
                 then_node,
                 rule_id,
             )
-        note = ""
-        if "note" in keys:
-            note_val = construct(self.loader, keys["note"][1], self.source)
-            note = "" if note_val is None else str(note_val)
-        examples = self.examples(keys["examples"][1], rule_id) if "examples" in keys else ()
-        provenance = None
-        if self.learned:
-            prov_node = keys[LEARNED_KEY][1]
-            provenance = construct(self.loader, prov_node, self.source)
-            if not isinstance(provenance, dict):
-                raise self.err(
-                    f"`{LEARNED_KEY}` is a mapping (at, labels, precision, coverage …)",
-                    prov_node,
-                    rule_id,
-                )
-        return Rule(
-            id=rule_id,
-            when=when,
-            then=then,
-            note=note,
-            examples=examples,
-            line=item.start_mark.line + 1,
-            expr=expr,
-            canonical=canonical,
-            source=self.source,
-            learned=provenance,
-        )
+        return then
+
+    def provenance(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], rule_id: str) -> dict:
+        prov_node = keys[LEARNED_KEY][1]
+        provenance = construct(self.loader, prov_node, self.source)
+        if not isinstance(provenance, dict):
+            raise self.err(
+                f"`{LEARNED_KEY}` is a mapping (at, labels, precision, coverage …)",
+                prov_node,
+                rule_id,
+            )
+        return provenance
 
     def examples(self, node: yaml.Node, rule_id: str) -> tuple[Example, ...]:
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):

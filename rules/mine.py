@@ -487,19 +487,7 @@ def suggest_rules(
     w_all = np.ones(len(df)) if weights is None else np.asarray(weights, dtype=np.float64)
     if w_all.shape != (len(df),) or not np.all(np.isfinite(w_all)) or (w_all < 0).any():
         raise ValueError(f"weights must be {len(df):,} finite values ≥ 0, one per row")
-    lab = df[label].astype(object).where(df[label].notna(), None).to_numpy(dtype=object)
-    usable = np.array([v in res for v in lab.tolist()] or [], dtype=bool)
-    t_all = _time_keys(df, time)
-    pos = np.flatnonzero(usable)
-    if t_all is not None:
-        key = t_all.iloc[pos].to_numpy(dtype="datetime64[ns]")
-        pos = pos[np.argsort(key, kind="stable")]
-    frame = df.iloc[pos].reset_index(drop=True)
-    w = w_all[pos]
-    t = t_all.iloc[pos].reset_index(drop=True) if t_all is not None else None
-    classes = sorted({str(v) for v in lab[pos].tolist()})
-    cls_of = {c: i for i, c in enumerate(classes)}
-    y = np.array([cls_of[str(v)] for v in lab[pos].tolist()], dtype=np.intp)
+    frame, y, w, t, classes = _labelled_in_time_order(df, label, res, time, w_all)
     n = len(frame)
     n_held = int(np.ceil(cfg.holdout * n))
     mine_pos, held_pos = np.arange(0, n - n_held), np.arange(n - n_held, n)
@@ -521,39 +509,67 @@ def suggest_rules(
     if found is None:
         result.coverage = _coverage(held_pos, decided, w, first >= 0)
         return result
-    accepted, cands, texts, masks, then_idx = found
+    accepted, _, _, masks, then_idx = found
     for j in reversed(accepted):
         first[masks[:, j] & ~decided] = j
+    result.suggestions.extend(
+        _measured_suggestions(
+            found, frame, y, w, first, decided, open_mine, held_pos, existing, fields, cfg
+        )
+    )
+    result.coverage = _coverage(held_pos, decided, w, first >= 0, y, first, then_idx)
+    return result
+
+
+def _labelled_in_time_order(
+    df: pd.DataFrame, label: str, res: tuple[str, ...], time: str | None, w_all: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.Series | None, list[str]]:
+    """The rows labelled with a known resolution, oldest first: mining looks at the past and
+    measures on the newest labels, as the rules will meet the future."""
+    lab = df[label].astype(object).where(df[label].notna(), None).to_numpy(dtype=object)
+    usable = np.array([v in res for v in lab.tolist()] or [], dtype=bool)
+    t_all = _time_keys(df, time)
+    pos = np.flatnonzero(usable)
+    if t_all is not None:
+        key = t_all.iloc[pos].to_numpy(dtype="datetime64[ns]")
+        pos = pos[np.argsort(key, kind="stable")]
+    frame = df.iloc[pos].reset_index(drop=True)
+    t = t_all.iloc[pos].reset_index(drop=True) if t_all is not None else None
+    classes = sorted({str(v) for v in lab[pos].tolist()})
+    cls_of = {c: i for i, c in enumerate(classes)}
+    y = np.array([cls_of[str(v)] for v in lab[pos].tolist()], dtype=np.intp)
+    return frame, y, w_all[pos], t, classes
+
+
+def _measured_suggestions(
+    found, frame, y, w, first, decided, open_mine, held_pos, existing, fields, cfg
+) -> list[Suggestion]:
+    """Each accepted rule with what it did on the rows it was mined from and, separately, on the
+    held-out rows no earlier rule decides — the figures its lower bound is about."""
+    accepted, cands, texts, masks, then_idx = found
+    n = len(frame)
     mined_open = np.zeros(n, dtype=bool)
     mined_open[open_mine] = True
     held_open = np.zeros(n, dtype=bool)
     held_open[held_pos] = True
     held_open &= ~decided
     held_w_open = float(w[held_open].sum())
+    out: list[Suggestion] = []
     for j in accepted:
         rule = cands.rules[j]
         region = masks[:, j] & held_open
         mined = masks[:, j] & mined_open
         right = int((y[region] == then_idx[j]).sum())
         deciding = (first == j) & held_open
-        result.suggestions.append(
+        examples = _examples(
+            j, texts[j], frame, y, then_idx, first, decided, existing, cands, accepted, fields
+        )
+        out.append(
             Suggestion(
                 id=rule_id_for(rule.when, rule.then),
                 when=rule.when,
                 then=rule.then,
-                examples=_examples(
-                    j,
-                    texts[j],
-                    frame,
-                    y,
-                    then_idx,
-                    first,
-                    decided,
-                    existing,
-                    cands,
-                    accepted,
-                    fields,
-                ),
+                examples=examples,
                 mined_decided=int(mined.sum()),
                 mined_correct=int((y[mined] == then_idx[j]).sum()),
                 decided=int(region.sum()),
@@ -563,8 +579,7 @@ def suggest_rules(
                 weighted_coverage=float(w[deciding].sum()) / held_w_open if held_w_open else 0.0,
             )
         )
-    result.coverage = _coverage(held_pos, decided, w, first >= 0, y, first, then_idx)
-    return result
+    return out
 
 
 def _find(frame, y, w, classes, open_mine, held_pos, decided, existing, fields, res, cfg, result):

@@ -197,37 +197,13 @@ def suggest(
     rules.learned.yaml, which loads after rules.yaml; rules.yaml is never changed.
     """
     import time
-    from datetime import UTC, datetime
 
-    from autoresolve.model.datasets import DatasetError
-    from autoresolve.model.domain import DomainError
-    from autoresolve.rules import RuleError
-    from autoresolve.rules.learned import render_rules, write_learned
+    from autoresolve.rules.learned import render_rules
     from autoresolve.rules.mine import MiningConfig, suggest_rules
-    from autoresolve.service.store import StoreUnavailable
-    from autoresolve.service.suggest_data import load_history
 
     dom, ruleset = _load(domain)
-    target = dom.policy.target_precision
-    bar = target if min_precision is None else min_precision
-    if not 0 < bar <= 1:
-        fail(f"--min-precision must be in (0, 1], got {bar}.", EXIT_USAGE)
-    if apply and bar < target:
-        fail(
-            f"--apply writes only rules that clear the domain's target precision ({target:g}); "
-            f"drop --min-precision {bar:g} or set it at or above the target.",
-            EXIT_USAGE,
-        )
-    err_console.print(f"reading labelled records of domain '{dom.name}' …", highlight=False)
-    try:
-        history = load_history(dom, data, offline_settings(dom.directory), say=_note)
-    except (DomainError, DatasetError, StoreUnavailable) as exc:
-        fail(f"cannot read the labelled records: {exc}")
-    if history.frame.empty:
-        fail(
-            f"no labelled records for domain '{dom.name}': pass --data FILE with a "
-            f"'{dom.label}' column, or import labels with `autoresolve label`."
-        )
+    bar = _suggest_bar(dom, min_precision, apply)
+    history = _suggest_history(dom, data)
     cfg = MiningConfig(bar=bar, confidence=dom.policy.confidence, max_rules=max_rules)
     err_console.print(f"mining {len(history.frame):,} labelled records …", highlight=False)
     started = time.perf_counter()
@@ -243,22 +219,7 @@ def suggest(
     )
     seconds = time.perf_counter() - started
     fingerprint = _fingerprint(dom, history.frame)
-    applied = None
-    if apply and result.suggestions:
-        at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        items = render_rules(result, result.suggestions, fingerprint=fingerprint, at=at)
-        try:
-            written = write_learned(
-                dom.rules_path, dom.learned_rules_path, dom.field_types, dom.resolutions, items
-            )
-        except RuleError as exc:
-            fail(str(exc))
-        applied = {
-            "file": str(dom.learned_rules_path),
-            "added": len(result.suggestions),
-            "rules": len(written.rules),
-            "version": written.version,
-        }
+    applied = _apply_suggestions(dom, result, fingerprint) if apply and result.suggestions else None
     preview = render_rules(result, result.suggestions, fingerprint=fingerprint)
     if json_:
         emit_json(
@@ -272,6 +233,62 @@ def suggest(
             "(`--apply` adds them to rules.learned.yaml)\nrules:\n" + preview
         )
     _print_suggest(result, seconds, applied)
+
+
+def _suggest_bar(dom: Any, min_precision: float | None, apply: bool) -> float:
+    """Suggestions below the target may be shown for review, never written."""
+    target = dom.policy.target_precision
+    bar = target if min_precision is None else min_precision
+    if not 0 < bar <= 1:
+        fail(f"--min-precision must be in (0, 1], got {bar}.", EXIT_USAGE)
+    if apply and bar < target:
+        fail(
+            f"--apply writes only rules that clear the domain's target precision ({target:g}); "
+            f"drop --min-precision {bar:g} or set it at or above the target.",
+            EXIT_USAGE,
+        )
+    return bar
+
+
+def _suggest_history(dom: Any, data: Path | None) -> Any:
+    from autoresolve.model.datasets import DatasetError
+    from autoresolve.model.domain import DomainError
+    from autoresolve.service.store import StoreUnavailable
+    from autoresolve.service.suggest_data import load_history
+
+    err_console.print(f"reading labelled records of domain '{dom.name}' …", highlight=False)
+    try:
+        history = load_history(dom, data, offline_settings(dom.directory), say=_note)
+    except (DomainError, DatasetError, StoreUnavailable) as exc:
+        fail(f"cannot read the labelled records: {exc}")
+    if history.frame.empty:
+        fail(
+            f"no labelled records for domain '{dom.name}': pass --data FILE with a "
+            f"'{dom.label}' column, or import labels with `autoresolve label`."
+        )
+    return history
+
+
+def _apply_suggestions(dom: Any, result: Any, fingerprint: str) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from autoresolve.rules import RuleError
+    from autoresolve.rules.learned import render_rules, write_learned
+
+    at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    items = render_rules(result, result.suggestions, fingerprint=fingerprint, at=at)
+    try:
+        written = write_learned(
+            dom.rules_path, dom.learned_rules_path, dom.field_types, dom.resolutions, items
+        )
+    except RuleError as exc:
+        fail(str(exc))
+    return {
+        "file": str(dom.learned_rules_path),
+        "added": len(result.suggestions),
+        "rules": len(written.rules),
+        "version": written.version,
+    }
 
 
 def _note(message: str) -> None:
