@@ -317,6 +317,7 @@ class DeploymentReport:
     rule_health: pd.DataFrame = field(default_factory=pd.DataFrame)
     queue_depth: int = 0
     clusters: pd.DataFrame = field(default_factory=pd.DataFrame)
+    guard: pd.DataFrame = field(default_factory=pd.DataFrame)  # the precision guard per version
     notes: list[str] = field(default_factory=list)
     plots: dict[str, bytes] = field(default_factory=dict)
 
@@ -330,6 +331,7 @@ class DeploymentReport:
             "rule_health": _records(self.rule_health),
             "queue_depth": self.queue_depth,
             "clusters": _records(self.clusters),
+            "guard": _records(self.guard),
             "notes": list(self.notes),
         }
 
@@ -350,6 +352,7 @@ def build_report(
     rule_health: pd.DataFrame | None = None,
     queue_depth: int | None = None,
     policy: Mapping[str, Any] | None = None,
+    guard: pd.DataFrame | None = None,
     freq: str = "D",
     confidence: float = 0.95,
     drift_alarm: float = 0.2,
@@ -365,6 +368,13 @@ def build_report(
     )
     rep.drift = drift if drift is not None else pd.DataFrame()
     rep.rule_health = rule_health if rule_health is not None else pd.DataFrame()
+    rep.guard = guard if guard is not None else pd.DataFrame()
+    for row in rep.guard.to_dict("records"):
+        if row.get("recertification_requested"):
+            rep.notes.append(
+                f"the precision guard of {row['policy_version']} is {row['state']} and asks for "
+                "recertification (`autoresolve retrain --if-needed` acts on it)."
+            )
     deferred = deferred if deferred is not None else pd.DataFrame()
     rep.queue_depth = int(queue_depth if queue_depth is not None else len(deferred))
     if not deferred.empty:

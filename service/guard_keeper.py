@@ -23,6 +23,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
 from autoresolve.model.guard import GuardState, apply, decide
@@ -52,6 +53,43 @@ def summary(view: GuardView, actions: tuple[Any, ...] = ()) -> dict[str, Any]:
         "recertify": view.recertify,
         "actions": [{"kind": a.kind, "subject": a.subject, "reason": a.reason} for a in actions],
     }
+
+
+def recertify_request(row: Mapping[str, Any] | None) -> str | None:
+    """Why the guard row asks for recertification (what `retrain --if-needed` reports), if it does."""
+    if not row or not row["recertify"]:
+        return None
+    view = view_of(row)
+    why = [w for w in (view.model_reason, *view.rule_reasons.values()) if w]
+    since = row.get("recertify_requested_at")
+    when = f" since {since:%Y-%m-%d %H:%M} UTC" if since is not None else ""
+    return (
+        f"the precision guard asks for recertification of {row['policy_version']}{when}: "
+        + " ".join(why)
+    )
+
+
+def guard_table(rows: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """The guard rows as `report` shows them: one line per policy version, newest change first."""
+    out = []
+    for row in rows:
+        view = view_of(row)
+        model = view.state.model[0]
+        out.append(
+            {
+                "policy_version": row["policy_version"],
+                "state": view.status,
+                "threshold_in_effect": view.verdict.threshold,
+                "certified_threshold": view.state.levels[0],
+                "quarantined_rules": ", ".join(sorted(view.verdict.quarantined)),
+                "audited_model_labels": model.n,
+                "audited_model_wrong": model.wrong,
+                "recertification_requested": view.recertify,
+                "updated_at": row["updated_at"],
+                "reason": view.verdict.reason,
+            }
+        )
+    return pd.DataFrame(out)
 
 
 def view_of(row: Mapping[str, Any]) -> GuardView:
