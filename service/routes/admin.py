@@ -24,7 +24,11 @@ def router(svc: Service) -> APIRouter:
         status = svc.holder.status.to_dict() if svc.holder else {}
         guard = served.describe() | {"worker": worker_id()}
         return JSONResponse(
-            {"policy": jsonable(served.policy.describe()), "reload": status, "guard": jsonable(guard)}
+            {
+                "policy": jsonable(served.policy.describe()),
+                "reload": status,
+                "guard": jsonable(guard),
+            }
         )
 
     @api.post(

@@ -19,6 +19,7 @@ from autoresolve.service.decision_codec import decision_json, jsonable, log_row
 from autoresolve.service.store.engine import make_engine
 from autoresolve.service.store.errors import unavailable
 from autoresolve.service.store.frames import decisions_frame, labelled_frame
+from autoresolve.service.store.guard_store import guard_seq, read_guard, read_guards
 from autoresolve.service.store.label_store import (
     AfterInsert,
     LabelResult,
@@ -26,7 +27,6 @@ from autoresolve.service.store.label_store import (
     label_history_of,
     upsert_labels,
 )
-from autoresolve.service.store.guard_store import guard_seq, read_guard, read_guards
 from autoresolve.service.store.labelling_queue import audit_depth, audits, deferred, queue_depth
 from autoresolve.service.store.reads import read_rows, read_scalar
 from autoresolve.service.store.schema import current_revision, head_revision, is_current, migrate

@@ -95,9 +95,9 @@ def test_suspended_model_defers_every_model_resolution(served_parts) -> None:
     served = ServedPolicy(policy, GuardView(state), audit_share=0.0)
     frame = served.decide_frame(df.head(400), now=NOW)
     assert not ((frame["source"] == "model") & (frame["outcome"] == "resolved")).any()
-    assert frame.loc[frame["defer_reason"] == "guard", "guard_reason"].str.contains(
-        "suspended"
-    ).all()
+    assert (
+        frame.loc[frame["defer_reason"] == "guard", "guard_reason"].str.contains("suspended").all()
+    )
     assert not frame["audit"].any()
 
 

@@ -116,7 +116,9 @@ def test_concurrent_label_posts_lose_no_observation(store_url) -> None:  # noqa:
         t.join()
     assert not errors, errors
     # neither a label of an unaudited decision nor a changed label is new evidence
-    store.upsert_labels(CRM, [("plain", "nurture_marketing")], after=keeper.after_labels(policy, []))
+    store.upsert_labels(
+        CRM, [("plain", "nurture_marketing")], after=keeper.after_labels(policy, [])
+    )
     store.upsert_labels(CRM, [(ids[0], "route_smb_queue")], after=keeper.after_labels(policy, []))
     row = store.read_guard("crm", VERSION)
     state = GuardState.from_dict(row["state"])
@@ -132,4 +134,6 @@ def test_concurrent_label_posts_lose_no_observation(store_url) -> None:  # noqa:
 def test_a_zero_share_audits_nothing() -> None:
     served = ServedPolicy(StubPolicy(), None, audit_share=0.0)
     assert served.serve(_decision("x", audit=False)).audit is False
-    assert ServedPolicy(StubPolicy(), None, audit_share=1.0).serve(_decision("x", audit=False)).audit
+    assert (
+        ServedPolicy(StubPolicy(), None, audit_share=1.0).serve(_decision("x", audit=False)).audit
+    )
