@@ -56,7 +56,7 @@ def summary(view: GuardView, actions: tuple[Any, ...] = ()) -> dict[str, Any]:
 
 
 def recertify_request(row: Mapping[str, Any] | None) -> str | None:
-    """Why the guard row asks for recertification (what `retrain --if-needed` reports), if it does."""
+    """Why the guard row asks for recertification (`retrain --if-needed` reports it), or None."""
     if not row or not row["recertify"]:
         return None
     view = view_of(row)
