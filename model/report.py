@@ -65,13 +65,19 @@ def audited_precision(
 
     Labels of resolved records come from audits (or from the source system later); the interval
     says how much that sample can tell. Deferred records' labels do not count: they measure
-    nothing about automatic precision.
+    nothing about automatic precision. When the log marks audited decisions (`audit`, the
+    service's random sample), only their labels count: labels someone chose to give are not a
+    random sample of what was resolved.
     """
     rows = []
     lab = labels[["record_id", label_column]].rename(columns={label_column: "_truth"})
     lab = lab.drop_duplicates("record_id", keep="last")
     resolved = decisions[decisions["outcome"].eq("resolved")]
-    joined = resolved.merge(lab, on="record_id", how="inner")
+    sample = resolved
+    if "audit" in resolved.columns:
+        audited = resolved["audit"].fillna(False).astype(bool)
+        sample = resolved[audited] if audited.any() else resolved
+    joined = sample.merge(lab, on="record_id", how="inner")
     for source in ("rule", "model"):
         part = joined[joined["source"].eq(source)]
         summary = precision_summary(

@@ -124,6 +124,7 @@ def test_audited_labels_make_every_worker_tighten_and_release(server) -> None:
     state = GuardState.from_dict(row["state"])
     rest = model[need:]
     release = _labels_until(state, rest, True, lambda v: v.level == 0)
+    print(f"guard: acted after {need} wrong labels, released after {release} right ones")
     _post(server, rest[: release - 1], correct=True)
     assert _guard_row(home, version)["status"] != "certified"
     _post(server, rest[release - 1 : release], correct=True)
