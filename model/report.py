@@ -65,13 +65,19 @@ def audited_precision(
 
     Labels of resolved records come from audits (or from the source system later); the interval
     says how much that sample can tell. Deferred records' labels do not count: they measure
-    nothing about automatic precision.
+    nothing about automatic precision. When the log marks audited decisions (`audit`, the
+    service's random sample), only their labels count: labels someone chose to give are not a
+    random sample of what was resolved.
     """
     rows = []
     lab = labels[["record_id", label_column]].rename(columns={label_column: "_truth"})
     lab = lab.drop_duplicates("record_id", keep="last")
     resolved = decisions[decisions["outcome"].eq("resolved")]
-    joined = resolved.merge(lab, on="record_id", how="inner")
+    sample = resolved
+    if "audit" in resolved.columns:
+        audited = resolved["audit"].fillna(False).astype(bool)
+        sample = resolved[audited] if audited.any() else resolved
+    joined = sample.merge(lab, on="record_id", how="inner")
     for source in ("rule", "model"):
         part = joined[joined["source"].eq(source)]
         summary = precision_summary(
@@ -317,6 +323,7 @@ class DeploymentReport:
     rule_health: pd.DataFrame = field(default_factory=pd.DataFrame)
     queue_depth: int = 0
     clusters: pd.DataFrame = field(default_factory=pd.DataFrame)
+    guard: pd.DataFrame = field(default_factory=pd.DataFrame)  # the precision guard per version
     notes: list[str] = field(default_factory=list)
     plots: dict[str, bytes] = field(default_factory=dict)
 
@@ -330,6 +337,7 @@ class DeploymentReport:
             "rule_health": _records(self.rule_health),
             "queue_depth": self.queue_depth,
             "clusters": _records(self.clusters),
+            "guard": _records(self.guard),
             "notes": list(self.notes),
         }
 
@@ -350,6 +358,7 @@ def build_report(
     rule_health: pd.DataFrame | None = None,
     queue_depth: int | None = None,
     policy: Mapping[str, Any] | None = None,
+    guard: pd.DataFrame | None = None,
     freq: str = "D",
     confidence: float = 0.95,
     drift_alarm: float = 0.2,
@@ -365,6 +374,13 @@ def build_report(
     )
     rep.drift = drift if drift is not None else pd.DataFrame()
     rep.rule_health = rule_health if rule_health is not None else pd.DataFrame()
+    rep.guard = guard if guard is not None else pd.DataFrame()
+    for row in rep.guard.to_dict("records"):
+        if row.get("recertification_requested"):
+            rep.notes.append(
+                f"the precision guard of {row['policy_version']} is {row['state']} and asks for "
+                "recertification (`autoresolve retrain --if-needed` acts on it)."
+            )
     deferred = deferred if deferred is not None else pd.DataFrame()
     rep.queue_depth = int(queue_depth if queue_depth is not None else len(deferred))
     if not deferred.empty:

@@ -23,6 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from autoresolve.model.domain import load_domain
 from autoresolve.service.domains import complete_domain
 from autoresolve.service.errors import BodyLimitMiddleware, install_handlers
+from autoresolve.service.guard_keeper import GuardKeeper
 from autoresolve.service.metrics import Metrics
 from autoresolve.service.reload import PolicyHolder, PolicySource, RegistrySource
 from autoresolve.service.routes import admin, decisions, labels, ops
@@ -107,13 +108,23 @@ def lifespan(
             await run_in_threadpool(svc.store.migrate)
         except StoreUnavailable as exc:
             log.error("store not ready at start-up (will answer 503 until it is): %s", exc)
+        svc.guard = GuardKeeper(
+            svc.domain.name,
+            svc.store,
+            svc.metrics,
+            audit_share=settings.audit_share,
+            audit_seed=settings.audit_seed,
+        )
         svc.holder = _policy_holder(svc, policy_source)
         log.info("start-up policy check: %s", await run_in_threadpool(svc.holder.check_now))
         _freeze_heap()
         svc.holder.start(settings.reload_interval_s)
+        holder = svc.holder
+        svc.guard.start(lambda: holder.policy, settings.guard_poll_ms / 1000.0)
         try:
             yield
         finally:
+            svc.guard.stop()
             svc.holder.stop()
             if store is None:
                 svc.store.close()
@@ -127,6 +138,8 @@ def _policy_holder(svc: Service, source: PolicySource | None) -> PolicyHolder:
 
     def changed(policy: object, version: str) -> None:
         metrics.set_policy(domain.name, version)
+        if svc.guard is not None:
+            svc.guard.policy_loaded(policy)
         _freeze_heap()
 
     return PolicyHolder(

@@ -503,6 +503,7 @@ class _Deployment:
     version: str
     rules: Any  # the domain's rule set now
     inputs: Any  # model.retraining.JobInputs
+    guard_request: str | None = None  # the precision guard's request for recertification
 
 
 def _read_deployment(registry: Any, store: Any, dom: Any) -> _Deployment:
@@ -516,9 +517,15 @@ def _read_deployment(registry: Any, store: Any, dom: Any) -> _Deployment:
     info = registry.version_info(dom.name, "champion")
     since = pd.Timestamp(info.tags.get("autoresolve.registered_at") or info.created_at)
     summary = registry.load_artifact_text(dom.name, info.version, "data_summary.json")
+    from autoresolve.service.guard_keeper import recertify_request
+
     labels = _labelled(store, dom)
+    champion = registry.load_policy(dom.name, info.version)
     return _Deployment(
-        champion=registry.load_policy(dom.name, info.version),
+        guard_request=recertify_request(
+            store.read_guard(dom, str(champion.version)) if store is not None else None
+        ),
+        champion=champion,
         version=info.version,
         rules=default_rules(resolved_domain(dom)),  # the champion's, if domain.yaml lists none
         inputs=JobInputs(
@@ -656,7 +663,13 @@ def _print_retired(health_out: dict[str, Any]) -> None:
 def _assess(dep: _Deployment, job: Any) -> Any:
     from autoresolve.model.retraining import assess_need
 
-    return assess_need(champion=dep.champion, rules=dep.rules, inputs=dep.inputs, settings=job).need
+    return assess_need(
+        champion=dep.champion,
+        rules=dep.rules,
+        inputs=dep.inputs,
+        settings=job,
+        guard_request=dep.guard_request,
+    ).need
 
 
 def _cmd_retrain(

@@ -77,7 +77,7 @@ LINT_COLUMNS = [
 def _deployment_tables(dom, recent_days: int, cluster_days: int = 30) -> dict[str, Any]:
     """Read the store and the registry; everything the pure report needs, as tables."""
     settings = offline_settings(dom.directory)
-    decisions, labels, depth = _store_tables(dom, settings.store_url)
+    decisions, labels, depth, guard = _store_tables(dom, settings.store_url)
     champion, policy_info, summary = _champion(dom, settings)
     return {
         "decisions": decisions,
@@ -87,18 +87,23 @@ def _deployment_tables(dom, recent_days: int, cluster_days: int = 30) -> dict[st
         "rule_health": _rule_health(dom, champion, decisions, labels),
         "queue_depth": depth,
         "policy": policy_info,
+        "guard": guard,
     }
 
 
-def _store_tables(dom, store_url: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """The decision log, the labels and the queue depth, each keyed `record_id` only.
+def _store_tables(dom, store_url: str) -> tuple[pd.DataFrame, pd.DataFrame, int, pd.DataFrame]:
+    """The decision log, the labels, the queue depth (each keyed `record_id` only) and the
+    precision guard of each policy version.
 
     A logged record carries the domain's own id (`case_id` …) beside the decision's `record_id`,
     with the same value: it is dropped, so renaming back to the domain's id cannot make two."""
+    from autoresolve.service.guard_keeper import guard_table
     from autoresolve.service.store import DecisionStore, StoreUnavailable
 
     try:
         store = DecisionStore.from_url(store_url)
+        if store.current_revision() is not None and not store.is_current():
+            store.migrate()
         if store.current_revision() is None:
             fail(
                 f"no decisions logged yet for domain '{dom.name}' (the decision store "
@@ -108,13 +113,14 @@ def _store_tables(dom, store_url: str) -> tuple[pd.DataFrame, pd.DataFrame, int]
         decisions = store.decisions_frame(dom)
         labels = store.labelled_frame(dom)
         depth = store.queue_depth(dom)
+        guard = guard_table(store.read_guards(dom))
     except StoreUnavailable as exc:
         fail(f"decision store: {exc}")
     if dom.id != "record_id":
         decisions = decisions.drop(columns=[dom.id], errors="ignore")
         labels = labels.drop(columns=["record_id"], errors="ignore")
         labels = labels.rename(columns={dom.id: "record_id"})
-    return decisions, labels, depth
+    return decisions, labels, depth, guard
 
 
 def _recent_deferrals(dom, decisions: pd.DataFrame, cluster_days: int) -> pd.DataFrame:
@@ -264,3 +270,4 @@ def _print_report(rep) -> None:
         LINT_COLUMNS[:-1],
     )
     show(f"Deferred queue: {rep.queue_depth} — largest clusters of recent deferrals", rep.clusters)
+    show("Precision guard (from the store; audited labels of each served version)", rep.guard)

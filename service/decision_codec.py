@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from autoresolve.model.decision import DECISION_COLUMNS, Decision
+from autoresolve.model.decision import SERVED_COLUMNS, Decision
 from autoresolve.model.policy import iso_utc
 from autoresolve.model.queue_priority import label_priority
 
@@ -41,6 +41,8 @@ def decision_json(decision: Decision | Mapping[str, Any]) -> dict[str, Any]:
             ],
             "policy_version": str(decision.policy_version or ""),
             "decided_at": _iso(decision.decided_at),
+            "audit": bool(decision.audit),
+            "guard_reason": decision.guard_reason,
         }
     d = decision
     return {
@@ -55,6 +57,8 @@ def decision_json(decision: Decision | Mapping[str, Any]) -> dict[str, Any]:
         "candidates": _candidates(d.get("candidates")),
         "policy_version": str(d.get("policy_version") or ""),
         "decided_at": _iso(d.get("decided_at")),
+        "audit": _flag(d.get("audit")),
+        "guard_reason": _text(d.get("guard_reason")),
     }
 
 
@@ -64,7 +68,7 @@ def log_row(domain: str, out: Mapping[str, Any], record: Mapping[str, Any]) -> d
     `record` must be plain JSON already (validated HTTP input, or `jsonable` of a table row); the
     time becomes a datetime, so the database driver stores it in the column's own format.
     """
-    row = {c: out[c] for c in DECISION_COLUMNS}
+    row = {c: out[c] for c in SERVED_COLUMNS}
     row["domain"] = domain
     row["decided_at"] = as_datetime(out["decided_at"])
     row["record"] = record
@@ -142,6 +146,13 @@ def _finite(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def _flag(value: Any) -> bool:
+    """A stored or tabled flag: missing (a certified policy's table, an old row) is False."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return bool(value)
 
 
 def _text(value: Any) -> str | None:

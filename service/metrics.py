@@ -71,6 +71,42 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
+        self.audit_depth = Gauge(
+            "autoresolve_audit_queue_depth",
+            "Audited automatic decisions without a label (read from the store at scrape time).",
+            ["domain"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        guard = ["domain", "policy_version"]
+        self.guard_state = Gauge(
+            "autoresolve_guard_state",
+            "The precision guard: 0 certified threshold, 1 threshold raised, 2 model suspended.",
+            guard,
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.guard_threshold = Gauge(
+            "autoresolve_guard_threshold",
+            "The model's threshold in effect under the guard (+Inf: model suspended).",
+            guard,
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.guard_quarantined = Gauge(
+            "autoresolve_guard_quarantined_rules",
+            "Rules the precision guard has quarantined (their records defer).",
+            guard,
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.guard_recertify = Gauge(
+            "autoresolve_guard_recertify_requested",
+            "1 when the precision guard asks for recertification (`retrain --if-needed`).",
+            guard,
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
         self._policy_labels: tuple[str, str] | None = None
         self._decision_children: dict[tuple[str, str, str], Any] = {}
 
@@ -90,6 +126,16 @@ class Metrics:
             self.policy.remove(*self._policy_labels)
         self._policy_labels = (domain, version)
         self.policy.labels(domain, version).set(1)
+
+    def set_guard(self, domain: str, view: Any) -> None:
+        """The guard gauges of the version `view` (model.serving.GuardView) is for."""
+        v = view.verdict
+        labels = (domain, view.state.policy_version)
+        self.guard_state.labels(*labels).set(2 if v.model_suspended else 1 if v.level else 0)
+        threshold = float("inf") if v.threshold is None else v.threshold
+        self.guard_threshold.labels(*labels).set(threshold)
+        self.guard_quarantined.labels(*labels).set(len(v.quarantined))
+        self.guard_recertify.labels(*labels).set(1 if view.recertify else 0)
 
     def render(self) -> tuple[bytes, str]:
         if self.multiprocess:

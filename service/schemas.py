@@ -77,6 +77,14 @@ class DecisionOut(BaseModel):
     candidates: list[Candidate]
     policy_version: str
     decided_at: str
+    audit: bool = Field(
+        description="sampled for audit: label it (GET /v1/audits) so the precision guard sees "
+        "how automatic decisions fare"
+    )
+    guard_reason: str | None = Field(
+        description="why the precision guard deferred a decision the certified policy would "
+        "have resolved (defer_reason `guard`)"
+    )
 
 
 class BatchOut(BaseModel):

@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     threadpool_size: int = Field(
         default=40, ge=1, le=1000, description="requests scored at once per worker (FIFO beyond)"
     )
+    audit_share: float = Field(
+        default=0.03,
+        ge=0.0,
+        le=1.0,
+        description="share of automatic decisions sampled for audit (0 turns audits off; the "
+        "precision guard then sees no evidence)",
+    )
+    audit_seed: int = Field(default=0, description="seed of the audit sample (a hash of the id)")
+    guard_poll_ms: int = Field(
+        default=1_000,
+        ge=10,
+        description="how often a worker checks the store for another worker's guard change",
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         default="NORMAL",
         description="NORMAL (WAL): durable across a process crash, not a power cut; FULL: both",

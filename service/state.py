@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from autoresolve.model.domain import Domain
+from autoresolve.model.serving import ServedPolicy
 from autoresolve.service.errors import NotReady
+from autoresolve.service.guard_keeper import GuardKeeper
 from autoresolve.service.metrics import Metrics
 from autoresolve.service.reload import PolicyHolder
 from autoresolve.service.schemas import RequestModels
@@ -25,6 +27,7 @@ class Service:
         self.metrics = metrics
         self.store: DecisionStore | None = None
         self.holder: PolicyHolder | None = None
+        self.guard: GuardKeeper | None = None
 
     @property
     def record_fields(self) -> list[str]:
@@ -39,6 +42,13 @@ class Service:
                 f"{self.settings.reload_interval_s:g}s."
             )
         return policy
+
+    def served(self) -> ServedPolicy:
+        """The policy as served: audited and guarded (model/serving.py); no store round trip."""
+        policy = self.policy()
+        if self.guard is None:
+            raise NotReady("the precision guard is not open yet; the service is starting.")
+        return self.guard.served(policy)
 
     def the_store(self) -> DecisionStore:
         if self.store is None:

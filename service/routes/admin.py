@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 
 from autoresolve.service.decision_codec import jsonable
 from autoresolve.service.errors import NotReady
+from autoresolve.service.guard_keeper import worker_id
 from autoresolve.service.routes.common import ERRORS, needs_key
 from autoresolve.service.state import Service
 
@@ -15,13 +16,20 @@ def router(svc: Service) -> APIRouter:
 
     @api.get(
         "/v1/policy",
-        summary="What is serving: version, rules, thresholds, certificate",
+        summary="What is serving: version, rules, thresholds, certificate, the precision guard",
         tags=["policy"],
     )
     def get_policy() -> JSONResponse:
-        policy = svc.policy()
+        served = svc.served()
         status = svc.holder.status.to_dict() if svc.holder else {}
-        return JSONResponse({"policy": jsonable(policy.describe()), "reload": status})
+        guard = served.describe() | {"worker": worker_id()}
+        return JSONResponse(
+            {
+                "policy": jsonable(served.policy.describe()),
+                "reload": status,
+                "guard": jsonable(guard),
+            }
+        )
 
     @api.post(
         "/v1/admin/reload",

@@ -35,7 +35,7 @@ def router(svc: Service) -> APIRouter:
     columns = svc.record_fields
     metrics = svc.metrics
     latency = metrics.latency.labels("resolve")
-    turns = TurnBatcher(name, svc.policy, svc.the_store)
+    turns = TurnBatcher(name, svc.served, svc.the_store)
     api = APIRouter(
         tags=["decisions"], responses=ERRORS, dependencies=resolve_needs_key(svc.settings)
     )
@@ -63,7 +63,7 @@ def router(svc: Service) -> APIRouter:
     )
     def resolve_batch(batch: Batch) -> dict:  # type: ignore[valid-type]
         t0 = time.perf_counter()
-        policy = svc.policy()
+        policy = svc.served()
         store = svc.the_store()
         records = [r.model_dump(mode="json") for r in batch.records]  # type: ignore[attr-defined]
         decided = policy.decide_frame(pd.DataFrame.from_records(records, columns=columns))

@@ -28,6 +28,8 @@ def router(svc: Service) -> APIRouter:
             with contextlib.suppress(StoreUnavailable):
                 depth = svc.store.queue_depth(svc.domain)
                 svc.metrics.queue_depth.labels(svc.domain.name).set(depth)
+                audits = svc.store.audit_depth(svc.domain)
+                svc.metrics.audit_depth.labels(svc.domain.name).set(audits)
         data, ctype = svc.metrics.render()
         return Response(data, media_type=ctype)
 

@@ -19,13 +19,15 @@ from autoresolve.service.decision_codec import decision_json, jsonable, log_row
 from autoresolve.service.store.engine import make_engine
 from autoresolve.service.store.errors import unavailable
 from autoresolve.service.store.frames import decisions_frame, labelled_frame
+from autoresolve.service.store.guard_store import guard_seq, read_guard, read_guards
 from autoresolve.service.store.label_store import (
+    AfterInsert,
     LabelResult,
     checked_labels,
     label_history_of,
     upsert_labels,
 )
-from autoresolve.service.store.labelling_queue import deferred, queue_depth
+from autoresolve.service.store.labelling_queue import audit_depth, audits, deferred, queue_depth
 from autoresolve.service.store.reads import read_rows, read_scalar
 from autoresolve.service.store.schema import current_revision, head_revision, is_current, migrate
 from autoresolve.service.store.tables import decisions
@@ -171,14 +173,16 @@ class DecisionStore:
         source: str = "api",
         *,
         now: datetime | None = None,
+        after: AfterInsert | None = None,
     ) -> LabelResult:
         """Insert or change labels by record id; the same label twice changes nothing.
 
         Every change is kept in `label_history`. With a Domain, resolutions are checked against
-        its list and the whole call is refused (nothing written) if one is unknown.
+        its list and the whole call is refused (nothing written) if one is unknown. `after`
+        runs in the same transaction with the records labelled for the first time.
         """
         latest = checked_labels(domain, pairs)
-        return upsert_labels(self.engine, _name(domain), latest, str(source), now)
+        return upsert_labels(self.engine, _name(domain), latest, str(source), now, after)
 
     def label_history_of(self, domain: Domain | str, record_id: str) -> list[dict[str, Any]]:
         return label_history_of(self.engine, _name(domain), record_id)
@@ -191,6 +195,24 @@ class DecisionStore:
 
     def queue_depth(self, domain: Domain | str) -> int:
         return queue_depth(self.engine, _name(domain))
+
+    def audits(self, domain: Domain | str, limit: int = 50, offset: int = 0) -> list[dict]:
+        """Audited, unlabelled decisions (latest decision each), oldest first."""
+        return audits(self.engine, _name(domain), limit, offset)
+
+    def audit_depth(self, domain: Domain | str) -> int:
+        return audit_depth(self.engine, _name(domain))
+
+    # -- the precision guard (guard_store.py) -----------------------------------------------
+
+    def guard_seq(self, domain: Domain | str, version: str) -> int | None:
+        return guard_seq(self.engine, _name(domain), version)
+
+    def read_guard(self, domain: Domain | str, version: str) -> dict[str, Any] | None:
+        return read_guard(self.engine, _name(domain), version)
+
+    def read_guards(self, domain: Domain | str) -> list[dict[str, Any]]:
+        return read_guards(self.engine, _name(domain))
 
     def decisions_frame(self, domain: Domain | str, since: Any = None) -> pd.DataFrame:
         """Every logged decision (DECISION_COLUMNS) with its record's fields as further columns."""

@@ -8,7 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from autoresolve.model.decision import DECISION_COLUMNS
+from autoresolve.model.decision import SERVED_COLUMNS
 from autoresolve.model.domain import Domain
 from autoresolve.service.decision_codec import as_datetime, decision_json
 from autoresolve.service.store.reads import read_rows
@@ -16,14 +16,14 @@ from autoresolve.service.store.tables import decisions, labels
 
 
 def decisions_frame(engine: Engine, name: str, since: Any = None) -> pd.DataFrame:
-    """Every logged decision (DECISION_COLUMNS) with its record's fields as further columns."""
+    """Every logged decision (SERVED_COLUMNS) with its record's fields as further columns."""
     q = sa.select(decisions).where(decisions.c.domain == name)
     if since is not None:
         q = q.where(decisions.c.decided_at >= as_datetime(since))
     rows = read_rows(engine, q.order_by(decisions.c.id), "reading decisions")
     if not rows:
-        return pd.DataFrame(columns=[*DECISION_COLUMNS, "record"])
-    base = pd.DataFrame([decision_json(r) for r in rows], columns=list(DECISION_COLUMNS))
+        return pd.DataFrame(columns=[*SERVED_COLUMNS, "record"])
+    base = pd.DataFrame([decision_json(r) for r in rows], columns=list(SERVED_COLUMNS))
     recs = pd.DataFrame([r["record"] for r in rows])
     recs = recs[[c for c in recs.columns if c not in base.columns]]
     return pd.concat([base, recs], axis=1)
@@ -38,15 +38,15 @@ def labelled_frame(engine: Engine, domain: Domain | str, since: Any = None) -> p
     name = domain.name if isinstance(domain, Domain) else str(domain)
     label_col = domain.label if isinstance(domain, Domain) else "resolution"
     rows = read_rows(engine, _labelled_query(name, since), "reading labels")
-    cols_dec = [f"decision_{c}" for c in DECISION_COLUMNS if c != "record_id"]
+    cols_dec = [f"decision_{c}" for c in SERVED_COLUMNS if c != "record_id"]
     if not rows:
         return pd.DataFrame(columns=[label_col, "labelled_at", "label_source", *cols_dec])
     recs = pd.DataFrame([r["record"] for r in rows])
     recs[label_col] = [r["_label"] for r in rows]
     recs["labelled_at"] = pd.to_datetime([r["_labelled_at"] for r in rows], utc=True)
     recs["label_source"] = [r["_label_source"] for r in rows]
-    dec = pd.DataFrame([decision_json(r) for r in rows], columns=list(DECISION_COLUMNS))
-    for c in DECISION_COLUMNS:
+    dec = pd.DataFrame([decision_json(r) for r in rows], columns=list(SERVED_COLUMNS))
+    for c in SERVED_COLUMNS:
         if c != "record_id":
             recs[f"decision_{c}"] = dec[c].to_numpy()
     if isinstance(domain, Domain) and domain.id not in recs.columns:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,14 +58,24 @@ def checked_labels(domain: Domain | str, pairs: Iterable[tuple[Any, Any]]) -> di
     return latest
 
 
+# Called inside the labels' transaction with the records labelled for the first time, in the
+# order given (the precision guard folds them into its state there: see guard_store.py).
+AfterInsert = Callable[[sa.Connection, list[tuple[str, str]]], None]
+
+
 def upsert_labels(
-    engine: Engine, name: str, latest: dict[str, str], source: str, now: datetime | None = None
+    engine: Engine,
+    name: str,
+    latest: dict[str, str],
+    source: str,
+    now: datetime | None = None,
+    after: AfterInsert | None = None,
 ) -> LabelResult:
     """Write checked labels in one transaction, retrying a race with another writer."""
     when = now or datetime.now(UTC)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            return _write(engine, name, latest, source, when)
+            return _write(engine, name, latest, source, when, after)
         except IntegrityError:  # another writer inserted one of these ids meanwhile
             if attempt == _ATTEMPTS:
                 raise
@@ -76,14 +86,22 @@ def upsert_labels(
 
 
 def _write(
-    engine: Engine, name: str, latest: dict[str, str], source: str, when: datetime
+    engine: Engine,
+    name: str,
+    latest: dict[str, str],
+    source: str,
+    when: datetime,
+    after: AfterInsert | None,
 ) -> LabelResult:
     counts = [0, 0, 0]  # inserted, updated, unchanged
     ids = list(latest)
+    inserted: list[tuple[str, str]] = []
     with engine.begin() as conn:
         for i in range(0, len(ids), _CHUNK):
             chunk = {rid: latest[rid] for rid in ids[i : i + _CHUNK]}
-            _write_chunk(conn, name, chunk, source, when, counts)
+            _write_chunk(conn, name, chunk, source, when, counts, inserted)
+        if after is not None and inserted:
+            after(conn, inserted)
     return LabelResult(*counts)
 
 
@@ -94,6 +112,7 @@ def _write_chunk(
     source: str,
     when: datetime,
     counts: list[int],
+    inserted: list[tuple[str, str]],
 ) -> None:
     existing = dict(
         conn.execute(
@@ -114,6 +133,7 @@ def _write_chunk(
         )
         if old is None:
             counts[0] += 1
+            inserted.append((rid, res))
             new_rows.append(
                 {"domain": name, "record_id": rid, "resolution": res, "source": source}
                 | {"labelled_at": when, "updated_at": when}

@@ -29,9 +29,12 @@ decisions = sa.Table(
     sa.Column("decided_at", _When, nullable=False),
     sa.Column("record", sa.JSON, nullable=False),
     sa.Column("priority", sa.Float),
+    sa.Column("audit", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("guard_reason", sa.Text),
     sa.Index("ix_decisions_domain_record", "domain", "record_id", "id"),
     sa.Index("ix_decisions_domain_decided", "domain", "decided_at"),
     sa.Index("ix_decisions_queue", "domain", "outcome", "priority"),
+    sa.Index("ix_decisions_audit", "domain", "audit", "id"),
 )
 
 labels = sa.Table(
@@ -58,4 +61,24 @@ label_history = sa.Table(
     sa.Column("source", sa.String(100), nullable=False),
     sa.Column("changed_at", _When, nullable=False),
     sa.Index("ix_label_history_record", "domain", "record_id"),
+)
+
+# The precision guard of each served policy version (model/guard.py's GuardState as JSON), with
+# what it applies in plain columns for reports; `seq` counts changes, so a worker checks one
+# integer to know whether to re-read the row.
+guard_states = sa.Table(
+    "guard_states",
+    metadata,
+    sa.Column("domain", sa.String(100), primary_key=True),
+    sa.Column("policy_version", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(64), nullable=False),
+    sa.Column("threshold", sa.Float),
+    sa.Column("suspended", sa.Boolean, nullable=False),
+    sa.Column("quarantined", sa.JSON, nullable=False),
+    sa.Column("recertify", sa.Boolean, nullable=False),
+    sa.Column("recertify_requested_at", _When),
+    sa.Column("actions", sa.JSON, nullable=False),
+    sa.Column("updated_at", _When, nullable=False),
 )

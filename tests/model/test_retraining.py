@@ -154,3 +154,17 @@ def test_only_changed_rules_recertify_without_refit(crm_domain) -> None:
 def test_settings_refuse_values_outside_their_range(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
         JobSettings(**{field: value})
+
+
+def test_a_guard_request_alone_makes_retraining_needed(crm_domain) -> None:
+    inputs = JobInputs(pd.DataFrame(), _labels(crm_domain, 3, [1] * 3), 2, None, None)
+    quiet = JobSettings(min_new_labels=50)
+    champion = Deferring(crm_domain)
+    calm = assess_need(champion=champion, rules=None, inputs=inputs, settings=quiet)
+    assert not calm.need.needed
+    why = "the precision guard asks for recertification of crm:3: threshold raised …"
+    asked = assess_need(
+        champion=champion, rules=None, inputs=inputs, settings=quiet, guard_request=why
+    )
+    assert asked.need.needed and asked.need.reasons == (why,)
+    assert choose_mode(asked.need) == REFIT

@@ -150,6 +150,8 @@ def test_resolve_returns_decision_and_logs_it_first(client, tmp_path):
         "candidates",
         "policy_version",
         "decided_at",
+        "audit",
+        "guard_reason",
     }
     store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'store.db'}")
     frame = store.decisions_frame("crm")

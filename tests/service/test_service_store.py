@@ -119,7 +119,7 @@ def test_upgrade_from_first_revision_keeps_data(store_url):
         )
     assert s.current_revision() == "0001"
     s.migrate()
-    assert s.current_revision() == s.head_revision() == "0002"
+    assert s.current_revision() == s.head_revision() == "0003"
     items = s.deferred("crm")
     assert [i["record_id"] for i in items] == ["old-1"] and items[0]["priority"] == 2.0
     assert s.label_history_of("crm", "old-2")[0]["resolution"] == "merge_duplicate"

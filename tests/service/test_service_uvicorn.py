@@ -34,7 +34,7 @@ H = {"X-API-Key": KEY}
 class Server:
     """`autoresolve serve` in its own process group, so kill -9 reaches every worker."""
 
-    def __init__(self, home: Path, workers: int = 2):
+    def __init__(self, home: Path, workers: int = 2, env: dict[str, str] | None = None):
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -47,6 +47,7 @@ class Server:
             "AUTORESOLVE_RELOAD_INTERVAL_S": "0.5",
             "AUTORESOLVE_MAX_BODY_BYTES": "2000000",
             "OMP_NUM_THREADS": "1",
+            **(env or {}),
         }
         for k in ("MLFLOW_TRACKING_URI", "AUTORESOLVE_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
             env.pop(k, None)
