@@ -208,15 +208,15 @@ def test_bad_input_over_http(server):
     big = b'{"record_id": "x", "notes": "' + b"y" * 10_000_000 + b'"}'
     try:
         r = c.post("/v1/resolve", content=big, headers={"content-type": "application/json"})
-        assert r.status_code == 413 and "limit" in r.json()["message"]
+        assert r.status_code == 413 and "limit" in r.json()["detail"]
     except httpx.WriteError:
         pass  # the server answered 413 and closed before the client finished sending
     r = c.post(
         "/v1/resolve", content=b'{"record_id": ', headers={"content-type": "application/json"}
     )
-    assert r.status_code == 422 and "not valid JSON" in r.json()["message"]
+    assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
     r = c.post("/v1/resolve", json={"record_id": "x", "employes": 3})
-    assert r.status_code == 422 and "Did you mean 'employees'" in r.json()["message"]
+    assert r.status_code == 422 and "Did you mean 'employees'" in r.json()["detail"]
     recs = {"records": [{"record_id": str(i)} for i in range(100_000)]}
     try:
         r = c.post("/v1/resolve/batch", json=recs)
