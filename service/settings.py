@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         repr=False,
-        description="decision store (SQLAlchemy URL); default: SQLite file `autoresolve.db` in home",
+        description="decision store (SQLAlchemy URL); default: SQLite `autoresolve.db` in home",
     )
     mlflow_tracking_uri: str | None = Field(
         default=None,
