@@ -136,3 +136,12 @@ def test_request_examples_are_the_rule_examples_and_are_valid(client):
     labels = spec["paths"]["/v1/labels"]["post"]["requestBody"]["content"]
     for example in labels["application/json"]["examples"].values():
         assert client.post("/v1/labels", json=example["value"], headers=H).status_code == 200
+
+
+def test_readme_lists_every_problem_kind():
+    from tests.support import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for kind in KINDS:
+        if kind != "http-error":
+            assert f"`{kind}`" in readme, f"README's error table lacks {kind}"
