@@ -246,7 +246,9 @@ class BodyLimitMiddleware:
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await problem("payload-too-large", message)(scope, receive, send)
+                    await problem("payload-too-large", message, instance=scope["path"])(
+                        scope, receive, send
+                    )
                     return
         seen = 0
 
