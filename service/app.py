@@ -23,11 +23,14 @@ from fastapi.concurrency import run_in_threadpool
 from autoresolve.model.domain import load_domain
 from autoresolve.service.domains import complete_domain
 from autoresolve.service.errors import BodyLimitMiddleware, install_handlers
+from autoresolve.service.examples import domain_rules, request_examples
 from autoresolve.service.guard_keeper import GuardKeeper
 from autoresolve.service.metrics import Metrics
+from autoresolve.service.openapi import install_openapi, problems_router
+from autoresolve.service.problems import KINDS
 from autoresolve.service.reload import PolicyHolder, PolicySource, RegistrySource
 from autoresolve.service.routes import admin, decisions, labels, ops
-from autoresolve.service.schemas import Problem, build_models
+from autoresolve.service.schemas import ProblemDetail, build_models
 from autoresolve.service.settings import Settings, load_settings
 from autoresolve.service.state import Service
 from autoresolve.service.store import DecisionStore, StoreUnavailable
@@ -49,7 +52,8 @@ def create_app(
     models = build_models(
         domain, max_batch=settings.max_batch_records, max_text_chars=settings.max_text_chars
     )
-    svc = Service(settings, domain, models, Metrics())
+    examples = request_examples(domain, domain_rules(domain))
+    svc = Service(settings, domain, models, Metrics(), examples)
     app = FastAPI(
         title=f"autoresolve — {domain.name}",
         version="1",
@@ -59,7 +63,7 @@ def create_app(
             + (domain.description or "")
         ),
         lifespan=lifespan(svc, policy_source, store),
-        responses={500: {"model": Problem, "description": "unexpected error (reference only)"}},
+        responses={500: {"model": ProblemDetail, "description": KINDS["internal"].title}},
         telemetry=_telemetry(),
     )
     app.state.service = svc
@@ -72,6 +76,8 @@ def create_app(
     )
     for module in (decisions, labels, admin, ops):  # the scoring routes are matched first
         app.include_router(module.router(svc))
+    app.include_router(problems_router())
+    install_openapi(app)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autoresolve.service import (
+    cli_config,
     cli_init,
     cli_model,
     cli_models,
@@ -28,3 +29,4 @@ cli_serve.register(app)
 cli_rules.register(app)
 cli_sim.register(app)
 cli_report.register(app)
+cli_config.register(app)

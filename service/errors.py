@@ -1,33 +1,47 @@
-"""Every error as JSON that names the problem and the field; never a traceback to the caller."""
+"""Every error as an RFC 9457 problem detail (service/problems.py); never a traceback.
+
+One converter (`ProblemConverter`) turns each exception the app can meet into its problem
+answer: request validation, HTTP errors from routing and body parsing (404, 405 with `Allow`,
+413, JSON nested too deep), API-key errors, the domain's record and label errors, a store or a
+policy that is not there, and anything unexpected (500 with a reference to the log).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autoresolve.model.records import RecordError
 from autoresolve.rules.errors import suggest
 from autoresolve.service.auth import AuthError
+from autoresolve.service.problems import ProblemResponse, kind_for_status, problem
 from autoresolve.service.store import LabelError, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+MAX_LISTED_ERRORS = 20
+RETRY_AFTER_S = "5"
 
 
 class NotReady(Exception):
     """No policy is loaded yet (or the store is not reachable)."""
 
 
-def problem(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
-    body = {"error": error, "message": message}
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status)
+class ProblemError(Exception):
+    """A route's own refusal: a problem `kind` (service/problems.py) with its detail and field."""
+
+    def __init__(self, kind: str, detail: str, field: str | None = None):
+        self.kind = kind
+        self.field = field
+        super().__init__(detail)
 
 
 def _field_path(loc: tuple | list) -> str:
@@ -75,93 +89,135 @@ def _pick_union_branch(errors: list[dict], body: Any, branches: tuple[str, str])
     return out
 
 
-def validation_handler(
-    known_fields: dict[str, dict[str, list[str]]], unions: dict[str, tuple[str, str]]
-):
-    """`known_fields`: per URL path, body path prefix ('' top level, 'records.N' …) → names."""
+class ProblemConverter:
+    """Exception → problem answer, for every exception handler of the app.
 
-    async def handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    `known_fields`: per URL path, body path prefix ('' top level, 'records.N' …) → the names a
+    validation error's "Did you mean …?" chooses from. `unions`: per URL path, the two request
+    models of a body that may be either (a label or {labels: [...]}). `on_error` counts each
+    answer by kind (the `autoresolve_errors_total` metric).
+    """
+
+    def __init__(
+        self,
+        known_fields: dict[str, dict[str, list[str]]],
+        unions: dict[str, tuple[str, str]],
+        on_error: Callable[[str], None] | None = None,
+    ):
+        self.known_fields = known_fields
+        self.unions = unions
+        self.on_error = on_error
+
+    async def __call__(self, request: Request, exc: Exception) -> ProblemResponse:
+        answer = self.convert(request, exc)
+        if self.on_error is not None:
+            self.on_error(answer.kind)
+        return answer
+
+    def convert(self, request: Request, exc: Exception) -> ProblemResponse:
+        path = request.url.path
+        if isinstance(exc, RequestValidationError):
+            return self.invalid_request(request, exc)
+        if isinstance(exc, StarletteHTTPException):
+            return _http_problem(request, exc)
+        if isinstance(exc, AuthError):
+            kind = "unauthorized" if exc.status == 401 else "forbidden"
+            return problem(kind, str(exc), field="X-API-Key", instance=path)
+        if isinstance(exc, LabelError):
+            field = exc.field if exc.index is None else f"labels.{exc.index}.{exc.field}"
+            return problem("invalid-label", str(exc), field=field, instance=path)
+        if isinstance(exc, RecordError):
+            return problem("invalid-record", str(exc), field=exc.field, instance=path)
+        if isinstance(exc, ProblemError):
+            return problem(exc.kind, str(exc), field=exc.field, instance=path)
+        if isinstance(exc, StoreUnavailable | NotReady):
+            kind = "store-unavailable" if isinstance(exc, StoreUnavailable) else "not-ready"
+            retry = {"Retry-After": RETRY_AFTER_S}
+            return problem(kind, str(exc), instance=path, headers=retry)
+        ref = uuid.uuid4().hex[:12]
+        log.error("internal error %s on %s %s", ref, request.method, path, exc_info=exc)
+        detail = f"internal error (reference {ref}); the server log has the details."
+        return problem("internal", detail, instance=path)
+
+    def invalid_request(self, request: Request, exc: RequestValidationError) -> ProblemResponse:
         path = request.url.path
         raw = list(exc.errors())
-        if path in unions:
-            raw = _pick_union_branch(raw, exc.body, unions[path])
-        known = known_fields.get(path, known_fields.get("*", {}))
+        if path in self.unions:
+            raw = _pick_union_branch(raw, exc.body, self.unions[path])
+        known = self.known_fields.get(path, self.known_fields.get("*", {}))
         errors = []
-        for err in raw[:20]:
+        for err in raw[:MAX_LISTED_ERRORS]:
             d = _describe(err, known)
-            errors.append({"field": d["field"], "message": d["message"], "type": err.get("type")})
-        first = errors[0] if errors else {"field": None, "message": "invalid request."}
+            errors.append({"field": d["field"], "detail": d["message"], "code": err.get("type")})
+        first = errors[0] if errors else {"field": None, "detail": "invalid request."}
         more = f" ({len(raw) - 1} more error(s) in 'errors')" if len(raw) > 1 else ""
         return problem(
-            422, "invalid_request", first["message"] + more, field=first["field"], errors=errors
+            "invalid-request",
+            first["detail"] + more,
+            field=first["field"],
+            errors=errors,
+            instance=path,
         )
 
-    return handler
+
+def _http_problem(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+    path = request.url.path
+    headers = dict(exc.headers or {})
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        detail = (
+            "request body is not valid JSON: it nests deeper than the parser allows (about "
+            "1,000 levels); records are flat objects of field values."
+        )
+        err = {"field": None, "detail": detail, "code": "json_too_deep"}
+        return problem("invalid-request", detail, errors=[err], instance=path)
+    if exc.status_code == 404:
+        detail = f"no endpoint {request.method} {path}; see /docs for the API."
+    elif exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{path} does not take {request.method}; it takes {', '.join(allowed)}."
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    kind = kind_for_status(exc.status_code)
+    return problem(kind, detail, status=exc.status_code, instance=path, headers=headers or None)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (Starlette's own 405 names one route's only).
+
+    Asked of the routes by matching, so routers included into routers are asked too."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
 
 
 def install_handlers(
     app: FastAPI,
     known_fields: dict[str, dict[str, list[str]]],
     unions: dict[str, tuple[str, str]] | None = None,
-    on_error=None,
-) -> None:
-    def note(kind: str) -> None:
-        if on_error is not None:
-            on_error(kind)
-
-    app.add_exception_handler(
-        RequestValidationError, validation_handler(known_fields, unions or {})
-    )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-        note(names.get(exc.status_code, f"http_{exc.status_code}"))
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        if exc.status_code == 404:
-            detail = f"no endpoint {request.method} {request.url.path}; see /docs for the API."
-        return problem(exc.status_code, names.get(exc.status_code, "http_error"), detail)
-
-    @app.exception_handler(AuthError)
-    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
-        note("auth")
-        return problem(exc.status, "unauthorized", str(exc), field="X-API-Key")
-
-    @app.exception_handler(LabelError)
-    async def label_error(request: Request, exc: LabelError) -> JSONResponse:
-        note("label")
-        field = exc.field if exc.index is None else f"labels.{exc.index}.{exc.field}"
-        return problem(422, "invalid_label", str(exc), field=field)
-
-    @app.exception_handler(RecordError)
-    async def record_error(request: Request, exc: RecordError) -> JSONResponse:
-        note("record")
-        return problem(422, "invalid_record", str(exc), field=exc.field)
-
-    @app.exception_handler(StoreUnavailable)
-    async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        note("store_unavailable")
-        resp = problem(503, "store_unavailable", str(exc))
-        resp.headers["Retry-After"] = "5"
-        return resp
-
-    @app.exception_handler(NotReady)
-    async def not_ready(request: Request, exc: NotReady) -> JSONResponse:
-        note("not_ready")
-        resp = problem(503, "not_ready", str(exc))
-        resp.headers["Retry-After"] = "5"
-        return resp
-
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
-        ref = uuid.uuid4().hex[:12]
-        log.exception("internal error %s on %s %s", ref, request.method, request.url.path)
-        note("internal")
-        return problem(
-            500,
-            "internal",
-            f"internal error (reference {ref}); the server log has the details.",
-        )
+    on_error: Callable[[str], None] | None = None,
+) -> ProblemConverter:
+    """Register the one converter for every exception the app answers as a problem."""
+    convert = ProblemConverter(known_fields, unions or {}, on_error)
+    for exc_class in (
+        RequestValidationError,
+        StarletteHTTPException,
+        AuthError,
+        LabelError,
+        RecordError,
+        ProblemError,
+        StoreUnavailable,
+        NotReady,
+        Exception,
+    ):
+        app.add_exception_handler(exc_class, convert)  # type: ignore[arg-type]
+    return convert
 
 
 class BodyLimitMiddleware:
@@ -190,7 +246,9 @@ class BodyLimitMiddleware:
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await problem(413, "payload_too_large", message)(scope, receive, send)
+                    await problem("payload-too-large", message, instance=scope["path"])(
+                        scope, receive, send
+                    )
                     return
         seen = 0
 

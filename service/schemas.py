@@ -104,19 +104,36 @@ class DeferredItem(DecisionOut):
 
 class DeferredPage(BaseModel):
     items: list[DeferredItem]
-    total: int
+    total: int = Field(description="records in the queue now")
     limit: int
-    offset: int
-    next_offset: int | None
+    next: str | None = Field(
+        description="opaque cursor of the next page (pass it as `cursor`); null on the last page"
+    )
 
 
-class Problem(BaseModel):
-    """Every error: what went wrong, which field, and what to do."""
+class ProblemItem(BaseModel):
+    """One of several problems found in one request."""
 
-    error: str
-    message: str
-    field: str | None = None
-    errors: list[dict[str, Any]] | None = None
+    field: str | None = Field(
+        None, description="the offending field, dotted (`records.3.employees`)"
+    )
+    detail: str = Field(description="what is wrong and what to do")
+    code: str | None = Field(
+        None, description="the validator's code (`missing`, `extra_forbidden` …)"
+    )
+
+
+class ProblemDetail(BaseModel):
+    """Every error answer (RFC 9457, `application/problem+json`): what went wrong, which field,
+    and what to do. `type` is `/problems/<kind>`; GET it for the kind's meaning."""
+
+    type: str = Field(description="the kind of problem, a URI reference: /problems/<kind>")
+    title: str = Field(description="the kind's short, fixed summary")
+    status: int = Field(description="the HTTP status code")
+    detail: str = Field(description="this occurrence: what was wrong, where, and what to do")
+    instance: str | None = Field(None, description="the request path")
+    field: str | None = Field(None, description="the offending field or header, when there is one")
+    errors: list[ProblemItem] | None = Field(None, description="every problem found (up to 20)")
 
 
 class RequestModels(BaseModel):

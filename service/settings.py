@@ -5,6 +5,10 @@ own folder: an installed autoresolve keeps its state where it is run.
 
 Unsafe defaults (no API keys, the SQLite file store) are fine on a laptop and refused elsewhere:
 outside `AUTORESOLVE_ENV=development` a deployment must say which keys protect its write endpoints.
+
+The API keys are a secret (`SecretStr`): a Settings object prints them as `**********` in its
+repr, its str and its JSON dump; the URLs that may hold a password stay out of its repr.
+Every field's description is its line in docs/configuration.md (`autoresolve config reference`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,9 +26,16 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AUTORESOLVE_", extra="ignore")
+    # hide_input_in_errors: a refusal would otherwise quote every input, the API keys included
+    model_config = SettingsConfigDict(
+        env_prefix="AUTORESOLVE_", extra="ignore", hide_input_in_errors=True
+    )
 
-    env: Literal["development", "test", "production"] = "production"
+    env: Literal["development", "test", "production"] = Field(
+        default="production",
+        description="`production` refuses unsafe settings; `development` allows them (no API "
+        "keys, for a laptop); `test` is for test suites",
+    )
     home: Path = Field(
         default=Path("var"),
         description="state folder: store, MLflow, artifacts (relative to the working directory)",
@@ -33,15 +44,28 @@ class Settings(BaseSettings):
         default=Path("data/crm"),
         description="the domain folder served (relative to the working directory)",
     )
-    database_url: str | None = Field(default=None, description="decision store (SQLAlchemy URL)")
-    mlflow_tracking_uri: str | None = Field(
-        default=None, description="MLflow tracking/registry URI; MLFLOW_TRACKING_URI is honoured"
+    database_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="decision store (SQLAlchemy URL); default: SQLite `autoresolve.db` in home",
     )
-    api_keys: str = Field(default="", description="comma-separated keys for write/admin endpoints")
-    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="largest request body")
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        repr=False,
+        description="MLflow tracking/registry URI; else MLFLOW_TRACKING_URI, else SQLite in home",
+    )
+    api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="comma-separated keys for write/admin endpoints, sent in X-API-Key (secret)",
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1_000, description="largest request body, in bytes (413 beyond)"
+    )
     max_batch_records: int = Field(default=10_000, ge=1, description="records per batch call")
     max_text_chars: int = Field(default=10_000, ge=1, description="longest string field value")
-    reload_interval_s: float = Field(default=10.0, ge=0.0, description="0 disables polling")
+    reload_interval_s: float = Field(
+        default=10.0, ge=0.0, description="seconds between checks for a new @champion; 0: never"
+    )
     resolve_requires_key: bool = Field(
         default=False, description="also demand X-API-Key on the resolve endpoints"
     )
@@ -94,7 +118,8 @@ class Settings(BaseSettings):
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(k.strip() for k in self.api_keys.split(",") if k.strip())
+        """The configured keys; the only way to read the secret."""
+        return tuple(k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip())
 
     @property
     def store_url(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from autoresolve.model.domain import Domain
 from autoresolve.model.serving import ServedPolicy
 from autoresolve.service.errors import NotReady
+from autoresolve.service.examples import RequestExamples
 from autoresolve.service.guard_keeper import GuardKeeper
 from autoresolve.service.metrics import Metrics
 from autoresolve.service.reload import PolicyHolder
@@ -20,10 +21,18 @@ from autoresolve.service.store import DecisionStore
 
 
 class Service:
-    def __init__(self, settings: Settings, domain: Domain, models: RequestModels, metrics: Metrics):
+    def __init__(
+        self,
+        settings: Settings,
+        domain: Domain,
+        models: RequestModels,
+        metrics: Metrics,
+        examples: RequestExamples | None = None,
+    ):
         self.settings = settings
         self.domain = domain
         self.models = models
+        self.examples = examples or RequestExamples()
         self.metrics = metrics
         self.store: DecisionStore | None = None
         self.holder: PolicyHolder | None = None

@@ -7,17 +7,18 @@ from fastapi.responses import JSONResponse
 from autoresolve.service.decision_codec import jsonable
 from autoresolve.service.errors import NotReady
 from autoresolve.service.guard_keeper import worker_id
-from autoresolve.service.routes.common import ERRORS, needs_key
+from autoresolve.service.routes.common import KEY_KINDS, needs_key, problems
 from autoresolve.service.state import Service
 
 
 def router(svc: Service) -> APIRouter:
-    api = APIRouter(responses=ERRORS)
+    api = APIRouter()
 
     @api.get(
         "/v1/policy",
         summary="What is serving: version, rules, thresholds, certificate, the precision guard",
         tags=["policy"],
+        responses=problems("not-ready"),
     )
     def get_policy() -> JSONResponse:
         served = svc.served()
@@ -36,6 +37,7 @@ def router(svc: Service) -> APIRouter:
         dependencies=needs_key(svc.settings),
         summary="Check the registry's @champion now (retrying a refused version)",
         tags=["admin"],
+        responses=problems(*KEY_KINDS, "not-ready"),
     )
     def admin_reload() -> JSONResponse:
         if svc.holder is None:

@@ -13,13 +13,14 @@ and answers a constant. What resolve costs beyond it is the decision and its log
 """
 
 import time
+from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 from fastapi.responses import Response
 
 from autoresolve.service.decision_codec import decision_json, log_row
-from autoresolve.service.routes.common import ERRORS, resolve_needs_key
+from autoresolve.service.routes.common import key_kinds, problems, resolve_needs_key
 from autoresolve.service.schemas import BatchOut, DecisionOut
 from autoresolve.service.state import Service
 from autoresolve.service.turns import TurnBatcher
@@ -36,19 +37,35 @@ def router(svc: Service) -> APIRouter:
     metrics = svc.metrics
     latency = metrics.latency.labels("resolve")
     turns = TurnBatcher(name, svc.served, svc.the_store)
-    api = APIRouter(
-        tags=["decisions"], responses=ERRORS, dependencies=resolve_needs_key(svc.settings)
+    examples = svc.examples
+    api = APIRouter(tags=["decisions"], dependencies=resolve_needs_key(svc.settings))
+    refusals = problems(
+        *key_kinds(svc.settings.resolve_requires_key),
+        "payload-too-large",
+        "invalid-request",
+        "invalid-record",
+        "not-ready",
+        "store-unavailable",
     )
 
-    @api.post("/v1/resolve", response_model=DecisionOut, summary="Decide one record")
-    async def resolve(record: Record) -> dict:  # type: ignore[valid-type]
+    @api.post(
+        "/v1/resolve", response_model=DecisionOut, summary="Decide one record", responses=refusals
+    )
+    async def resolve(
+        record: Annotated[Record, Body(openapi_examples=examples.record or None)],  # type: ignore[valid-type]
+    ) -> dict:
         t0 = time.perf_counter()
         out = await turns.resolve(record.model_dump(mode="json"))  # type: ignore[attr-defined]
         metrics.count((out,))
         latency.observe(time.perf_counter() - t0)
         return out
 
-    @api.get("/v1/ping", summary="A constant answer (the benchmark's baseline)", tags=["ops"])
+    @api.get(
+        "/v1/ping",
+        summary="A constant answer (the benchmark's baseline)",
+        tags=["ops"],
+        responses=problems(*key_kinds(svc.settings.resolve_requires_key)),
+    )
     async def ping() -> Response:
         return Response(_PONG, media_type=_JSON)
 
@@ -60,8 +77,11 @@ def router(svc: Service) -> APIRouter:
         "/v1/resolve/batch",
         response_model=BatchOut,
         summary="Decide many records (one transaction in the log)",
+        responses=refusals,
     )
-    def resolve_batch(batch: Batch) -> dict:  # type: ignore[valid-type]
+    def resolve_batch(
+        batch: Annotated[Batch, Body(openapi_examples=examples.batch or None)],  # type: ignore[valid-type]
+    ) -> dict:
         t0 = time.perf_counter()
         policy = svc.served()
         store = svc.the_store()

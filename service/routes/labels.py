@@ -1,32 +1,51 @@
 """`POST /v1/labels` (one label or `{labels: [...]}`, idempotent), `GET /v1/deferred` (the
 queue a reviewer works through) and `GET /v1/audits` (automatic decisions sampled for audit,
-oldest first). All need an API key: labels change what the model learns, the queues return
-records. A record's first label, when its decision was audited, is evidence for the precision
-guard: it is folded into the served version's guard in the labels' own transaction
-(service/guard_keeper.py), and this worker serves the new verdict as soon as it commits."""
+oldest first), both paged by cursor. All need an API key: labels change what the model learns,
+the queues return records. A record's first label, when its decision was audited, is evidence
+for the precision guard: it is folded into the served version's guard in the labels' own
+transaction (service/guard_keeper.py), and this worker serves the new verdict as soon as it
+commits."""
 
 import time
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query, Request, Response
 
-from autoresolve.service.routes.common import ERRORS, needs_key
+from autoresolve.service.paging import decode_cursor, encode_cursor
+from autoresolve.service.routes.common import KEY_KINDS, needs_key, problems
 from autoresolve.service.schemas import DeferredPage, LabelsOut
 from autoresolve.service.state import Service
+from autoresolve.service.store import key_of
+
+MAX_PAGE = 1000
 
 
 def router(svc: Service) -> APIRouter:
     Label = svc.models.label
     Labels = svc.models.labels
     domain = svc.domain
-    api = APIRouter(tags=["labels"], responses=ERRORS, dependencies=needs_key(svc.settings))
+    api = APIRouter(tags=["labels"], dependencies=needs_key(svc.settings))
 
     @api.post(
         "/v1/labels",
         response_model=LabelsOut,
         summary="Send true resolutions (one label, or {labels: [...]}); idempotent",
+        responses=problems(
+            *KEY_KINDS,
+            "payload-too-large",
+            "invalid-request",
+            "invalid-label",
+            "not-ready",
+            "store-unavailable",
+        ),
     )
-    def post_labels(body: Label | Labels) -> LabelsOut:  # type: ignore[valid-type]
+    def post_labels(
+        body: Annotated[
+            Label | Labels,  # type: ignore[valid-type]
+            Body(openapi_examples=svc.examples.labels or None),
+        ],
+    ) -> LabelsOut:
         t0 = time.perf_counter()
         if isinstance(body, Labels):
             pairs = [(lab.record_id, lab.resolution) for lab in body.labels]
@@ -46,35 +65,58 @@ def router(svc: Service) -> APIRouter:
     @api.get(
         "/v1/deferred",
         response_model=DeferredPage,
-        summary="Deferred, unlabelled records; the most instructive first",
+        summary="Deferred, unlabelled records; the most instructive first, paged by cursor",
+        description=(
+            "Pass the `next` of a page as `cursor` to read the following one (also in the "
+            '`Link: <…>; rel="next"` header). Records labelled meanwhile leave the queue '
+            "without making the next page skip any."
+        ),
+        responses=problems(*KEY_KINDS, "invalid-request", "not-ready", "store-unavailable"),
     )
     def deferred(
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+        request: Request,
+        response: Response,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")] = 50,
+        cursor: Annotated[
+            str | None, Query(max_length=200, description="the `next` of the previous page")
+        ] = None,
     ) -> dict:
+        after = decode_cursor(cursor) if cursor is not None else None
         store = svc.the_store()
-        items = store.deferred(domain, limit=limit, offset=offset)
+        items = store.deferred(domain, limit=limit + 1, after=after)
         total = store.queue_depth(domain)
-        return _page(items, total, limit, offset)
+        return _page(request, response, items, total, limit)
 
     @api.get(
         "/v1/audits",
         response_model=DeferredPage,
         summary="Automatic decisions sampled for audit, unlabelled; the oldest first",
         description="Label these like deferrals (POST /v1/labels): their labels are the "
-        "precision guard's evidence. Labelling them in this order keeps its test valid.",
+        "precision guard's evidence. Labelling them in this order keeps its test valid. Pass "
+        "the `next` of a page as `cursor` to read the following one.",
+        responses=problems(*KEY_KINDS, "invalid-request", "not-ready", "store-unavailable"),
     )
     def audits(
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+        request: Request,
+        response: Response,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")] = 50,
+        cursor: Annotated[
+            str | None, Query(max_length=200, description="the `next` of the previous page")
+        ] = None,
     ) -> dict:
+        after = decode_cursor(cursor) if cursor is not None else None
         store = svc.the_store()
-        items = store.audits(domain, limit=limit, offset=offset)
-        return _page(items, store.audit_depth(domain), limit, offset)
+        items = store.audits(domain, limit=limit + 1, after=after)
+        return _page(request, response, items, store.audit_depth(domain), limit)
 
     return api
 
 
-def _page(items: list[dict], total: int, limit: int, offset: int) -> dict:
-    nxt = offset + len(items) if offset + len(items) < total else None
-    return {"items": items, "total": total, "limit": limit, "offset": offset, "next_offset": nxt}
+def _page(request: Request, response: Response, items: list[dict], total: int, limit: int) -> dict:
+    """One page of `limit` items read as `limit + 1`: the extra one says a next page exists."""
+    nxt = encode_cursor(key_of(items[limit - 1])) if len(items) > limit else None
+    items = items[:limit]
+    if nxt is not None:
+        query = urlencode({"limit": limit, "cursor": nxt})
+        response.headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
+    return {"items": items, "total": total, "limit": limit, "next": nxt}

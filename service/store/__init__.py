@@ -20,6 +20,7 @@ from autoresolve.service.store.decision_store import DecisionStore
 from autoresolve.service.store.engine import make_engine
 from autoresolve.service.store.errors import LabelError, StoreUnavailable
 from autoresolve.service.store.label_store import LabelResult
+from autoresolve.service.store.labelling_queue import QueueKey, key_of
 from autoresolve.service.store.schema import MIGRATIONS
 from autoresolve.service.store.tables import metadata
 
@@ -28,7 +29,9 @@ __all__ = [
     "DecisionStore",
     "LabelError",
     "LabelResult",
+    "QueueKey",
     "StoreUnavailable",
+    "key_of",
     "make_engine",
     "metadata",
 ]

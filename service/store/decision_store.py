@@ -27,7 +27,13 @@ from autoresolve.service.store.label_store import (
     label_history_of,
     upsert_labels,
 )
-from autoresolve.service.store.labelling_queue import audit_depth, audits, deferred, queue_depth
+from autoresolve.service.store.labelling_queue import (
+    QueueKey,
+    audit_depth,
+    audits,
+    deferred,
+    queue_depth,
+)
 from autoresolve.service.store.reads import read_rows, read_scalar
 from autoresolve.service.store.schema import current_revision, head_revision, is_current, migrate
 from autoresolve.service.store.tables import decisions
@@ -189,16 +195,22 @@ class DecisionStore:
 
     # -- queue (labelling_queue.py) and frames (frames.py) -----------------------------------
 
-    def deferred(self, domain: Domain | str, limit: int = 50, offset: int = 0) -> list[dict]:
-        """Deferred, unlabelled records (latest decision each), most instructive first."""
-        return deferred(self.engine, _name(domain), limit, offset)
+    def deferred(
+        self, domain: Domain | str, limit: int = 50, after: QueueKey | None = None
+    ) -> list[dict]:
+        """Deferred, unlabelled records (latest decision each), most instructive first; a page
+        after `after` (`labelling_queue.key_of` the last item seen) when given."""
+        return deferred(self.engine, _name(domain), limit, after)
 
     def queue_depth(self, domain: Domain | str) -> int:
         return queue_depth(self.engine, _name(domain))
 
-    def audits(self, domain: Domain | str, limit: int = 50, offset: int = 0) -> list[dict]:
-        """Audited, unlabelled decisions (latest decision each), oldest first."""
-        return audits(self.engine, _name(domain), limit, offset)
+    def audits(
+        self, domain: Domain | str, limit: int = 50, after: QueueKey | None = None
+    ) -> list[dict]:
+        """Audited, unlabelled decisions (latest decision each), oldest first; a page after
+        `after` when given."""
+        return audits(self.engine, _name(domain), limit, after)
 
     def audit_depth(self, domain: Domain | str) -> int:
         return audit_depth(self.engine, _name(domain))

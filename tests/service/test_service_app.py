@@ -202,7 +202,7 @@ def test_bad_record_is_422_naming_the_field(client, payload, field, words):
     assert r.status_code == 422, r.text
     body = r.json()
     assert body["field"] == field
-    assert words.lower() in body["message"].lower()
+    assert words.lower() in body["detail"].lower()
 
 
 @pytest.mark.parametrize(
@@ -216,25 +216,25 @@ def test_bad_record_is_422_naming_the_field(client, payload, field, words):
 def test_nan_and_inf_are_refused(client, raw):
     r = client.post("/v1/resolve", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["field"] == "employees", r.text
-    assert "finite" in r.json()["message"]
+    assert "finite" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("raw", [b'{"record_id": "x",', b"not json", b"\xff\xfe{}", b"[]", b"null"])
 def test_malformed_json_is_4xx_json(client, raw):
     r = client.post("/v1/resolve", content=raw, headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500, r.text
-    assert r.json()["message"]
+    assert r.json()["detail"]
 
 
 def test_lone_surrogate_is_refused_and_odd_unicode_kept(client, tmp_path):
     raw = '{"record_id": "x", "notes": "\\ud800 broken"}'
     r = client.post("/v1/resolve", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["field"] == "notes"
-    assert "unicode" in r.json()["message"]
+    assert "unicode" in r.json()["detail"]
     raw = '{"records": [{"record_id": "x", "notes": "\\ud800 broken"}]}'
     r = client.post("/v1/resolve/batch", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["field"] == "records.0.notes"
-    assert "unicode" in r.json()["message"]
+    assert "unicode" in r.json()["detail"]
     odd = "Zoë 👩🏽‍💻 \u202e ﷽ 𝕏 \u200b"
     r = client.post("/v1/resolve", json={"record_id": "é-1", "notes": odd, "country": "FR"})
     assert r.status_code == 200 and r.json()["record_id"] == "é-1"
@@ -247,7 +247,7 @@ def test_body_over_limit_is_413(tmp_path, source):
     with TestClient(app) as c:
         big = {"record_id": "x", "notes": "y" * 20_000}
         r = c.post("/v1/resolve", json=big)
-        assert r.status_code == 413 and "AUTORESOLVE_MAX_BODY_BYTES" in r.json()["message"]
+        assert r.status_code == 413 and "AUTORESOLVE_MAX_BODY_BYTES" in r.json()["detail"]
 
         def chunks():
             yield b'{"record_id": "x", "notes": "'
@@ -271,7 +271,7 @@ def test_batch_too_many_records_is_refused(tmp_path, source):
         recs = [{"record_id": str(i)} for i in range(100_000)]
         r = c.post("/v1/resolve/batch", json={"records": recs})
         assert r.status_code == 422 and r.json()["field"] == "records"
-        assert "at most 50" in r.json()["message"]
+        assert "at most 50" in r.json()["detail"]
 
 
 def test_batch_decides_in_order_and_logs_in_one_go(client, tmp_path):
@@ -325,7 +325,7 @@ def test_unknown_resolution_lists_allowed_values(client):
     r = client.post("/v1/labels", json={"record_id": "a", "resolution": "merge_dupe"}, headers=h)
     assert r.status_code == 422, r.text
     assert "resolution" in r.json()["field"]
-    assert "merge_duplicate" in r.json()["message"]
+    assert "merge_duplicate" in r.json()["detail"]
 
 
 def test_deferred_queue_orders_by_what_a_label_teaches(client):
@@ -334,12 +334,14 @@ def test_deferred_queue_orders_by_what_a_label_teaches(client):
     client.post("/v1/resolve", json={"record_id": "novel"})
     client.post("/v1/resolve", json={"record_id": "auto", "country": "DE", "employees": 9000})
     assert client.get("/v1/deferred").status_code == 401
-    page = client.get("/v1/deferred?limit=1", headers=h).json()
-    assert page["total"] == 2 and page["next_offset"] == 1
+    first = client.get("/v1/deferred?limit=1", headers=h)
+    page = first.json()
+    assert page["total"] == 2 and page["next"]
+    assert first.headers["Link"] == f'</v1/deferred?limit=1&cursor={page["next"]}>; rel="next"'
     assert page["items"][0]["record_id"] == "novel"
     assert page["items"][0]["record"]["record_id"] == "novel"
-    page2 = client.get("/v1/deferred?limit=1&offset=1", headers=h).json()
-    assert page2["items"][0]["record_id"] == "low" and page2["next_offset"] is None
+    page2 = client.get(f"/v1/deferred?limit=1&cursor={page['next']}", headers=h).json()
+    assert page2["items"][0]["record_id"] == "low" and page2["next"] is None
     client.post(
         "/v1/labels", json={"record_id": "novel", "resolution": "enrich_company_data"}, headers=h
     )
@@ -373,7 +375,7 @@ def test_not_ready_until_a_policy_exists_then_hot_reload(tmp_path):
     with TestClient(create_app(make_settings(tmp_path), policy_source=source)) as c:
         assert c.get("/readyz").status_code == 503
         r = c.post("/v1/resolve", json={"record_id": "x"})
-        assert r.status_code == 503 and "no policy loaded" in r.json()["message"]
+        assert r.status_code == 503 and "no policy loaded" in r.json()["detail"]
         h = {"X-API-Key": KEY}
         assert c.post("/v1/admin/reload").status_code == 401
         source.champion = "1"
@@ -417,7 +419,7 @@ def test_store_locked_is_503_then_recovers(tmp_path, source):
         try:
             r = c.post("/v1/resolve", json={"record_id": "during"})
             assert r.status_code == 503, r.text
-            assert "store unavailable" in r.json()["message"] and "locked" in r.json()["message"]
+            assert "store unavailable" in r.json()["detail"] and "locked" in r.json()["detail"]
             assert r.headers["retry-after"] == "5"
             assert source.policies["1"].decided.count("during") == 1  # one run, no replay
         finally:
@@ -452,12 +454,12 @@ def test_unexpected_error_is_500_json_without_internals(tmp_path):
         r = c.post("/v1/resolve", json={"record_id": "x"})
         assert r.status_code == 500
         assert "ZeroDivision" not in r.text and "Traceback" not in r.text
-        assert json.loads(r.text)["error"] == "internal"
+        assert json.loads(r.text)["type"] == "/problems/internal"
 
 
 def test_unknown_path_and_method_are_json(client):
     r = client.get("/v1/nothing")
-    assert r.status_code == 404 and "see /docs" in r.json()["message"]
+    assert r.status_code == 404 and "see /docs" in r.json()["detail"]
     assert client.get("/v1/resolve").status_code == 405
 
 
@@ -557,7 +559,7 @@ def test_post_ping_validates_the_record_and_logs_nothing(client, tmp_path):
     r = client.post("/v1/ping", json={"record_id": "p1", "country": "DE"})
     assert r.status_code == 200 and r.json() == {"ok": True}
     r = client.post("/v1/ping", json={"record_id": "p1", "countyr": "DE"})
-    assert r.status_code == 422 and "Did you mean 'country'" in r.json()["message"]
+    assert r.status_code == 422 and "Did you mean 'country'" in r.json()["detail"]
     assert client.get("/v1/ping").json() == {"ok": True}
     assert client.post("/v1/ping", content=b"x" * 2_000_000).status_code == 413
     store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'store.db'}")

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from autoresolve.model.decision import Candidate, Decision
 from autoresolve.model.domain import load_domain
 from autoresolve.model.queue_priority import label_priority
-from autoresolve.service.store import DecisionStore, LabelError, StoreUnavailable, metadata
+from autoresolve.service.decision_codec import decision_json, log_row
+from autoresolve.service.store import DecisionStore, LabelError, StoreUnavailable, key_of, metadata
 from tests.support import CRM_DIR
 
 CRM = load_domain(CRM_DIR)
@@ -151,7 +152,8 @@ def test_log_labels_queue_and_frames(store):
     store.log_decisions(CRM, [dec("d", reason="rule")], [rec("d")])
     assert store.queue_depth(CRM) == 3
     assert [i["record_id"] for i in store.deferred(CRM)] == ["b", "a", "d"]
-    assert [i["record_id"] for i in store.deferred(CRM, limit=1, offset=1)] == ["a"]
+    first = store.deferred(CRM, limit=1)
+    assert [i["record_id"] for i in store.deferred(CRM, limit=1, after=key_of(first[0]))] == ["a"]
     # a later automatic decision for the same record takes it out of the queue
     store.log_decisions(CRM, [dec("d", "resolved", probs=(0.99, 0.0))], [rec("d")])
     assert store.queue_depth(CRM) == 2
@@ -322,3 +324,40 @@ def test_group_writer_commits_small_and_large_batches_in_order(tmp_path, n):
         assert s.commits == 1
     finally:
         s.close()
+
+
+def _queue_with_ties_and_no_priority(store) -> None:
+    """Ten deferred records in three priority ties, then two logged without a priority."""
+    probs = [(0.5, 0.4)] * 4 + [(0.6, 0.3)] * 4 + [(0.45, 0.44)] * 2
+    ids = [f"r{i}" for i in range(len(probs))]
+    store.log_decisions(
+        CRM, [dec(r, probs=p) for r, p in zip(ids, probs, strict=True)], [rec(r) for r in ids]
+    )
+    rows = [log_row("crm", decision_json(dec(f"n{i}")), rec(f"n{i}")) for i in range(2)]
+    store.log_rows([row | {"priority": None} for row in rows])
+
+
+def test_keyset_pages_never_skip_a_record_while_records_are_labelled(store):
+    _queue_with_ties_and_no_priority(store)
+    whole = [i["record_id"] for i in store.deferred(CRM, limit=100)]
+    assert len(whole) == 12 and whole[-2:] == ["n1", "n0"]  # no priority: last, on both backends
+
+    seen: list[str] = []
+    after = None
+    while items := store.deferred(CRM, limit=3, after=after):
+        seen += [i["record_id"] for i in items]
+        store.upsert_labels(CRM, [(items[0]["record_id"], "merge_duplicate")])
+        after = key_of(items[-1])
+    assert seen == whole  # every record once, in the queue's order
+
+
+def test_offset_pages_skip_records_while_records_are_labelled(store):
+    """What the cursor replaced: the same reviewer with offsets misses records."""
+    _queue_with_ties_and_no_priority(store)
+    seen: list[str] = []
+    offset = 0
+    while items := store.deferred(CRM, limit=offset + 3)[offset:]:
+        seen += [i["record_id"] for i in items]
+        store.upsert_labels(CRM, [(items[0]["record_id"], "merge_duplicate")])
+        offset += len(items)
+    assert len(seen) < 12

@@ -196,6 +196,19 @@ def test_metrics_merge_both_workers(server):
     assert "autoresolve_deferred_queue_depth" in text
 
 
+def test_every_metric_the_ops_files_name_is_exported(server):
+    from tests.service.test_ops_files import unexported
+
+    c = server.client
+    spam = {"record_id": "o-1", "email_domain": "mailinator.com"}
+    assert c.post("/v1/resolve", json=spam).status_code == 200
+    assert c.post("/v1/resolve", json={"record_id": "o-2", "country": "AQ"}).status_code == 200
+    assert c.post("/v1/resolve/batch", json={"records": [{"record_id": "o-3"}]}).status_code == 200
+    assert c.get("/v1/deferred").status_code == 401  # counted as an error
+    missing = unexported(c.get("/metrics").text)
+    assert not missing, f"named in ops/ but not exported by /metrics: {missing}"
+
+
 def _decisions_total(server) -> float:
     total = 0.0
     for line in server.client.get("/metrics").text.splitlines():
@@ -209,15 +222,15 @@ def test_bad_input_over_http(server):
     big = b'{"record_id": "x", "notes": "' + b"y" * 10_000_000 + b'"}'
     try:
         r = c.post("/v1/resolve", content=big, headers={"content-type": "application/json"})
-        assert r.status_code == 413 and "limit" in r.json()["message"]
+        assert r.status_code == 413 and "limit" in r.json()["detail"]
     except httpx.WriteError:
         pass  # the server answered 413 and closed before the client finished sending
     r = c.post(
         "/v1/resolve", content=b'{"record_id": ', headers={"content-type": "application/json"}
     )
-    assert r.status_code == 422 and "not valid JSON" in r.json()["message"]
+    assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
     r = c.post("/v1/resolve", json={"record_id": "x", "employes": 3})
-    assert r.status_code == 422 and "Did you mean 'employees'" in r.json()["message"]
+    assert r.status_code == 422 and "Did you mean 'employees'" in r.json()["detail"]
     recs = {"records": [{"record_id": str(i)} for i in range(100_000)]}
     try:
         r = c.post("/v1/resolve/batch", json=recs)
