@@ -87,6 +87,14 @@ class LabelsOut(BaseModel):
     inserted: int
     updated: int
     unchanged: int
+    unknown: int = Field(
+        0,
+        description="labels for record ids never decided (kept; they train "
+        "on the first decision logged for the id)",
+    )
+    unknown_record_ids: list[str] = Field(default_factory=list, description="the first 100")
+    repeated: int = Field(0, description="record ids given more than once: the last one counts")
+    repeated_record_ids: list[str] = Field(default_factory=list, description="the first 100")
 
 
 class DeferredItem(DecisionOut):

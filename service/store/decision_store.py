@@ -174,11 +174,12 @@ class DecisionStore:
     ) -> LabelResult:
         """Insert or change labels by record id; the same label twice changes nothing.
 
-        Every change is kept in `label_history`. With a Domain, resolutions are checked against
+        A new label is bound to the newest decision of its record (`label_store.py`); the result
+        names ids never decided and ids given twice. Every change is kept in `label_history`. With a Domain, resolutions are checked against
         its list and the whole call is refused (nothing written) if one is unknown.
         """
-        latest = checked_labels(domain, pairs)
-        return upsert_labels(self.engine, _name(domain), latest, str(source), now)
+        checked = checked_labels(domain, pairs)
+        return upsert_labels(self.engine, _name(domain), checked, str(source), now)
 
     def label_history_of(self, domain: Domain | str, record_id: str) -> list[dict[str, Any]]:
         return label_history_of(self.engine, _name(domain), record_id)
@@ -186,7 +187,7 @@ class DecisionStore:
     # -- queue (labelling_queue.py) and frames (frames.py) -----------------------------------
 
     def deferred(self, domain: Domain | str, limit: int = 50, offset: int = 0) -> list[dict]:
-        """Deferred, unlabelled records (latest decision each), most instructive first."""
+        """Deferred decisions of unlabelled records, most instructive first."""
         return deferred(self.engine, _name(domain), limit, offset)
 
     def queue_depth(self, domain: Domain | str) -> int:

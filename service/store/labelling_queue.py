@@ -1,7 +1,8 @@
 """The deferred queue: deferred decisions without a label, the most instructive first.
 
-Only the latest decision per record counts (a later automatic decision takes a record out), and a
-labelled record leaves the queue. The order is the `priority` stored with each deferred decision
+Every deferred decision is an item until its record is labelled: a re-sent record is a new
+decision, recorded as such, and a later decision for the same id (resolved or not) never takes a
+queued one out. The order is the `priority` stored with each deferred decision
 (`model/queue_priority.py`: how much its label would teach), then recency.
 """
 
@@ -18,18 +19,10 @@ from autoresolve.service.store.tables import decisions, labels
 
 
 def _in_queue(name: str) -> sa.ColumnElement[bool]:
-    later = decisions.alias("later")
-    no_later = ~sa.exists().where(
-        later.c.domain == decisions.c.domain,
-        later.c.record_id == decisions.c.record_id,
-        later.c.id > decisions.c.id,
-    )
     no_label = ~sa.exists().where(
         labels.c.domain == decisions.c.domain, labels.c.record_id == decisions.c.record_id
     )
-    return sa.and_(
-        decisions.c.domain == name, decisions.c.outcome == "deferred", no_later, no_label
-    )
+    return sa.and_(decisions.c.domain == name, decisions.c.outcome == "deferred", no_label)
 
 
 def deferred(engine: Engine, name: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:

@@ -119,7 +119,7 @@ def test_upgrade_from_first_revision_keeps_data(store_url):
         )
     assert s.current_revision() == "0001"
     s.migrate()
-    assert s.current_revision() == s.head_revision() == "0002"
+    assert s.current_revision() == s.head_revision() == "0004"
     items = s.deferred("crm")
     assert [i["record_id"] for i in items] == ["old-1"] and items[0]["priority"] == 2.0
     assert s.label_history_of("crm", "old-2")[0]["resolution"] == "merge_duplicate"
@@ -152,14 +152,14 @@ def test_log_labels_queue_and_frames(store):
     assert store.queue_depth(CRM) == 3
     assert [i["record_id"] for i in store.deferred(CRM)] == ["b", "a", "d"]
     assert [i["record_id"] for i in store.deferred(CRM, limit=1, offset=1)] == ["a"]
-    # a later automatic decision for the same record takes it out of the queue
+    # a later automatic decision for the same record leaves it in the queue (issue 14)
     store.log_decisions(CRM, [dec("d", "resolved", probs=(0.99, 0.0))], [rec("d")])
-    assert store.queue_depth(CRM) == 2
+    assert store.queue_depth(CRM) == 3
     r = store.upsert_labels(CRM, [("a", "merge_duplicate"), ("c", "route_smb_queue")], "audit")
-    assert r.to_dict() == {"inserted": 2, "updated": 0, "unchanged": 0}
+    assert (r.inserted, r.updated, r.unchanged, r.unknown) == (2, 0, 0, ())
     assert store.upsert_labels(CRM, [("a", "merge_duplicate")]).unchanged == 1
     assert store.upsert_labels(CRM, [("a", "route_smb_queue")]).updated == 1
-    assert store.queue_depth(CRM) == 1
+    assert store.queue_depth(CRM) == 2
     hist = store.label_history_of(CRM, "a")
     assert [(h["previous"], h["resolution"]) for h in hist] == [
         (None, "merge_duplicate"),
