@@ -32,12 +32,13 @@ local seq = 0
 local path = os.getenv("BENCH_PATH")
 local method = os.getenv("BENCH_METHOD")
 local key = os.getenv("BENCH_API_KEY") or ""
+local headers = {["Content-Type"] = "application/json", ["X-API-Key"] = key}
 request = function()
   if method == "GET" then return wrk.format("GET", path) end
   i = i % #bodies + 1
   seq = seq + 1
   local body = string.gsub(bodies[i], '"record_id":"[^"]*"', '"record_id":"b' .. seq .. '"', 1)
-  return wrk.format("POST", path, {["Content-Type"] = "application/json", ["X-API-Key"] = key}, body)
+  return wrk.format("POST", path, headers, body)
 end
 """
 

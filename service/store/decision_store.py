@@ -175,8 +175,9 @@ class DecisionStore:
         """Insert or change labels by record id; the same label twice changes nothing.
 
         A new label is bound to the newest decision of its record (`label_store.py`); the result
-        names ids never decided and ids given twice. Every change is kept in `label_history`. With a Domain, resolutions are checked against
-        its list and the whole call is refused (nothing written) if one is unknown.
+        names ids never decided and ids given twice. Every change is kept in `label_history`.
+        With a Domain, resolutions are checked against its list and the whole call is refused
+        (nothing written) if one is unknown.
         """
         checked = checked_labels(domain, pairs)
         return upsert_labels(self.engine, _name(domain), checked, str(source), now)

@@ -7,6 +7,7 @@ for one record keep their history's `previous` right.
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -87,7 +88,7 @@ def test_concurrent_labels_for_one_record_keep_previous_right(store_url):  # noq
     assert len(history) > 1
     wrong = [
         (before["resolution"], after["previous"])
-        for before, after in zip(history, history[1:], strict=False)
+        for before, after in itertools.pairwise(history)
         if before["resolution"] != after["previous"]
     ]
     assert wrong == []
