@@ -102,6 +102,7 @@ def lifespan(
             busy_timeout_ms=settings.store_busy_timeout_ms,
             synchronous=settings.sqlite_synchronous,
             group_commit=settings.group_commit,
+            commit_timeout_s=settings.commit_timeout_s or None,
         )
         try:
             await run_in_threadpool(svc.store.migrate)

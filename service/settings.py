@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     store_busy_timeout_ms: int = Field(
         default=5_000, ge=0, description="how long a write waits for a locked store before 503"
     )
+    commit_timeout_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="longest wait for the store to confirm a decision's commit before 503 "
+        "(0: no deadline); a commit running longer makes /readyz not ready",
+    )
     group_commit: bool = Field(
         default=True, description="concurrent requests share store commits (one writer per worker)"
     )

@@ -17,7 +17,11 @@ def router(svc: Service) -> APIRouter:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz", summary="A policy is loaded and the store answers")
+    @api.get(
+        "/readyz",
+        summary="A policy is loaded and the store can make decisions durable (its file is in "
+        "place, its commits succeed and none is stalled)",
+    )
     def readyz() -> JSONResponse:
         body = _readiness(svc)
         return JSONResponse(body, status_code=503 if body["problems"] else 200)
@@ -40,8 +44,8 @@ def _readiness(svc: Service) -> dict:
     if holder is None or not holder.ready:
         problems.append("no policy loaded")
     try:
-        svc.the_store().ping()
-    except (StoreUnavailable, NotReady) as exc:
+        problems += svc.the_store().problems()
+    except NotReady as exc:
         problems.append(str(exc))
     policy = holder.policy if holder and holder.ready else None
     return {

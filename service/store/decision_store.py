@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,8 +18,9 @@ from autoresolve.model.decision import Decision
 from autoresolve.model.domain import Domain
 from autoresolve.service.decision_codec import decision_json, jsonable, log_row
 from autoresolve.service.store.engine import make_engine
-from autoresolve.service.store.errors import unavailable
+from autoresolve.service.store.errors import StoreUnavailable, unavailable
 from autoresolve.service.store.frames import decisions_frame, labelled_frame
+from autoresolve.service.store.health import CommitHealth, FileIdentity
 from autoresolve.service.store.label_store import (
     LabelResult,
     checked_labels,
@@ -40,6 +42,13 @@ from autoresolve.service.store.writes import (
 _GROUP_MAX_ROWS = 500  # larger calls commit on their own, in the caller's thread
 
 
+def _sqlite_path(engine: Engine) -> Path | None:
+    db = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db).expanduser().resolve()
+
+
 def _name(domain: Domain | str) -> str:
     return domain.name if isinstance(domain, Domain) else str(domain)
 
@@ -57,10 +66,21 @@ class DecisionStore:
     committed.
     """
 
-    def __init__(self, engine: Engine, *, group_commit: bool = False):
+    def __init__(
+        self, engine: Engine, *, group_commit: bool = False, commit_timeout_s: float | None = None
+    ):
         self.engine = engine
+        self.commit_timeout_s = commit_timeout_s
+        self.identity = FileIdentity(_sqlite_path(engine))
+        self.health = CommitHealth()
         self._inserter = RowInserter(engine)
-        self._group = GroupCommit(engine, self._inserter) if group_commit else None
+        self._group = (
+            GroupCommit(
+                engine, self._inserter, before_write=self.identity.check, health=self.health
+            )
+            if group_commit
+            else None
+        )
 
     @classmethod
     def from_url(
@@ -70,9 +90,10 @@ class DecisionStore:
         busy_timeout_ms: int = 5_000,
         synchronous: str = "NORMAL",
         group_commit: bool = False,
+        commit_timeout_s: float | None = None,
     ) -> DecisionStore:
         engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
-        return cls(engine, group_commit=group_commit)
+        return cls(engine, group_commit=group_commit, commit_timeout_s=commit_timeout_s)
 
     @property
     def url(self) -> str:
@@ -100,7 +121,9 @@ class DecisionStore:
         return is_current(self.engine)
 
     def ping(self) -> None:
-        """Raise StoreUnavailable unless the store answers and holds the current schema."""
+        """Raise StoreUnavailable unless the store answers, holds the current schema and is
+        still the file it opened (SQLite)."""
+        self.identity.check()
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.select(sa.func.count()).select_from(decisions).where(sa.false()))
@@ -135,8 +158,9 @@ class DecisionStore:
             return 0
         bound = [self._inserter.bound(r) for r in rows]
         if self._group is not None and len(rows) <= _GROUP_MAX_ROWS:
-            self._group.submit(bound)
+            self._group.submit(bound, self.commit_timeout_s)
         else:
+            self.identity.check()
             write_rows(self.engine, self._inserter, bound)
         return len(rows)
 
@@ -148,6 +172,20 @@ class DecisionStore:
             return
         task = future.get_loop().run_in_executor(None, self.log_rows, rows)
         task.add_done_callback(settle_from(future))
+
+    def problems(self, stall_s: float | None = None) -> list[str]:
+        """Why the store cannot make anything durable now (empty: it can, as far as it knows).
+
+        No database round trip beyond `ping`'s: the file's identity, the writer's last commit
+        and how long its current one has run (`stall_s`, default the commit timeout).
+        """
+        out = []
+        try:
+            self.ping()
+        except StoreUnavailable as exc:
+            out.append(str(exc))
+        out += self.health.problems(stall_s if stall_s is not None else self.commit_timeout_s or 0)
+        return out
 
     @property
     def commits(self) -> int:
@@ -180,6 +218,7 @@ class DecisionStore:
         (nothing written) if one is unknown.
         """
         checked = checked_labels(domain, pairs)
+        self.identity.check()
         return upsert_labels(self.engine, _name(domain), checked, str(source), now)
 
     def label_history_of(self, domain: Domain | str, record_id: str) -> list[dict[str, Any]]:
