@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from autoresolve.model.domain import load_domain
+from autoresolve.model.train import default_rules
 from autoresolve.service.domains import complete_domain
 from autoresolve.service.errors import BodyLimitMiddleware, install_handlers
 from autoresolve.service.metrics import Metrics
@@ -135,6 +136,7 @@ def _policy_holder(svc: Service, source: PolicySource | None) -> PolicyHolder:
         domain,
         on_change=changed,
         on_result=lambda result: metrics.reloads.labels(result).inc(),
+        served_rules=lambda: default_rules(domain),
     )
 
 

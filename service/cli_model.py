@@ -668,6 +668,7 @@ def _cmd_retrain(
     psi_bar: float,
     seed: int,
     json_: bool,
+    allow_removed_rules: bool = False,
 ) -> None:
     from autoresolve.model.retraining import JobSettings
 
@@ -675,7 +676,12 @@ def _cmd_retrain(
     settings, dom, registry = _setup(domain)
     if registry.champion_version(dom.name) is None:
         fail(f"no @champion for '{dom.name}' yet: run `autoresolve train --domain {domain}` first.")
-    job = JobSettings(min_new_labels=min_new_labels, psi_bar=psi_bar, tolerance=tolerance)
+    job = JobSettings(
+        min_new_labels=min_new_labels,
+        psi_bar=psi_bar,
+        tolerance=tolerance,
+        allow_removed_rules=allow_removed_rules,
+    )
     dep = _read_deployment(registry, _open_store(settings), dom)
     dep, health_out = _retire_learned(dom, dep, data)
     payload: dict[str, Any] = {
@@ -803,8 +809,26 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--data", help="CSV/Parquet history (default: domain's)")
         ] = None,
         seed: Annotated[int, typer.Option("--seed")] = 0,
+        allow_removed_rules: Annotated[
+            bool,
+            typer.Option(
+                "--allow-removed-rules",
+                help="the champion's rules missing from rules.yaml are removed on purpose "
+                "(else the rules gate fails and names them)",
+            ),
+        ] = False,
         json_: JsonOpt = False,
     ) -> None:
         """Train a challenger; promote it only if the gates pass (else exit 1, saying why)."""
         with _clear_errors():
-            _cmd_retrain(domain, data, if_needed, tolerance, min_new_labels, psi_bar, seed, json_)
+            _cmd_retrain(
+                domain,
+                data,
+                if_needed,
+                tolerance,
+                min_new_labels,
+                psi_bar,
+                seed,
+                json_,
+                allow_removed_rules,
+            )

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from autoresolve.model.decision import Decision
 from autoresolve.model.domain import Domain
+from autoresolve.model.rule_changes import rule_changes
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,29 @@ def smoke_record(domain: Domain) -> dict[str, Any]:
     return rec
 
 
-def check_policy(policy: Any, domain: Domain) -> None:
-    """Refuse a policy for another schema, with failing rule examples, or that cannot decide."""
+def check_served_rules(policy: Any, served: Any, where: str) -> None:
+    """Refuse a policy whose rules are not the served rule file's, naming the difference.
+
+    A policy carries its own rule set; serving one whose rules differ from the domain folder's
+    would silently serve rules nobody sees in the folder (a truncated file promoted elsewhere).
+    """
+    ours = getattr(policy, "rules", None)
+    if ours is None or served is None:
+        return
+    if getattr(ours, "version", None) == getattr(served, "version", None):
+        return
+    diff = rule_changes(served, ours)
+    raise PolicyCheckError(
+        f"the policy's rules differ from the served rule file {where} ({diff.describe()}; "
+        f"policy rules {getattr(ours, 'version', '?')}, file {getattr(served, 'version', '?')}). "
+        "Retrain (`autoresolve retrain`) so a policy carries the file's rules, or serve the "
+        "domain folder the policy was trained with."
+    )
+
+
+def check_policy(policy: Any, domain: Domain, served_rules: Any = None) -> None:
+    """Refuse a policy for another schema, other rules than the served file's, failing rule
+    examples, or that cannot decide."""
     pdomain = getattr(policy, "domain", None)
     if pdomain is not None and getattr(pdomain, "name", domain.name) != domain.name:
         raise PolicyCheckError(
@@ -78,6 +101,8 @@ def check_policy(policy: Any, domain: Domain) -> None:
                 f"policy's fields differ from the served domain file ({diff[:5]}); "
                 "restart the service with the domain file the policy was trained on."
             )
+    if served_rules is not None:
+        check_served_rules(policy, served_rules, str(domain.rules_path or domain.name))
     rules = getattr(policy, "rules", None)
     run_examples = getattr(rules, "run_examples", None)
     if callable(run_examples):
@@ -118,9 +143,18 @@ class ReloadStatus:
 class PolicyHolder:
     """The serving policy behind one reference, and the thread that keeps it current."""
 
-    def __init__(self, source: PolicySource, domain: Domain, *, on_change=None, on_result=None):
+    def __init__(
+        self,
+        source: PolicySource,
+        domain: Domain,
+        *,
+        on_change=None,
+        on_result=None,
+        served_rules: Callable[[], Any] | None = None,
+    ):
         self.source = source
         self.domain = domain
+        self._served_rules = served_rules  # the domain folder's rule set, read at each load
         self.policy: Any = None
         self.status = ReloadStatus()
         self._on_change = on_change
@@ -158,7 +192,8 @@ class PolicyHolder:
             return f"refused: version {version} ({self.status.refused[version]})"
         try:
             candidate = self.source.load_champion()
-            check_policy(candidate, self.domain)
+            served = self._served_rules() if self._served_rules else None
+            check_policy(candidate, self.domain, served)
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
             self.status.refused[version] = reason
