@@ -63,7 +63,13 @@ def create_app(
         telemetry=_telemetry(),
     )
     app.state.service = svc
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    one_record = min(settings.max_record_bytes, settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        limits={"/v1/resolve": one_record, "/v1/ping": one_record},
+        body_timeout_s=settings.body_timeout_s,
+    )
     install_handlers(
         app,
         known_fields(svc),

@@ -138,4 +138,5 @@ def register(app: typer.Typer) -> None:
             log_level=log_level,
             access_log=False,
             timeout_graceful_shutdown=10,
+            limit_concurrency=settings.max_connections,
         )

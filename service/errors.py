@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -115,7 +116,12 @@ def install_handlers(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        names = {
+            404: "not_found",
+            405: "method_not_allowed",
+            408: "request_timeout",
+            413: "payload_too_large",
+        }
         note(names.get(exc.status_code, f"http_{exc.status_code}"))
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404:
@@ -165,42 +171,129 @@ def install_handlers(
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413 before they are parsed (chunked bodies too).
+    """Refuse bodies over their endpoint's limit with 413 before they are parsed (chunked
+    bodies too), and bodies not received within `body_timeout_s` with 408.
 
-    Pure ASGI, like every middleware of the app: Starlette's BaseHTTPMiddleware would run each
-    request's handler in a task group of its own and copy the response through a stream.
+    `limits` maps a path to its own limit (a record's endpoints take one record, far less than
+    a batch); other paths get `max_bytes`. The read deadline is one timer per request with a
+    body, disarmed once the body is in: a client sending a few bytes at a time cannot hold a
+    worker's slot for longer. Pure ASGI, like every middleware of the app: Starlette's
+    BaseHTTPMiddleware would run each request's handler in a task group of its own and copy
+    the response through a stream.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        limits: dict[str, int] | None = None,
+        body_timeout_s: float = 0.0,
+    ):
         self.app = app
         self.max_bytes = max_bytes
+        self.limits = limits or {}
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = (
-            f"request body is larger than the limit of {self.max_bytes:,} bytes "
-            "(AUTORESOLVE_MAX_BODY_BYTES); split the batch."
+        limit = self.limits.get(scope["path"], self.max_bytes)
+        setting = (
+            "AUTORESOLVE_MAX_RECORD_BYTES"
+            if scope["path"] in self.limits
+            else ("AUTORESOLVE_MAX_BODY_BYTES")
         )
+        message = (
+            f"request body is larger than the limit of {limit:,} bytes for {scope['path']} "
+            f"({setting}); "
+            + ("send one record." if scope["path"] in self.limits else "split the batch.")
+        )
+        has_body = False
         for key, value in scope.get("headers", ()):
             if key == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    length = int(value)
                 except ValueError:
-                    too_big = False
-                if too_big:
+                    length = 0
+                if length > limit:
                     await problem(413, "payload_too_large", message)(scope, receive, send)
                     return
+                has_body = has_body or length > 0
+            elif key == b"transfer-encoding":
+                has_body = True
         seen = 0
+        reading = _BodyDeadline(self.body_timeout_s) if has_body else None
 
         async def limited() -> Message:
             nonlocal seen
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
+                    if reading is not None:
+                        reading.done()
                     raise StarletteHTTPException(413, message)
+                if not msg.get("more_body") and reading is not None:
+                    reading.done()
+            elif reading is not None:
+                reading.done()
             return msg
 
-        await self.app(scope, limited, send)
+        if reading is None:
+            await self.app(scope, limited, send)
+            return
+        started = False
+
+        async def sending(msg: Message) -> None:
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+                reading.done()
+            await send(msg)
+
+        try:
+            await self.app(scope, limited, sending)
+        except asyncio.CancelledError:
+            if not reading.expired:
+                raise
+            reading.uncancel()
+            if not started:
+                timeout = problem(
+                    408,
+                    "request_timeout",
+                    f"the request body was not received within {self.body_timeout_s:g}s "
+                    "(AUTORESOLVE_BODY_TIMEOUT_S); send it at once.",
+                )
+                timeout.headers["Connection"] = "close"
+                await timeout(scope, receive, send)
+        finally:
+            reading.done()
+
+
+class _BodyDeadline:
+    """Cancels the request's task if its body is not in after `timeout_s` (0: never)."""
+
+    def __init__(self, timeout_s: float):
+        self.expired = False
+        self._task = asyncio.current_task()
+        self._handle = (
+            asyncio.get_running_loop().call_later(timeout_s, self._expire)
+            if timeout_s > 0
+            else None
+        )
+
+    def _expire(self) -> None:
+        self._handle = None
+        self.expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def done(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def uncancel(self) -> None:
+        if self._task is not None:
+            self._task.uncancel()

@@ -6,14 +6,24 @@ refused so a misspelt field name is reported instead of silently treated as miss
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 
 from autoresolve.model.domain import Domain
 
 MAX_ID_CHARS = 200
+MAX_UNKNOWN_KEYS = 20  # beyond this many unknown keys, one error instead of one per key
 
 
 def _clean_text(value: str) -> str:
@@ -34,6 +44,54 @@ def _id_from_number(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+def _unknown_keys_cap(allowed: frozenset[str], what: str) -> Any:
+    """A before-validator: a mapping with more than MAX_UNKNOWN_KEYS unknown keys is refused
+    with one error, before its fields are validated one by one.
+
+    A body of 90,000 unknown keys otherwise makes 90,000 validation errors (half a second of
+    event-loop time); a few misspelt names still get one error each, with a suggestion.
+    """
+
+    def cap(data: Any) -> Any:
+        if isinstance(data, dict) and len(data) > len(allowed) + MAX_UNKNOWN_KEYS:
+            unknown = [k for k in itertools.islice(data, 5_000) if k not in allowed]
+            if len(unknown) > MAX_UNKNOWN_KEYS:
+                shown = ", ".join(repr(str(k))[:40] for k in unknown[:5])
+                raise ValueError(
+                    f"{what} has {len(data):,} keys, at least {len(unknown):,} of them unknown "
+                    f"(first: {shown}); allowed: {', '.join(sorted(allowed))}"
+                )
+        return data
+
+    return model_validator(mode="before")(cap)
+
+
+def _batch_cap(record_fields: frozenset[str], max_batch: int) -> Any:
+    """The batch's records checked for unknown keys all at once, before any is validated: one
+    error for the whole batch, however many records carry them."""
+
+    def cap(data: Any) -> Any:
+        records = data.get("records") if isinstance(data, dict) else None
+        if not isinstance(records, list) or len(records) > max_batch:
+            return data  # the list's own validation says what is wrong
+        unknown, first = 0, ""
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                continue
+            bad = [k for k in rec if k not in record_fields]
+            if bad and not first:
+                first = f"records.{i}.{str(bad[0])[:40]}"
+            unknown += len(bad)
+            if unknown > MAX_UNKNOWN_KEYS:
+                raise ValueError(
+                    f"the batch's records have more than {MAX_UNKNOWN_KEYS} unknown keys (the "
+                    f"first: {first}); allowed: {', '.join(sorted(record_fields))}"
+                )
+        return data
+
+    return model_validator(mode="before")(cap)
 
 
 def _text_type(max_chars: int) -> Any:
@@ -144,18 +202,26 @@ def build_models(domain: Domain, *, max_batch: int, max_text_chars: int) -> Requ
             Field(None, description=desc),
         )
     about = {"description": domain.description}
+    names = frozenset(fields)
     record = create_model(
-        f"{title}Record", __config__=ConfigDict(extra="forbid", json_schema_extra=about), **fields
+        f"{title}Record",
+        __config__=ConfigDict(extra="forbid", json_schema_extra=about),
+        __validators__={"_cap": _unknown_keys_cap(names, "the record")},
+        **fields,
     )
     batch = create_model(
         f"{title}Batch",
         __config__=strict,
+        __validators__={"_cap": _batch_cap(names, max_batch)},
         records=(list[record], Field(min_length=1, max_length=max_batch)),
     )
     resolution = Literal[tuple(domain.resolutions)]  # type: ignore[valid-type]
     label = create_model(
         f"{title}Label",
         __config__=strict,
+        __validators__={
+            "_cap": _unknown_keys_cap(frozenset(("record_id", "resolution")), "a label")
+        },
         record_id=(RecordId, Field(description=f"the labelled record's id ({domain.id})")),
         resolution=(resolution, Field(description="the true resolution")),
     )

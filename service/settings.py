@@ -39,6 +39,22 @@ class Settings(BaseSettings):
     )
     api_keys: str = Field(default="", description="comma-separated keys for write/admin endpoints")
     max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="largest request body")
+    max_record_bytes: int = Field(
+        default=64_000,
+        ge=1_000,
+        description="largest body of the one-record endpoints (POST /v1/resolve)",
+    )
+    body_timeout_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="a request body not received within this time is answered 408 (0: never)",
+    )
+    max_connections: int = Field(
+        default=1_000,
+        ge=1,
+        description="connections and requests a worker holds at once; beyond: 503 (uvicorn's "
+        "limit_concurrency)",
+    )
     max_batch_records: int = Field(default=10_000, ge=1, description="records per batch call")
     max_text_chars: int = Field(default=10_000, ge=1, description="longest string field value")
     reload_interval_s: float = Field(default=10.0, ge=0.0, description="0 disables polling")

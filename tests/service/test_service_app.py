@@ -248,6 +248,8 @@ def test_body_over_limit_is_413(tmp_path, source):
     with TestClient(app) as c:
         big = {"record_id": "x", "notes": "y" * 20_000}
         r = c.post("/v1/resolve", json=big)
+        assert r.status_code == 413 and "AUTORESOLVE_MAX_RECORD_BYTES" in r.json()["message"]
+        r = c.post("/v1/resolve/batch", json={"records": [big]})
         assert r.status_code == 413 and "AUTORESOLVE_MAX_BODY_BYTES" in r.json()["message"]
 
         def chunks():
