@@ -123,6 +123,7 @@ def lifespan(
             yield
         finally:
             svc.holder.stop()
+            svc.metrics.close()
             if store is None:
                 svc.store.close()
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from autoresolve.service.errors import NotReady
+from autoresolve.service.metrics import CachedReading
 from autoresolve.service.state import Service
 from autoresolve.service.store import StoreUnavailable
 
@@ -26,12 +27,15 @@ def router(svc: Service) -> APIRouter:
         body = _readiness(svc)
         return JSONResponse(body, status_code=503 if body["problems"] else 200)
 
+    depth = CachedReading(lambda: svc.the_store().queue_depth(svc.domain))
+
     @api.get("/metrics", summary="Prometheus metrics")
     def get_metrics() -> Response:
         if svc.store is not None:
             with contextlib.suppress(StoreUnavailable):
-                depth = svc.store.queue_depth(svc.domain)
-                svc.metrics.queue_depth.labels(svc.domain.name).set(depth)
+                value = depth.get()
+                if value is not None:
+                    svc.metrics.queue_depth.labels(svc.domain.name).set(value)
         data, ctype = svc.metrics.render()
         return Response(data, media_type=ctype)
 
