@@ -180,9 +180,32 @@ def _check_reachable(uri: str) -> None:
         ) from exc
 
 
+# mlflow's HTTP client retries an unreachable tracking server 7 times with a backoff factor of
+# 2 and a 120 s timeout per try: minutes per call. Bounded here unless the environment says.
+HTTP_WAIT_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def check_reachable() -> None:
+    """Raise RegistryError within seconds when the configured store cannot be reached (a TCP
+    connect of at most CONNECT_TIMEOUT_S), before a call that mlflow would retry."""
+    if _config.tracking_uri is None:
+        raise RegistryError("registry not configured: call model.registry.configure(uri) first.")
+    _check_reachable(_config.tracking_uri)
+
+
 def configure(tracking_uri: str, artifact_root: str | Path | None = None) -> None:
-    """Point tracking and registry at one store; check it is reachable before anything waits."""
+    """Point tracking and registry at one store; check it is reachable before anything waits.
+
+    Also bounds mlflow's HTTP retries and timeouts (HTTP_WAIT_DEFAULTS, unless set in the
+    environment), so a tracking server that goes away later costs seconds per call, not minutes.
+    """
     _check_reachable(tracking_uri)
+    for key, value in HTTP_WAIT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     # mlflow also exports the URIs as environment variables; keep the environment as it was, so
     # a later configure (and the settings that read MLFLOW_TRACKING_URI) is not overridden by us.
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}

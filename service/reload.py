@@ -48,7 +48,9 @@ class RegistrySource:
         return registry
 
     def champion_version(self) -> str | None:
-        return self._registry().champion_version(self.name)
+        registry = self._registry()
+        registry.check_reachable()  # seconds, where mlflow's own retries would take minutes
+        return registry.champion_version(self.name)
 
     def load_champion(self) -> Any:
         return self._registry().load_policy(self.name, "champion")
@@ -160,6 +162,7 @@ class PolicyHolder:
         self._on_change = on_change
         self._on_result = on_result
         self._lock = threading.Lock()
+        self._check_started: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -167,12 +170,26 @@ class PolicyHolder:
     def ready(self) -> bool:
         return self.policy is not None
 
-    def check_now(self, *, force: bool = False) -> str:
-        """Look at `@champion` once; load, check and swap if it changed. Returns what happened."""
-        with self._lock:
+    def check_now(self, *, force: bool = False, wait_s: float | None = None) -> str:
+        """Look at `@champion` once; load, check and swap if it changed. Returns what happened.
+
+        `wait_s`: how long to wait for a check already running (the poller's, say, stuck on an
+        unreachable registry); past it, the answer says so instead of waiting.
+        """
+        if not self._lock.acquire(timeout=-1 if wait_s is None else wait_s):
+            running = time.time() - (self._check_started or time.time())
+            return (
+                f"busy: a registry check has been running for {running:.0f}s; last result: "
+                f"{self.status.last_result}"
+            )
+        try:
+            self._check_started = time.time()
             result = self._check(force=force)
             self.status.last_check_at = time.time()
             self.status.last_result = result
+        finally:
+            self._check_started = None
+            self._lock.release()
         if self._on_result:
             self._on_result(result.split(":", 1)[0])
         return result

@@ -9,6 +9,8 @@ from autoresolve.service.errors import NotReady
 from autoresolve.service.routes.common import ERRORS, needs_key
 from autoresolve.service.state import Service
 
+ADMIN_WAIT_S = 5.0  # for a check already running (the poller's) before answering "busy"
+
 
 def router(svc: Service) -> APIRouter:
     api = APIRouter(responses=ERRORS)
@@ -32,7 +34,7 @@ def router(svc: Service) -> APIRouter:
     def admin_reload() -> JSONResponse:
         if svc.holder is None:
             raise NotReady("the service is starting.")
-        result = svc.holder.check_now(force=True)
+        result = svc.holder.check_now(force=True, wait_s=ADMIN_WAIT_S)
         return JSONResponse({"result": result, "reload": svc.holder.status.to_dict()})
 
     return api
