@@ -106,13 +106,33 @@ RecordId = Annotated[
 ]
 
 
+def _no_bool(value: Any) -> Any:
+    """JSON true/false is not a number (pydantic would take it as 1.0/0.0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+def _no_bare_number_text(value: Any) -> Any:
+    """A datetime is ISO-8601 text or a JSON number (a Unix timestamp); text that is only a
+    number ("0") is neither, and pydantic would read it as seconds since 1970."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a datetime, got {str(value).lower()}")
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError(
+            f"'{value[:40]}' is not an ISO-8601 datetime (e.g. 2026-01-31T12:00:00Z); send a "
+            "Unix timestamp as a JSON number"
+        )
+    return value
+
+
 def _field_type(kind: str, max_chars: int) -> Any:
     if kind == "number":
-        return Annotated[float, Field(allow_inf_nan=False)]
+        return Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
     if kind == "boolean":
         return bool
     if kind == "datetime":
-        return datetime
+        return Annotated[datetime, BeforeValidator(_no_bare_number_text)]
     return _text_type(max_chars)
 
 
