@@ -795,12 +795,55 @@ def trained_resolutions(name: str, version_or_alias: str | int = CHAMPION) -> tu
     return tuple(load_policy(name, version_or_alias).domain.resolutions)
 
 
-def promote(name: str, version: str | int, reason: str) -> None:
+class PromotionConflict(RegistryError):
+    """@champion moved between the comparison and the promotion (another retrain promoted)."""
+
+
+@contextlib.contextmanager
+def _promotion_lock(name: str) -> Iterator[None]:
+    """One promotion of `name` at a time on this machine (a lock file beside the artifacts);
+    with a remote registry and no artifact root, the compare-and-swap check alone."""
+    root = _config.artifact_root
+    if root is None:
+        yield
+        return
+    import fcntl
+
+    path = Path(root).parent / f".promote-{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def promote(
+    name: str, version: str | int, reason: str, *, expected: str | object | None = ...
+) -> None:
     """Point `@champion` at a version and record why on it, and which version it replaced (where
-    `autoresolve models rollback` returns)."""
+    `autoresolve models rollback` returns).
+
+    `expected`: the champion the caller compared against (None: there was none). Compare and
+    swap: if @champion is another version now, PromotionConflict and nothing changes (two
+    `retrain` runs at once both beat the same champion; only the first promotes)."""
     mv = _model_version(name, version)
     client = _client()
-    previous = champion_version(name)
+    with _promotion_lock(name):
+        previous = champion_version(name)
+        if expected is not ... and previous != (None if expected is None else str(expected)):
+            raise PromotionConflict(
+                f"@champion of '{name}' is version {previous} now, not {expected} as when "
+                f"version {mv.version} was compared against it: another promotion came first. "
+                "Nothing was changed; run `autoresolve retrain` again to compare with it."
+            )
+        _set_champion(client, name, mv, previous, reason)
+
+
+def _set_champion(
+    client: MlflowClient, name: str, mv: Any, previous: str | None, reason: str
+) -> None:
     with _store_errors(f"promoting '{name}' version {mv.version}"):
         client.set_registered_model_alias(name, CHAMPION, mv.version)
         if previous is not None and previous != str(mv.version):

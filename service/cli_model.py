@@ -711,8 +711,20 @@ def _cmd_retrain(
     payload.update(result.summary())
     payload.update(retrained=True, challenger_version=version, gate=result.gate.to_dict())
     if result.passed:
-        registry.promote(dom.name, version, "gates passed: " + " | ".join(result.gate.reasons))
-        payload["promoted"] = True
+        try:
+            registry.promote(
+                dom.name,
+                version,
+                "gates passed: " + " | ".join(result.gate.reasons),
+                expected=dep.version,
+            )
+            payload["promoted"] = True
+        except registry.PromotionConflict as exc:
+            payload["reasons"] = [str(exc)]
+            err_console.print(f"[yellow]not promoted:[/] {exc}", highlight=False)
+            if json_:
+                emit_json(payload | {"seconds": round(time.perf_counter() - t0, 2)})
+            raise typer.Exit(EXIT_REFUSED) from exc
     payload["seconds"] = round(time.perf_counter() - t0, 2)
     if json_:
         emit_json(payload)
