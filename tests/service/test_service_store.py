@@ -14,7 +14,7 @@ from autoresolve.model.decision import Candidate, Decision
 from autoresolve.model.domain import load_domain
 from autoresolve.model.queue_priority import label_priority
 from autoresolve.service.store import DecisionStore, LabelError, StoreUnavailable, metadata
-from tests.support import CRM_DIR
+from tests.support import CRM_DIR, run_threads
 
 CRM = load_domain(CRM_DIR)
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -197,25 +197,17 @@ def test_concurrent_writers_lose_nothing(store_url, group_commit):
     replicas = [DecisionStore.from_url(store_url, group_commit=group_commit) for _ in range(2)]
     store = replicas[0]
     store.migrate()
-    errors: list[BaseException] = []
 
     def writer(w: int) -> None:
-        try:
-            for i in range(25):
-                rid = f"w{w}-{i}"
-                replica = replicas[(w + i) % 2]
-                replica.log_decisions(CRM, [dec(rid)], [rec(rid)])
-                replica.upsert_labels(
-                    CRM, [(f"shared-{i % 5}", "merge_duplicate"), (rid, "route_smb_queue")]
-                )
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(25):
+            rid = f"w{w}-{i}"
+            replica = replicas[(w + i) % 2]
+            replica.log_decisions(CRM, [dec(rid)], [rec(rid)])
+            replica.upsert_labels(
+                CRM, [(f"shared-{i % 5}", "merge_duplicate"), (rid, "route_smb_queue")]
+            )
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_threads(writer, 6)
     assert not errors, errors
     assert store.count_decisions(CRM) == 150
     lab = store.labelled_frame(CRM)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from autoresolve.service.store import DecisionStore
 from tests.service.test_service_store import CRM, dec, rec, store, store_url  # noqa: F401
+from tests.support import run_threads
 
 
 def test_a_later_decision_never_changes_what_a_label_trains_on(store):  # noqa: F811
@@ -67,22 +68,14 @@ def test_concurrent_labels_for_one_record_keep_previous_right(store_url):  # noq
     writers[0].migrate()
     writers[0].log_decisions(CRM, [dec("hot")], [rec("hot")])
     choices = ("merge_duplicate", "route_smb_queue", "nurture_marketing", "enrich_company_data")
-    errors: list[BaseException] = []
     go = threading.Barrier(6)
 
     def label(w: int) -> None:
-        try:
-            go.wait()
-            for i in range(15):
-                writers[(w + i) % 2].upsert_labels(CRM, [("hot", choices[(w + i) % 4])])
-        except BaseException as exc:
-            errors.append(exc)
+        go.wait()
+        for i in range(15):
+            writers[(w + i) % 2].upsert_labels(CRM, [("hot", choices[(w + i) % 4])])
 
-    threads = [threading.Thread(target=label, args=(w,)) for w in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_threads(label, 6)
     assert not errors, errors
     history = writers[0].label_history_of(CRM, "hot")
     assert len(history) > 1
