@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -175,11 +176,11 @@ class BodyLimitMiddleware:
     bodies too), and bodies not received within `body_timeout_s` with 408.
 
     `limits` maps a path to its own limit (a record's endpoints take one record, far less than
-    a batch); other paths get `max_bytes`. The read deadline is one timer per request with a
-    body, disarmed once the body is in: a client sending a few bytes at a time cannot hold a
-    worker's slot for longer. Pure ASGI, like every middleware of the app: Starlette's
-    BaseHTTPMiddleware would run each request's handler in a task group of its own and copy
-    the response through a stream.
+    a batch); other paths get `max_bytes`. A request with a body gets a read deadline
+    (`_BodyDeadline`), disarmed once the body is in: a client sending a few bytes at a time
+    cannot hold a worker's slot for longer. Pure ASGI, like every middleware of the app:
+    Starlette's BaseHTTPMiddleware would run each request's handler in a task group of its own
+    and copy the response through a stream.
     """
 
     def __init__(
@@ -272,27 +273,54 @@ class BodyLimitMiddleware:
 
 
 class _BodyDeadline:
-    """Cancels the request's task if its body is not in after `timeout_s` (0: never)."""
+    """One request's body deadline: its task is cancelled if the body is not in by then.
+
+    No timer per request (a TimerHandle per request cost more than the rest of this middleware):
+    open deadlines sit in a set that one sweeper task per event loop looks at a few times per
+    timeout, so a deadline fires between `timeout_s` and 1.25 × `timeout_s` (at most 1 s) late.
+    """
+
+    _open: ClassVar[set[_BodyDeadline]] = set()
+    _sweepers: ClassVar[dict[asyncio.AbstractEventLoop, asyncio.Task]] = {}
+
+    __slots__ = ("_task", "at", "expired")
 
     def __init__(self, timeout_s: float):
         self.expired = False
         self._task = asyncio.current_task()
-        self._handle = (
-            asyncio.get_running_loop().call_later(timeout_s, self._expire)
-            if timeout_s > 0
-            else None
-        )
+        self.at = time.monotonic() + timeout_s if timeout_s > 0 else None
+        if self.at is not None:
+            self._open.add(self)
+            self._sweep_on(asyncio.get_running_loop(), timeout_s)
+
+    @classmethod
+    def _sweep_on(cls, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+        sweeper = cls._sweepers.get(loop)
+        if sweeper is None or sweeper.done():
+            for old in [lp for lp in cls._sweepers if lp.is_closed()]:
+                del cls._sweepers[old]
+            every = min(1.0, timeout_s / 4)
+            cls._sweepers[loop] = loop.create_task(cls._sweep(loop, every))
+
+    @classmethod
+    async def _sweep(cls, loop: asyncio.AbstractEventLoop, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            for deadline in [d for d in cls._open if d.at is not None and d.at <= now]:
+                if deadline._task is not None and deadline._task.get_loop() is loop:
+                    deadline._expire()
 
     def _expire(self) -> None:
-        self._handle = None
+        self.done()
         self.expired = True
         if self._task is not None:
             self._task.cancel()
 
     def done(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self.at is not None:
+            self.at = None
+            self._open.discard(self)
 
     def uncancel(self) -> None:
         if self._task is not None:
