@@ -51,6 +51,8 @@ from benchmarks.http_load import CONNECTIONS, GENERATOR, load
 ROOT = Path(__file__).resolve().parents[1]
 CRM = ROOT / "data" / "crm"
 KEY = "bench-key-0123456789abcdef"
+# resolve needs a key outside development (issue 14): the load generators send it
+os.environ.setdefault("BENCH_API_KEY", KEY)
 SECONDS = 5
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ENDPOINTS = ("ping", "ping_post", "resolve", "mlflow")
@@ -269,7 +271,7 @@ def main(argv: list[str]) -> int:
 def _warm(url: str, path: str, bodies_file: Path, n: int = 20) -> None:
     import httpx
 
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", "x-api-key": KEY}
     for body in bodies_file.read_text().splitlines()[:n]:
         httpx.post(url + path, content=body, headers=headers, timeout=60)
 

@@ -31,12 +31,14 @@ local i = 0
 local seq = 0
 local path = os.getenv("BENCH_PATH")
 local method = os.getenv("BENCH_METHOD")
+local key = os.getenv("BENCH_API_KEY") or ""
+local headers = {["Content-Type"] = "application/json", ["X-API-Key"] = key}
 request = function()
   if method == "GET" then return wrk.format("GET", path) end
   i = i % #bodies + 1
   seq = seq + 1
   local body = string.gsub(bodies[i], '"record_id":"[^"]*"', '"record_id":"b' .. seq .. '"', 1)
-  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", path, headers, body)
 end
 """
 
@@ -106,9 +108,11 @@ async def _conn(host: str, port: int, reqs: list[bytes], stop_at: float, lat: li
 def _python(url: str, method: str, path: str, bodies: list[str] | None, seconds: int) -> dict:
     host, port = url.removeprefix("http://").split(":")
     if method == "POST" and bodies:
+        key = os.environ.get("BENCH_API_KEY", "")
         reqs = [
             (
                 f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"X-API-Key: {key}\r\n"
                 f"Content-Length: {len(b.encode())}\r\n\r\n{b}"
             ).encode()
             for b in bodies

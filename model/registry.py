@@ -180,9 +180,32 @@ def _check_reachable(uri: str) -> None:
         ) from exc
 
 
+# mlflow's HTTP client retries an unreachable tracking server 7 times with a backoff factor of
+# 2 and a 120 s timeout per try: minutes per call. Bounded here unless the environment says.
+HTTP_WAIT_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def check_reachable() -> None:
+    """Raise RegistryError within seconds when the configured store cannot be reached (a TCP
+    connect of at most CONNECT_TIMEOUT_S), before a call that mlflow would retry."""
+    if _config.tracking_uri is None:
+        raise RegistryError("registry not configured: call model.registry.configure(uri) first.")
+    _check_reachable(_config.tracking_uri)
+
+
 def configure(tracking_uri: str, artifact_root: str | Path | None = None) -> None:
-    """Point tracking and registry at one store; check it is reachable before anything waits."""
+    """Point tracking and registry at one store; check it is reachable before anything waits.
+
+    Also bounds mlflow's HTTP retries and timeouts (HTTP_WAIT_DEFAULTS, unless set in the
+    environment), so a tracking server that goes away later costs seconds per call, not minutes.
+    """
     _check_reachable(tracking_uri)
+    for key, value in HTTP_WAIT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     # mlflow also exports the URIs as environment variables; keep the environment as it was, so
     # a later configure (and the settings that read MLFLOW_TRACKING_URI) is not overridden by us.
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
@@ -772,12 +795,55 @@ def trained_resolutions(name: str, version_or_alias: str | int = CHAMPION) -> tu
     return tuple(load_policy(name, version_or_alias).domain.resolutions)
 
 
-def promote(name: str, version: str | int, reason: str) -> None:
+class PromotionConflict(RegistryError):
+    """@champion moved between the comparison and the promotion (another retrain promoted)."""
+
+
+@contextlib.contextmanager
+def _promotion_lock(name: str) -> Iterator[None]:
+    """One promotion of `name` at a time on this machine (a lock file beside the artifacts);
+    with a remote registry and no artifact root, the compare-and-swap check alone."""
+    root = _config.artifact_root
+    if root is None:
+        yield
+        return
+    import fcntl
+
+    path = Path(root).parent / f".promote-{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def promote(
+    name: str, version: str | int, reason: str, *, expected: str | object | None = ...
+) -> None:
     """Point `@champion` at a version and record why on it, and which version it replaced (where
-    `autoresolve models rollback` returns)."""
+    `autoresolve models rollback` returns).
+
+    `expected`: the champion the caller compared against (None: there was none). Compare and
+    swap: if @champion is another version now, PromotionConflict and nothing changes (two
+    `retrain` runs at once both beat the same champion; only the first promotes)."""
     mv = _model_version(name, version)
     client = _client()
-    previous = champion_version(name)
+    with _promotion_lock(name):
+        previous = champion_version(name)
+        if expected is not ... and previous != (None if expected is None else str(expected)):
+            raise PromotionConflict(
+                f"@champion of '{name}' is version {previous} now, not {expected} as when "
+                f"version {mv.version} was compared against it: another promotion came first. "
+                "Nothing was changed; run `autoresolve retrain` again to compare with it."
+            )
+        _set_champion(client, name, mv, previous, reason)
+
+
+def _set_champion(
+    client: MlflowClient, name: str, mv: Any, previous: str | None, reason: str
+) -> None:
     with _store_errors(f"promoting '{name}' version {mv.version}"):
         client.set_registered_model_alias(name, CHAMPION, mv.version)
         if previous is not None and previous != str(mv.version):

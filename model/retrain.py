@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from autoresolve.model.binomial import upper_bound
+from autoresolve.model.rule_changes import rule_changes
 
 DEFAULT_TOLERANCE = 0.02
 MIN_WINDOW = 100
@@ -173,12 +174,15 @@ def evaluate_gates(
     now: Any = None,
     traffic: pd.DataFrame | None = None,
     unsound_rules: Collection[str] = (),
+    allow_removed_rules: bool = False,
 ) -> GateResult:
     """Decide the window (and `traffic`, if given) with both policies; apply the gates.
 
     `unsound_rules`: rules of the champion shown below their bar on recent labels (retired by
     the retraining job); what they resolve is not counted as the champion's coverage, or
-    retiring a bad rule would always fail the coverage gate."""
+    retiring a bad rule would always fail the coverage gate. Any other rule of the champion
+    missing from the challenger fails the rules gate unless `allow_removed_rules` (a rule file
+    cut short still parses, and the fewer rules can even look like more coverage)."""
     domain = challenger.domain
     target = float(domain.policy.target_precision)
     conf = float(domain.policy.confidence)
@@ -196,6 +200,7 @@ def evaluate_gates(
         else None
     )
     verdicts = [
+        _rules_gate(challenger, champion, unsound_rules, allow_removed_rules),
         _certificate_gate(challenger),
         _precision_gate(ch, target, conf),
         _coverage_gate(ch, cp, traffic_cov, tolerance),
@@ -209,6 +214,30 @@ def evaluate_gates(
         target_precision=target,
         confidence=conf,
         traffic_coverage=traffic_cov,
+    )
+
+
+def _rules_gate(
+    challenger: Any, champion: Any | None, retired: Collection[str], allowed: bool
+) -> tuple[bool, str]:
+    if champion is None:
+        return True, "rules: no champion to compare with."
+    removed = [
+        r
+        for r in rule_changes(
+            getattr(champion, "rules", None), getattr(challenger, "rules", None)
+        ).removed
+        if r not in set(retired)
+    ]
+    if not removed:
+        return True, "rules: every rule of the champion is kept (or retired as unsound)."
+    names = ", ".join(removed[:20]) + (f" (+{len(removed) - 20} more)" if len(removed) > 20 else "")
+    if allowed:
+        return True, f"rules: {len(removed)} rule(s) removed on purpose: {names}."
+    return False, (
+        f"rules: {len(removed)} rule(s) of the champion are missing from the challenger's rule "
+        f"set: {names}. Is rules.yaml cut short or edited by mistake? If the removal is meant, "
+        "run again with --allow-removed-rules."
     )
 
 

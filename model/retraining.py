@@ -87,6 +87,7 @@ class JobSettings:
     tolerance: float = DEFAULT_TOLERANCE
     window_fraction: float = WINDOW_FRACTION
     fallback_window_fraction: float = FALLBACK_WINDOW_FRACTION
+    allow_removed_rules: bool = False  # a champion's rule may disappear (else the gate fails)
 
     def __post_init__(self) -> None:
         for name in ("window_fraction", "fallback_window_fraction"):
@@ -423,6 +424,7 @@ def challenge(
         tolerance=settings.tolerance,
         traffic=inputs.recent,
         unsound_rules=retired,
+        allow_removed_rules=settings.allow_removed_rules,
     )
     return RetrainResult(
         mode=candidate.mode,

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from autoresolve.model.domain import load_domain
+from autoresolve.model.train import default_rules
 from autoresolve.service.domains import complete_domain
 from autoresolve.service.errors import BodyLimitMiddleware, install_handlers
 from autoresolve.service.examples import domain_rules, request_examples
@@ -67,7 +68,13 @@ def create_app(
         telemetry=_telemetry(),
     )
     app.state.service = svc
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    one_record = min(settings.max_record_bytes, settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        limits={"/v1/resolve": one_record, "/v1/ping": one_record},
+        body_timeout_s=settings.body_timeout_s,
+    )
     install_handlers(
         app,
         known_fields(svc),
@@ -109,6 +116,7 @@ def lifespan(
             busy_timeout_ms=settings.store_busy_timeout_ms,
             synchronous=settings.sqlite_synchronous,
             group_commit=settings.group_commit,
+            commit_timeout_s=settings.commit_timeout_s or None,
         )
         try:
             await run_in_threadpool(svc.store.migrate)
@@ -132,6 +140,7 @@ def lifespan(
         finally:
             svc.guard.stop()
             svc.holder.stop()
+            svc.metrics.close()
             if store is None:
                 svc.store.close()
 
@@ -153,6 +162,7 @@ def _policy_holder(svc: Service, source: PolicySource | None) -> PolicyHolder:
         domain,
         on_change=changed,
         on_result=lambda result: metrics.reloads.labels(result).inc(),
+        served_rules=lambda: default_rules(domain),
     )
 
 

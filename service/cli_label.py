@@ -106,5 +106,16 @@ def run_label(
         err_console.print(
             f"{len(pairs)} label(s) from {input_path}: {result.inserted} new, "
             f"{result.updated} changed, {result.unchanged} unchanged"
-            + (f"; {skipped} row(s) without a resolution skipped." if skipped else ".")
+            + (f"; {skipped} row(s) without a resolution skipped" if skipped else "")
+            + (
+                f"; {result.to_dict()['unknown']} for records never decided"
+                if result.unknown
+                else ""
+            )
+            + (
+                f"; {len(result.repeated)} id(s) given twice, the last one kept"
+                if result.repeated
+                else ""
+            )
+            + "."
         )

@@ -681,6 +681,7 @@ def _cmd_retrain(
     psi_bar: float,
     seed: int,
     json_: bool,
+    allow_removed_rules: bool = False,
 ) -> None:
     from autoresolve.model.retraining import JobSettings
 
@@ -688,7 +689,12 @@ def _cmd_retrain(
     settings, dom, registry = _setup(domain)
     if registry.champion_version(dom.name) is None:
         fail(f"no @champion for '{dom.name}' yet: run `autoresolve train --domain {domain}` first.")
-    job = JobSettings(min_new_labels=min_new_labels, psi_bar=psi_bar, tolerance=tolerance)
+    job = JobSettings(
+        min_new_labels=min_new_labels,
+        psi_bar=psi_bar,
+        tolerance=tolerance,
+        allow_removed_rules=allow_removed_rules,
+    )
     dep = _read_deployment(registry, _open_store(settings), dom)
     dep, health_out = _retire_learned(dom, dep, data)
     payload: dict[str, Any] = {
@@ -718,8 +724,20 @@ def _cmd_retrain(
     payload.update(result.summary())
     payload.update(retrained=True, challenger_version=version, gate=result.gate.to_dict())
     if result.passed:
-        registry.promote(dom.name, version, "gates passed: " + " | ".join(result.gate.reasons))
-        payload["promoted"] = True
+        try:
+            registry.promote(
+                dom.name,
+                version,
+                "gates passed: " + " | ".join(result.gate.reasons),
+                expected=dep.version,
+            )
+            payload["promoted"] = True
+        except registry.PromotionConflict as exc:
+            payload["reasons"] = [str(exc)]
+            err_console.print(f"[yellow]not promoted:[/] {exc}", highlight=False)
+            if json_:
+                emit_json(payload | {"seconds": round(time.perf_counter() - t0, 2)})
+            raise typer.Exit(EXIT_REFUSED) from exc
     payload["seconds"] = round(time.perf_counter() - t0, 2)
     if json_:
         emit_json(payload)
@@ -816,8 +834,26 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--data", help="CSV/Parquet history (default: domain's)")
         ] = None,
         seed: Annotated[int, typer.Option("--seed")] = 0,
+        allow_removed_rules: Annotated[
+            bool,
+            typer.Option(
+                "--allow-removed-rules",
+                help="the champion's rules missing from rules.yaml are removed on purpose "
+                "(else the rules gate fails and names them)",
+            ),
+        ] = False,
         json_: JsonOpt = False,
     ) -> None:
         """Train a challenger; promote it only if the gates pass (else exit 1, saying why)."""
         with _clear_errors():
-            _cmd_retrain(domain, data, if_needed, tolerance, min_new_labels, psi_bar, seed, json_)
+            _cmd_retrain(
+                domain,
+                data,
+                if_needed,
+                tolerance,
+                min_new_labels,
+                psi_bar,
+                seed,
+                json_,
+                allow_removed_rules,
+            )

@@ -22,10 +22,26 @@ def _env_for_workers(settings, domain_dir: Path, workers: int) -> None:
     os.environ["AUTORESOLVE_HOME"] = str(settings.home)
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # PERFORMANCE.md: OpenMP spinning stalls workers
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        prom = settings.home / "prometheus"
-        shutil.rmtree(prom, ignore_errors=True)
-        prom.mkdir(parents=True, exist_ok=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(instance_metrics_dir(settings.home))
+
+
+def instance_metrics_dir(home: Path) -> Path:
+    """This `serve` process's own multiprocess metrics folder, `<home>/prometheus/<pid>`.
+
+    Two instances sharing a home each get their own (neither counts nor deletes the other's
+    samples); folders of instances that are gone are removed.
+    """
+    from autoresolve.service.metrics import process_alive
+
+    root = home / "prometheus"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.is_dir() and old.name.isdigit() and not process_alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    mine = root / str(os.getpid())
+    shutil.rmtree(mine, ignore_errors=True)
+    mine.mkdir()
+    return mine
 
 
 def train_first_policy(settings, domain, *, replacing: str | None = None) -> str:
@@ -138,4 +154,5 @@ def register(app: typer.Typer) -> None:
             log_level=log_level,
             access_log=False,
             timeout_graceful_shutdown=10,
+            limit_concurrency=settings.max_connections,
         )

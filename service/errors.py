@@ -8,10 +8,12 @@ policy that is not there, and anything unexpected (500 with a reference to the l
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -221,44 +223,158 @@ def install_handlers(
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413 before they are parsed (chunked bodies too).
+    """Refuse bodies over their endpoint's limit with 413 before they are parsed (chunked
+    bodies too), and bodies not received within `body_timeout_s` with 408.
 
-    Pure ASGI, like every middleware of the app: Starlette's BaseHTTPMiddleware would run each
-    request's handler in a task group of its own and copy the response through a stream.
+    `limits` maps a path to its own limit (a record's endpoints take one record, far less than
+    a batch); other paths get `max_bytes`. A request with a body gets a read deadline
+    (`_BodyDeadline`), disarmed once the body is in: a client sending a few bytes at a time
+    cannot hold a worker's slot for longer. Pure ASGI, like every middleware of the app:
+    Starlette's BaseHTTPMiddleware would run each request's handler in a task group of its own
+    and copy the response through a stream.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        limits: dict[str, int] | None = None,
+        body_timeout_s: float = 0.0,
+    ):
         self.app = app
         self.max_bytes = max_bytes
+        self.limits = limits or {}
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = (
-            f"request body is larger than the limit of {self.max_bytes:,} bytes "
-            "(AUTORESOLVE_MAX_BODY_BYTES); split the batch."
+        limit = self.limits.get(scope["path"], self.max_bytes)
+        setting = (
+            "AUTORESOLVE_MAX_RECORD_BYTES"
+            if scope["path"] in self.limits
+            else ("AUTORESOLVE_MAX_BODY_BYTES")
         )
+        message = (
+            f"request body is larger than the limit of {limit:,} bytes for {scope['path']} "
+            f"({setting}); "
+            + ("send one record." if scope["path"] in self.limits else "split the batch.")
+        )
+        has_body = False
         for key, value in scope.get("headers", ()):
             if key == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    length = int(value)
                 except ValueError:
-                    too_big = False
-                if too_big:
+                    length = 0
+                if length > limit:
                     await problem("payload-too-large", message, instance=scope["path"])(
                         scope, receive, send
                     )
                     return
+                has_body = has_body or length > 0
+            elif key == b"transfer-encoding":
+                has_body = True
         seen = 0
+        reading = _BodyDeadline(self.body_timeout_s) if has_body else None
 
         async def limited() -> Message:
             nonlocal seen
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
+                    if reading is not None:
+                        reading.done()
                     raise StarletteHTTPException(413, message)
+                if not msg.get("more_body") and reading is not None:
+                    reading.done()
+            elif reading is not None:
+                reading.done()
             return msg
 
-        await self.app(scope, limited, send)
+        if reading is None:
+            await self.app(scope, limited, send)
+            return
+        started = False
+
+        async def sending(msg: Message) -> None:
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+                reading.done()
+            await send(msg)
+
+        try:
+            await self.app(scope, limited, sending)
+        except asyncio.CancelledError:
+            if not reading.expired:
+                raise
+            reading.uncancel()
+            if not started:
+                timeout = problem(
+                    "request-timeout",
+                    f"the request body was not received within {self.body_timeout_s:g}s "
+                    "(AUTORESOLVE_BODY_TIMEOUT_S); send it at once.",
+                    instance=scope["path"],
+                )
+                timeout.headers["Connection"] = "close"
+                await timeout(scope, receive, send)
+        finally:
+            reading.done()
+
+
+class _BodyDeadline:
+    """One request's body deadline: its task is cancelled if the body is not in by then.
+
+    No timer per request (a TimerHandle per request cost more than the rest of this middleware):
+    open deadlines sit in a set that one sweeper task per event loop looks at a few times per
+    timeout, so a deadline fires between `timeout_s` and 1.25 × `timeout_s` (at most 1 s) late.
+    """
+
+    _open: ClassVar[set[_BodyDeadline]] = set()
+    _sweepers: ClassVar[dict[asyncio.AbstractEventLoop, asyncio.Task]] = {}
+
+    __slots__ = ("_task", "at", "expired")
+
+    def __init__(self, timeout_s: float):
+        self.expired = False
+        self._task = asyncio.current_task()
+        self.at = time.monotonic() + timeout_s if timeout_s > 0 else None
+        if self.at is not None:
+            self._open.add(self)
+            self._sweep_on(asyncio.get_running_loop(), timeout_s)
+
+    @classmethod
+    def _sweep_on(cls, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+        sweeper = cls._sweepers.get(loop)
+        if sweeper is None or sweeper.done():
+            for old in [lp for lp in cls._sweepers if lp.is_closed()]:
+                del cls._sweepers[old]
+            every = min(1.0, timeout_s / 4)
+            cls._sweepers[loop] = loop.create_task(cls._sweep(loop, every))
+
+    @classmethod
+    async def _sweep(cls, loop: asyncio.AbstractEventLoop, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            for deadline in [d for d in cls._open if d.at is not None and d.at <= now]:
+                if deadline._task is not None and deadline._task.get_loop() is loop:
+                    deadline._expire()
+
+    def _expire(self) -> None:
+        self.done()
+        self.expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def done(self) -> None:
+        if self.at is not None:
+            self.at = None
+            self._open.discard(self)
+
+    def uncancel(self) -> None:
+        if self._task is not None:
+            self._task.uncancel()

@@ -1,14 +1,25 @@
 """Prometheus metrics: decisions by outcome/source/reason, latency, policy version, queue depth.
 
 Each app owns its registry (several apps in one test process must not collide). With several
-workers, set PROMETHEUS_MULTIPROC_DIR (`autoresolve serve --workers N` does): every worker writes
-its samples there and /metrics merges them, so a scrape sees the whole server, not one worker.
+workers, set PROMETHEUS_MULTIPROC_DIR (`autoresolve serve --workers N` does, one folder per
+`serve` process: two instances sharing a home never count each other's requests or delete each
+other's files): every worker writes its samples there and /metrics merges them, so a scrape sees
+the whole server, not one worker. A worker that died (kill -9, then restarted by uvicorn) has
+its live gauges marked dead at the next scrape (`multiprocess.mark_process_dead`); its counters
+stay, as Prometheus counters must.
+
+The queue depth is read from the store at most every `QUEUE_DEPTH_EVERY_S` per worker, by one
+scrape at a time (`CachedReading`): many scrapes at once never run many counts at once.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -20,6 +31,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+QUEUE_DEPTH_EVERY_S = 15.0
+_PID_FILE = re.compile(r"_(\d+)\.db$")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -137,11 +150,72 @@ class Metrics:
         self.guard_quarantined.labels(*labels).set(len(v.quarantined))
         self.guard_recertify.labels(*labels).set(1 if view.recertify else 0)
 
+    def close(self) -> None:
+        """A worker shutting down: its live gauges leave the merged view."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), multiprocess_dir())
+
     def render(self) -> tuple[bytes, str]:
         if self.multiprocess:
             from prometheus_client import multiprocess
 
+            mark_dead_workers(multiprocess_dir())
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)
             return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_dead_workers(folder: str | None) -> list[int]:
+    """Mark the processes whose sample files are in `folder` but which are gone as dead (their
+    live gauges disappear from the merge); returns their pids."""
+    if not folder or not Path(folder).is_dir():
+        return []
+    from prometheus_client import multiprocess
+
+    pids = {int(m.group(1)) for f in os.listdir(folder) if (m := _PID_FILE.search(f))}
+    dead = sorted(pid for pid in pids if pid != os.getpid() and not process_alive(pid))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, folder)
+        for f in Path(folder).glob(f"gauge_live*_{pid}.db"):
+            f.unlink(missing_ok=True)
+    return dead
+
+
+class CachedReading:
+    """A value read by `read()` at most every `every_s`; concurrent callers while one reads get
+    the last value instead of waiting (None before the first read finished)."""
+
+    def __init__(self, read: Callable[[], float], every_s: float = QUEUE_DEPTH_EVERY_S):
+        self._read = read
+        self.every_s = every_s
+        self.value: float | None = None
+        self._at = float("-inf")
+        self._lock = threading.Lock()
+        self.reads = 0
+
+    def get(self) -> float | None:
+        if time.monotonic() - self._at < self.every_s:
+            return self.value
+        if not self._lock.acquire(blocking=False):
+            return self.value
+        try:
+            if time.monotonic() - self._at >= self.every_s:
+                self.value = self._read()
+                self.reads += 1
+                self._at = time.monotonic()
+        finally:
+            self._lock.release()
+        return self.value

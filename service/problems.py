@@ -64,8 +64,15 @@ KINDS: dict[str, Kind] = {
     "payload-too-large": Kind(
         413,
         "Payload Too Large",
-        "The body is larger than AUTORESOLVE_MAX_BODY_BYTES (or a batch holds more records than "
-        "AUTORESOLVE_MAX_BATCH_RECORDS); split it.",
+        "The body is larger than the endpoint's limit (AUTORESOLVE_MAX_RECORD_BYTES for one "
+        "record, AUTORESOLVE_MAX_BODY_BYTES otherwise) or a batch holds more records than "
+        "AUTORESOLVE_MAX_BATCH_RECORDS; send one record, or split the batch.",
+    ),
+    "request-timeout": Kind(
+        408,
+        "Request Timeout",
+        "The request body did not arrive within AUTORESOLVE_BODY_TIMEOUT_S; send the body at "
+        "once (a slow or stalled client), then retry.",
     ),
     "not-ready": Kind(
         503,
@@ -87,7 +94,12 @@ KINDS: dict[str, Kind] = {
     "http-error": Kind(400, "HTTP error", "Another HTTP-level error; `detail` says which."),
 }
 
-_KIND_OF_STATUS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}
+_KIND_OF_STATUS = {
+    404: "not-found",
+    405: "method-not-allowed",
+    408: "request-timeout",
+    413: "payload-too-large",
+}
 
 
 def kind_for_status(status: int) -> str:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from autoresolve.model.decision import Decision
 from autoresolve.model.domain import Domain
+from autoresolve.model.rule_changes import rule_changes
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,9 @@ class RegistrySource:
         return registry
 
     def champion_version(self) -> str | None:
-        return self._registry().champion_version(self.name)
+        registry = self._registry()
+        registry.check_reachable()  # seconds, where mlflow's own retries would take minutes
+        return registry.champion_version(self.name)
 
     def load_champion(self) -> Any:
         return self._registry().load_policy(self.name, "champion")
@@ -63,8 +67,29 @@ def smoke_record(domain: Domain) -> dict[str, Any]:
     return rec
 
 
-def check_policy(policy: Any, domain: Domain) -> None:
-    """Refuse a policy for another schema, with failing rule examples, or that cannot decide."""
+def check_served_rules(policy: Any, served: Any, where: str) -> None:
+    """Refuse a policy whose rules are not the served rule file's, naming the difference.
+
+    A policy carries its own rule set; serving one whose rules differ from the domain folder's
+    would silently serve rules nobody sees in the folder (a truncated file promoted elsewhere).
+    """
+    ours = getattr(policy, "rules", None)
+    if ours is None or served is None:
+        return
+    if getattr(ours, "version", None) == getattr(served, "version", None):
+        return
+    diff = rule_changes(served, ours)
+    raise PolicyCheckError(
+        f"the policy's rules differ from the served rule file {where} ({diff.describe()}; "
+        f"policy rules {getattr(ours, 'version', '?')}, file {getattr(served, 'version', '?')}). "
+        "Retrain (`autoresolve retrain`) so a policy carries the file's rules, or serve the "
+        "domain folder the policy was trained with."
+    )
+
+
+def check_policy(policy: Any, domain: Domain, served_rules: Any = None) -> None:
+    """Refuse a policy for another schema, other rules than the served file's, failing rule
+    examples, or that cannot decide."""
     pdomain = getattr(policy, "domain", None)
     if pdomain is not None and getattr(pdomain, "name", domain.name) != domain.name:
         raise PolicyCheckError(
@@ -78,6 +103,8 @@ def check_policy(policy: Any, domain: Domain) -> None:
                 f"policy's fields differ from the served domain file ({diff[:5]}); "
                 "restart the service with the domain file the policy was trained on."
             )
+    if served_rules is not None:
+        check_served_rules(policy, served_rules, str(domain.rules_path or domain.name))
     rules = getattr(policy, "rules", None)
     run_examples = getattr(rules, "run_examples", None)
     if callable(run_examples):
@@ -118,14 +145,24 @@ class ReloadStatus:
 class PolicyHolder:
     """The serving policy behind one reference, and the thread that keeps it current."""
 
-    def __init__(self, source: PolicySource, domain: Domain, *, on_change=None, on_result=None):
+    def __init__(
+        self,
+        source: PolicySource,
+        domain: Domain,
+        *,
+        on_change=None,
+        on_result=None,
+        served_rules: Callable[[], Any] | None = None,
+    ):
         self.source = source
         self.domain = domain
+        self._served_rules = served_rules  # the domain folder's rule set, read at each load
         self.policy: Any = None
         self.status = ReloadStatus()
         self._on_change = on_change
         self._on_result = on_result
         self._lock = threading.Lock()
+        self._check_started: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -133,12 +170,26 @@ class PolicyHolder:
     def ready(self) -> bool:
         return self.policy is not None
 
-    def check_now(self, *, force: bool = False) -> str:
-        """Look at `@champion` once; load, check and swap if it changed. Returns what happened."""
-        with self._lock:
+    def check_now(self, *, force: bool = False, wait_s: float | None = None) -> str:
+        """Look at `@champion` once; load, check and swap if it changed. Returns what happened.
+
+        `wait_s`: how long to wait for a check already running (the poller's, say, stuck on an
+        unreachable registry); past it, the answer says so instead of waiting.
+        """
+        if not self._lock.acquire(timeout=-1 if wait_s is None else wait_s):
+            running = time.time() - (self._check_started or time.time())
+            return (
+                f"busy: a registry check has been running for {running:.0f}s; last result: "
+                f"{self.status.last_result}"
+            )
+        try:
+            self._check_started = time.time()
             result = self._check(force=force)
             self.status.last_check_at = time.time()
             self.status.last_result = result
+        finally:
+            self._check_started = None
+            self._lock.release()
         if self._on_result:
             self._on_result(result.split(":", 1)[0])
         return result
@@ -158,7 +209,8 @@ class PolicyHolder:
             return f"refused: version {version} ({self.status.refused[version]})"
         try:
             candidate = self.source.load_champion()
-            check_policy(candidate, self.domain)
+            served = self._served_rules() if self._served_rules else None
+            check_policy(candidate, self.domain, served)
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
             self.status.refused[version] = reason

@@ -6,14 +6,24 @@ refused so a misspelt field name is reported instead of silently treated as miss
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 
 from autoresolve.model.domain import Domain
 
 MAX_ID_CHARS = 200
+MAX_UNKNOWN_KEYS = 20  # beyond this many unknown keys, one error instead of one per key
 
 
 def _clean_text(value: str) -> str:
@@ -36,6 +46,54 @@ def _id_from_number(value: Any) -> Any:
     return value
 
 
+def _unknown_keys_cap(allowed: frozenset[str], what: str) -> Any:
+    """A before-validator: a mapping with more than MAX_UNKNOWN_KEYS unknown keys is refused
+    with one error, before its fields are validated one by one.
+
+    A body of 90,000 unknown keys otherwise makes 90,000 validation errors (half a second of
+    event-loop time); a few misspelt names still get one error each, with a suggestion.
+    """
+
+    def cap(data: Any) -> Any:
+        if isinstance(data, dict) and len(data) > len(allowed) + MAX_UNKNOWN_KEYS:
+            unknown = [k for k in itertools.islice(data, 5_000) if k not in allowed]
+            if len(unknown) > MAX_UNKNOWN_KEYS:
+                shown = ", ".join(repr(str(k))[:40] for k in unknown[:5])
+                raise ValueError(
+                    f"{what} has {len(data):,} keys, at least {len(unknown):,} of them unknown "
+                    f"(first: {shown}); allowed: {', '.join(sorted(allowed))}"
+                )
+        return data
+
+    return model_validator(mode="before")(cap)
+
+
+def _batch_cap(record_fields: frozenset[str], max_batch: int) -> Any:
+    """The batch's records checked for unknown keys all at once, before any is validated: one
+    error for the whole batch, however many records carry them."""
+
+    def cap(data: Any) -> Any:
+        records = data.get("records") if isinstance(data, dict) else None
+        if not isinstance(records, list) or len(records) > max_batch:
+            return data  # the list's own validation says what is wrong
+        unknown, first = 0, ""
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                continue
+            bad = [k for k in rec if k not in record_fields]
+            if bad and not first:
+                first = f"records.{i}.{str(bad[0])[:40]}"
+            unknown += len(bad)
+            if unknown > MAX_UNKNOWN_KEYS:
+                raise ValueError(
+                    f"the batch's records have more than {MAX_UNKNOWN_KEYS} unknown keys (the "
+                    f"first: {first}); allowed: {', '.join(sorted(record_fields))}"
+                )
+        return data
+
+    return model_validator(mode="before")(cap)
+
+
 def _text_type(max_chars: int) -> Any:
     return Annotated[str, Field(max_length=max_chars), AfterValidator(_clean_text)]
 
@@ -48,13 +106,33 @@ RecordId = Annotated[
 ]
 
 
+def _no_bool(value: Any) -> Any:
+    """JSON true/false is not a number (pydantic would take it as 1.0/0.0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+def _no_bare_number_text(value: Any) -> Any:
+    """A datetime is ISO-8601 text or a JSON number (a Unix timestamp); text that is only a
+    number ("0") is neither, and pydantic would read it as seconds since 1970."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a datetime, got {str(value).lower()}")
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError(
+            f"'{value[:40]}' is not an ISO-8601 datetime (e.g. 2026-01-31T12:00:00Z); send a "
+            "Unix timestamp as a JSON number"
+        )
+    return value
+
+
 def _field_type(kind: str, max_chars: int) -> Any:
     if kind == "number":
-        return Annotated[float, Field(allow_inf_nan=False)]
+        return Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
     if kind == "boolean":
         return bool
     if kind == "datetime":
-        return datetime
+        return Annotated[datetime, BeforeValidator(_no_bare_number_text)]
     return _text_type(max_chars)
 
 
@@ -95,6 +173,14 @@ class LabelsOut(BaseModel):
     inserted: int
     updated: int
     unchanged: int
+    unknown: int = Field(
+        0,
+        description="labels for record ids never decided (kept; they train "
+        "on the first decision logged for the id)",
+    )
+    unknown_record_ids: list[str] = Field(default_factory=list, description="the first 100")
+    repeated: int = Field(0, description="record ids given more than once: the last one counts")
+    repeated_record_ids: list[str] = Field(default_factory=list, description="the first 100")
 
 
 class DeferredItem(DecisionOut):
@@ -161,18 +247,26 @@ def build_models(domain: Domain, *, max_batch: int, max_text_chars: int) -> Requ
             Field(None, description=desc),
         )
     about = {"description": domain.description}
+    names = frozenset(fields)
     record = create_model(
-        f"{title}Record", __config__=ConfigDict(extra="forbid", json_schema_extra=about), **fields
+        f"{title}Record",
+        __config__=ConfigDict(extra="forbid", json_schema_extra=about),
+        __validators__={"_cap": _unknown_keys_cap(names, "the record")},
+        **fields,
     )
     batch = create_model(
         f"{title}Batch",
         __config__=strict,
+        __validators__={"_cap": _batch_cap(names, max_batch)},
         records=(list[record], Field(min_length=1, max_length=max_batch)),
     )
     resolution = Literal[tuple(domain.resolutions)]  # type: ignore[valid-type]
     label = create_model(
         f"{title}Label",
         __config__=strict,
+        __validators__={
+            "_cap": _unknown_keys_cap(frozenset(("record_id", "resolution")), "a label")
+        },
         record_id=(RecordId, Field(description=f"the labelled record's id ({domain.id})")),
         resolution=(resolution, Field(description="the true resolution")),
     )

@@ -61,16 +61,40 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_000_000, ge=1_000, description="largest request body, in bytes (413 beyond)"
     )
+    max_record_bytes: int = Field(
+        default=64_000,
+        ge=1_000,
+        description="largest body of the one-record endpoints (POST /v1/resolve)",
+    )
+    body_timeout_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="a request body not received within this time is answered 408 (0: never)",
+    )
+    max_connections: int = Field(
+        default=1_000,
+        ge=1,
+        description="connections and requests a worker holds at once; beyond: 503 (uvicorn's "
+        "limit_concurrency)",
+    )
     max_batch_records: int = Field(default=10_000, ge=1, description="records per batch call")
     max_text_chars: int = Field(default=10_000, ge=1, description="longest string field value")
     reload_interval_s: float = Field(
         default=10.0, ge=0.0, description="seconds between checks for a new @champion; 0: never"
     )
-    resolve_requires_key: bool = Field(
-        default=False, description="also demand X-API-Key on the resolve endpoints"
+    resolve_requires_key: bool | None = Field(
+        default=None,
+        description="demand X-API-Key on the resolve endpoints too (they write the decision "
+        "log); default: yes, except in development",
     )
     store_busy_timeout_ms: int = Field(
         default=5_000, ge=0, description="how long a write waits for a locked store before 503"
+    )
+    commit_timeout_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="longest wait for the store to confirm a decision's commit before 503 "
+        "(0: no deadline); a commit running longer makes /readyz not ready",
     )
     group_commit: bool = Field(
         default=True, description="concurrent requests share store commits (one writer per worker)"
@@ -108,10 +132,12 @@ class Settings(BaseSettings):
                 "AUTORESOLVE_API_KEYS is empty: write and admin endpoints would be open. "
                 "Set AUTORESOLVE_API_KEYS=key1,key2 (or AUTORESOLVE_ENV=development on a laptop)."
             )
-        if self.env == "production" and any(len(k) < 16 for k in self.keys):
+        if self.resolve_requires_key is None:
+            self.resolve_requires_key = self.env != "development"
+        if self.env != "development" and any(len(k) < 16 for k in self.keys):
             raise SettingsError(
                 "an API key in AUTORESOLVE_API_KEYS is shorter than 16 characters; "
-                "use long random keys in production (e.g. `python -c 'import secrets; "
+                "use long random keys outside development (e.g. `python -c 'import secrets; "
                 "print(secrets.token_urlsafe(32))'`)."
             )
         return self

@@ -45,6 +45,14 @@ class Service:
     def policy(self) -> Any:
         policy = self.holder.policy if self.holder else None
         if policy is None:
+            refused = self.holder.status.refused if self.holder else {}
+            if refused:
+                version, why = next(reversed(refused.items()))
+                raise NotReady(
+                    f"no policy loaded for domain '{self.domain.name}': the registry's "
+                    f"@champion (version {version}) was refused: {why}. Promote a version that "
+                    "passes (`autoresolve models promote`), then POST /v1/admin/reload."
+                )
             raise NotReady(
                 f"no policy loaded yet for domain '{self.domain.name}': register one "
                 f"(`autoresolve train --domain {self.settings.domain}`); it is picked up within "

@@ -15,6 +15,7 @@ from typing import Any
 
 from autoresolve.service.decision_codec import decision_json, log_row
 from autoresolve.service.store import DecisionStore
+from autoresolve.service.store.writes import CommitTimeout
 
 MAX_PER_TURN = 256  # records decided in one go: bounds how long one turn holds the loop
 
@@ -62,7 +63,9 @@ class TurnBatcher:
             store = self._store()
             logged, rows = self._decide(items)
             if rows:
-                store.log_rows_into(rows, _committed(logged))
+                committed = _committed(logged)
+                store.log_rows_into(rows, committed)
+                _deadline(committed, store.commit_timeout_s)
         except Exception as exc:  # no policy yet, store not open, …: every request is told
             for item in items:
                 _settle(item, exc)
@@ -92,6 +95,20 @@ def _committed(items: list[_Item]) -> asyncio.Future:
 
     committed.add_done_callback(settle)
     return committed
+
+
+def _deadline(committed: asyncio.Future, timeout_s: float | None) -> None:
+    """Answer the turn's requests with CommitTimeout (503) if the store has not confirmed their
+    commit within `timeout_s`: one timer per turn, not per request."""
+    if not timeout_s or committed.done():
+        return
+
+    def expire() -> None:
+        if not committed.done():
+            committed.set_exception(CommitTimeout(timeout_s))
+
+    handle = committed.get_loop().call_later(timeout_s, expire)
+    committed.add_done_callback(lambda _: handle.cancel())
 
 
 def _settle(item: _Item, error: BaseException | None) -> None:

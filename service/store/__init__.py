@@ -8,7 +8,8 @@ SQLite (WAL) by default, PostgreSQL by URL (the store for several replicas). One
 | `engine` | an engine with each backend's settings (WAL, durability, lock waits) |
 | `schema` | migrations: bring a store up to date, keeping its data |
 | `writes` | the decision log's write path: multi-row INSERTs and the group-commit writer thread |
-| `label_store` | labels upserted by record id, with their history |
+| `health` | the SQLite file's identity (deleted or replaced?) and the writer's commits |
+| `label_store` | labels upserted by record id, bound to the decision they label, with history |
 | `labelling_queue` | deferred, unlabelled decisions, the most instructive first |
 | `frames` | the log as tables for retraining, reports and replays |
 | `decision_store` | `DecisionStore`, the object that offers all of the above |

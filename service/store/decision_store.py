@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,9 +18,10 @@ from autoresolve.model.decision import Decision
 from autoresolve.model.domain import Domain
 from autoresolve.service.decision_codec import decision_json, jsonable, log_row
 from autoresolve.service.store.engine import make_engine
-from autoresolve.service.store.errors import unavailable
+from autoresolve.service.store.errors import StoreUnavailable, unavailable
 from autoresolve.service.store.frames import decisions_frame, labelled_frame
 from autoresolve.service.store.guard_store import guard_seq, read_guard, read_guards
+from autoresolve.service.store.health import CommitHealth, FileIdentity
 from autoresolve.service.store.label_store import (
     AfterInsert,
     LabelResult,
@@ -48,6 +50,13 @@ from autoresolve.service.store.writes import (
 _GROUP_MAX_ROWS = 500  # larger calls commit on their own, in the caller's thread
 
 
+def _sqlite_path(engine: Engine) -> Path | None:
+    db = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db).expanduser().resolve()
+
+
 def _name(domain: Domain | str) -> str:
     return domain.name if isinstance(domain, Domain) else str(domain)
 
@@ -65,10 +74,21 @@ class DecisionStore:
     committed.
     """
 
-    def __init__(self, engine: Engine, *, group_commit: bool = False):
+    def __init__(
+        self, engine: Engine, *, group_commit: bool = False, commit_timeout_s: float | None = None
+    ):
         self.engine = engine
+        self.commit_timeout_s = commit_timeout_s
+        self.identity = FileIdentity(_sqlite_path(engine))
+        self.health = CommitHealth()
         self._inserter = RowInserter(engine)
-        self._group = GroupCommit(engine, self._inserter) if group_commit else None
+        self._group = (
+            GroupCommit(
+                engine, self._inserter, before_write=self.identity.check, health=self.health
+            )
+            if group_commit
+            else None
+        )
 
     @classmethod
     def from_url(
@@ -78,9 +98,10 @@ class DecisionStore:
         busy_timeout_ms: int = 5_000,
         synchronous: str = "NORMAL",
         group_commit: bool = False,
+        commit_timeout_s: float | None = None,
     ) -> DecisionStore:
         engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
-        return cls(engine, group_commit=group_commit)
+        return cls(engine, group_commit=group_commit, commit_timeout_s=commit_timeout_s)
 
     @property
     def url(self) -> str:
@@ -108,7 +129,9 @@ class DecisionStore:
         return is_current(self.engine)
 
     def ping(self) -> None:
-        """Raise StoreUnavailable unless the store answers and holds the current schema."""
+        """Raise StoreUnavailable unless the store answers, holds the current schema and is
+        still the file it opened (SQLite)."""
+        self.identity.check()
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.select(sa.func.count()).select_from(decisions).where(sa.false()))
@@ -143,8 +166,9 @@ class DecisionStore:
             return 0
         bound = [self._inserter.bound(r) for r in rows]
         if self._group is not None and len(rows) <= _GROUP_MAX_ROWS:
-            self._group.submit(bound)
+            self._group.submit(bound, self.commit_timeout_s)
         else:
+            self.identity.check()
             write_rows(self.engine, self._inserter, bound)
         return len(rows)
 
@@ -156,6 +180,20 @@ class DecisionStore:
             return
         task = future.get_loop().run_in_executor(None, self.log_rows, rows)
         task.add_done_callback(settle_from(future))
+
+    def problems(self, stall_s: float | None = None) -> list[str]:
+        """Why the store cannot make anything durable now (empty: it can, as far as it knows).
+
+        No database round trip beyond `ping`'s: the file's identity, the writer's last commit
+        and how long its current one has run (`stall_s`, default the commit timeout).
+        """
+        out = []
+        try:
+            self.ping()
+        except StoreUnavailable as exc:
+            out.append(str(exc))
+        out += self.health.problems(stall_s if stall_s is not None else self.commit_timeout_s or 0)
+        return out
 
     @property
     def commits(self) -> int:
@@ -183,12 +221,15 @@ class DecisionStore:
     ) -> LabelResult:
         """Insert or change labels by record id; the same label twice changes nothing.
 
-        Every change is kept in `label_history`. With a Domain, resolutions are checked against
-        its list and the whole call is refused (nothing written) if one is unknown. `after`
-        runs in the same transaction with the records labelled for the first time.
+        A new label is bound to the newest decision of its record (`label_store.py`); the result
+        names ids never decided and ids given twice. Every change is kept in `label_history`.
+        With a Domain, resolutions are checked against its list and the whole call is refused
+        (nothing written) if one is unknown. `after` runs in the same transaction with the
+        records labelled for the first time.
         """
-        latest = checked_labels(domain, pairs)
-        return upsert_labels(self.engine, _name(domain), latest, str(source), now, after)
+        checked = checked_labels(domain, pairs)
+        self.identity.check()
+        return upsert_labels(self.engine, _name(domain), checked, str(source), now, after)
 
     def label_history_of(self, domain: Domain | str, record_id: str) -> list[dict[str, Any]]:
         return label_history_of(self.engine, _name(domain), record_id)

@@ -31,7 +31,11 @@ def decisions_frame(engine: Engine, name: str, since: Any = None) -> pd.DataFram
 
 def labelled_frame(engine: Engine, domain: Domain | str, since: Any = None) -> pd.DataFrame:
     """Labelled records that the service decided: record fields, the label, `labelled_at`
-    (time of the latest label change) and the latest decision as `decision_*` columns.
+    (time of the latest label change) and the decision it labels as `decision_*` columns.
+
+    A label trains on the record of the decision it is bound to (`label_store.py`); an unbound
+    one (written before its record was decided) on the first decision logged for its record.
+    Decisions logged later for the same id never change either.
 
     The label column is the domain's label name when a Domain is given, else `resolution`.
     """
@@ -55,14 +59,15 @@ def labelled_frame(engine: Engine, domain: Domain | str, since: Any = None) -> p
 
 
 def _labelled_query(name: str, since: Any) -> sa.Select:
-    """Each label of the domain joined to the latest decision for its record."""
+    """Each label of the domain joined to the decision it labels."""
     d2 = decisions.alias("d2")
-    latest = (
-        sa.select(sa.func.max(d2.c.id))
+    first = (
+        sa.select(sa.func.min(d2.c.id))
         .where(d2.c.domain == labels.c.domain, d2.c.record_id == labels.c.record_id)
         .correlate(labels)
         .scalar_subquery()
     )
+    labelled = sa.func.coalesce(labels.c.decision_id, first)
     q = (
         sa.select(
             labels.c.record_id.label("_rid"),
@@ -72,7 +77,7 @@ def _labelled_query(name: str, since: Any) -> sa.Select:
             decisions,
         )
         .select_from(labels)
-        .join(decisions, decisions.c.id == latest)
+        .join(decisions, decisions.c.id == labelled)
         .where(labels.c.domain == name)
     )
     if since is not None:

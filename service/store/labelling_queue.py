@@ -1,10 +1,11 @@
-"""The labelling queues: deferred decisions, and audited ones, without a label.
+"""The labelling queues: deferred decisions, and audited ones, whose record has no label.
 
-Only the latest decision per record counts (a later automatic decision takes a record out), and a
-labelled record leaves the queue. The deferred queue's order is the `priority` stored with each
-deferred decision (`model/queue_priority.py`: how much its label would teach; none last), then
-recency. The audit queue is oldest first: the precision guard's test stays valid when audits are
-labelled in decision order, not when the wrong ones are reported first (model/guard.py, "Order").
+Every deferred decision is an item until its record is labelled: a re-sent record is a new
+decision, recorded as such, and a later decision for the same id (resolved or not) never takes a
+queued one out. The deferred queue's order is the `priority` stored with each deferred decision
+(`model/queue_priority.py`: how much its label would teach; none last), then recency. The audit
+queue is oldest first: the precision guard's test stays valid when audits are labelled in
+decision order, not when the wrong ones are reported first (model/guard.py, "Order").
 
 Pages are read by keyset, after the (priority, decision id) of the last item seen, never by
 offset: records labelled while a reviewer pages leave the queue, and an offset would then skip
@@ -23,25 +24,19 @@ from autoresolve.service.store.reads import read_rows, read_scalar
 from autoresolve.service.store.tables import decisions, labels
 
 
-def _latest_unlabelled(name: str) -> sa.ColumnElement[bool]:
-    later = decisions.alias("later")
-    no_later = ~sa.exists().where(
-        later.c.domain == decisions.c.domain,
-        later.c.record_id == decisions.c.record_id,
-        later.c.id > decisions.c.id,
-    )
+def _unlabelled(name: str) -> sa.ColumnElement[bool]:
     no_label = ~sa.exists().where(
         labels.c.domain == decisions.c.domain, labels.c.record_id == decisions.c.record_id
     )
-    return sa.and_(decisions.c.domain == name, no_later, no_label)
+    return sa.and_(decisions.c.domain == name, no_label)
 
 
 def _in_queue(name: str) -> sa.ColumnElement[bool]:
-    return sa.and_(_latest_unlabelled(name), decisions.c.outcome == "deferred")
+    return sa.and_(_unlabelled(name), decisions.c.outcome == "deferred")
 
 
 def _in_audit(name: str) -> sa.ColumnElement[bool]:
-    return sa.and_(_latest_unlabelled(name), decisions.c.audit.is_(True))
+    return sa.and_(_unlabelled(name), decisions.c.audit.is_(True))
 
 
 class QueueKey(NamedTuple):

@@ -47,6 +47,8 @@ labels = sa.Table(
     sa.Column("source", sa.String(100), nullable=False),
     sa.Column("labelled_at", _When, nullable=False),
     sa.Column("updated_at", _When, nullable=False),
+    # the decision this label belongs to (decisions.id): its record is what the label trains on
+    sa.Column("decision_id", _Id),
     sa.UniqueConstraint("domain", "record_id", name="uq_labels_domain_record"),
 )
 
@@ -60,6 +62,7 @@ label_history = sa.Table(
     sa.Column("previous", sa.String(200)),
     sa.Column("source", sa.String(100), nullable=False),
     sa.Column("changed_at", _When, nullable=False),
+    sa.Column("decision_id", _Id),
     sa.Index("ix_label_history_record", "domain", "record_id"),
 )
 

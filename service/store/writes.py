@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from autoresolve.service.store.errors import StoreUnavailable, unavailable
+from autoresolve.service.store.health import CommitHealth
 from autoresolve.service.store.tables import decisions
 
 Row = Mapping[str, Any]
@@ -94,6 +95,17 @@ class RowInserter:
             i += size
 
 
+class CommitTimeout(StoreUnavailable):
+    """The store did not confirm a commit in time: the caller is not acknowledged."""
+
+    def __init__(self, timeout_s: float):
+        super().__init__(
+            f"the decision store did not confirm the commit within {timeout_s:g}s "
+            "(AUTORESOLVE_COMMIT_TIMEOUT_S): this decision is not acknowledged (it may still "
+            "reach the log later; a retry is logged as a new decision). Retry later."
+        )
+
+
 def write_rows(engine: Engine, inserter: RowInserter, rows: Sequence[Bound]) -> None:
     """Append bound rows in one transaction; durable when this returns."""
     try:
@@ -113,22 +125,34 @@ class GroupCommit:
     thread's own connection in autocommit mode, which the database runs as its own transaction.
     """
 
-    def __init__(self, engine: Engine, inserter: RowInserter, max_rows: int = 2_000):
+    def __init__(
+        self,
+        engine: Engine,
+        inserter: RowInserter,
+        max_rows: int = 2_000,
+        *,
+        before_write: Callable[[], None] | None = None,
+        health: CommitHealth | None = None,
+    ):
         self.engine = engine
         self.inserter = inserter
         self.max_rows = max_rows
+        self._before_write = before_write
+        self.health = health or CommitHealth()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._conn: sa.Connection | None = None
         self.commits = 0  # transactions committed so far (tests, diagnostics)
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
-    def submit(self, rows: list[Bound]) -> None:
-        """Block until `rows` are committed; raise StoreUnavailable if their commit failed."""
+    def submit(self, rows: list[Bound], timeout_s: float | None = None) -> None:
+        """Block until `rows` are committed; raise StoreUnavailable if their commit failed,
+        CommitTimeout if it was not confirmed within `timeout_s`."""
         done = threading.Event()
         slot: list[BaseException | None] = [None]
         self._queue.put((rows, (done, slot)))
-        done.wait()
+        if not done.wait(timeout_s):
+            raise CommitTimeout(timeout_s or 0.0)
         if slot[0] is not None:
             raise slot[0]
 
@@ -143,13 +167,17 @@ class GroupCommit:
             if batch is None:
                 return
             error: BaseException | None = None
+            self.health.started()
             try:
+                if self._before_write is not None:
+                    self._before_write()
                 self._write([r for rows, _ in batch for r in rows])
                 self.commits += 1
             except DBAPIError as exc:
                 error = unavailable(exc, "logging decisions")
             except Exception as exc:  # never leave a caller waiting
                 error = exc
+            self.health.finished(error)
             _notify([w for _, w in batch], error)
 
     def _next_batch(self) -> list[tuple[list[Bound], Waiter]] | None:

@@ -311,3 +311,14 @@ def test_a_policy_pickled_under_the_old_package_names_still_loads() -> None:
         decision_table(policy.decide_frame(records)).drop(columns=drop),
         decision_table(loaded.decide_frame(records)).drop(columns=drop),
     )
+
+
+def test_promotion_is_compare_and_swap_on_the_champion(store: Path) -> None:
+    a = registry.log_policy(StandIn(), Report(), run_name="retrain-a")
+    b = registry.log_policy(StandIn(), Report(), run_name="retrain-b")
+    seen = registry.champion_version("crm")  # both retrains compared against this one
+    registry.promote("crm", a, "gates passed", expected=seen)
+    with pytest.raises(registry.PromotionConflict, match=f"version {a} now, not {seen}"):
+        registry.promote("crm", b, "gates passed", expected=seen)
+    assert registry.champion_version("crm") == a
+    registry.promote("crm", seen, "back")  # without `expected`: by hand, unconditional

@@ -270,3 +270,27 @@ def test_coverage_an_unsound_rule_gave_the_champion_does_not_count() -> None:
     kept = evaluate_gates(chall, champ, w, tolerance=0.02, unsound_rules=("bad-rule",))
     assert kept.passed, kept.reasons
     assert kept.champion.coverage == pytest.approx(0.5)
+
+
+@dataclass
+class _Rule:
+    id: str
+
+
+@dataclass
+class _Rules:
+    rules: tuple
+
+
+def test_rules_gate_names_rules_that_disappeared_and_needs_the_flag() -> None:
+    w = _window(200)
+    champ = Scripted(_script(200, resolved=100))
+    chall = Scripted(_script(200, resolved=150))
+    champ.rules = _Rules(tuple(_Rule(i) for i in ("a", "b", "c", "d")))  # type: ignore[attr-defined]
+    chall.rules = _Rules((_Rule("a"), _Rule("c")))  # type: ignore[attr-defined]
+    refused = evaluate_gates(chall, champ, w)
+    assert not refused.passed
+    line = next(r for r in refused.reasons if r.startswith("rules:"))
+    assert "b, d" in line and "--allow-removed-rules" in line
+    assert evaluate_gates(chall, champ, w, allow_removed_rules=True).passed
+    assert evaluate_gates(chall, champ, w, unsound_rules=("b", "d")).passed  # retired: meant

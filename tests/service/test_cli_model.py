@@ -283,10 +283,16 @@ def test_changed_rules_alone_recertify_without_refit(env: dict[str, Any], tmp_pa
         mp.setenv("AUTORESOLVE_HOME", str(tmp_path / "home"))
         assert run(env, "train", "--domain", str(dom_dir), "--data", str(early)).exit_code == 0
         raw = yaml.safe_load((dom_dir / "rules.yaml").read_text())
+        gone = raw["rules"][-1]["id"]
         raw["rules"] = raw["rules"][:-1]  # operations retire the last rule
         (dom_dir / "rules.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         result = run(env, "retrain", "--domain", str(dom_dir), "--data", str(env["history"]),
                      "--if-needed", "--json")  # fmt: skip
+        out = json.loads(result.stdout)  # a removed rule is refused unless meant (issue 14)
+        assert result.exit_code == 1 and not out["gate"]["passed"] and not out["promoted"]
+        assert any(gone in r and "--allow-removed-rules" in r for r in out["gate"]["reasons"])
+        result = run(env, "retrain", "--domain", str(dom_dir), "--data", str(env["history"]),
+                     "--if-needed", "--allow-removed-rules", "--json")  # fmt: skip
         out = json.loads(result.stdout)
         assert out["need"]["rules_changed"] and out["mode"] == "recertified", out
         assert result.exit_code == (0 if out["gate"]["passed"] else 1)

@@ -79,7 +79,7 @@ def test_upgrade_from_0002_keeps_decisions_and_adds_the_guard(store_url) -> None
             {"at": datetime(2026, 1, 1, tzinfo=UTC), "rec": '{"x": 1}'},
         )
     store.migrate()
-    assert store.current_revision() == "0003"
+    assert store.current_revision() == "0004"
     frame = store.decisions_frame("crm")
     assert frame["record_id"].tolist() == ["old-1"] and not frame["audit"].any()
     assert store.read_guards("crm") == [] and store.audits("crm") == []

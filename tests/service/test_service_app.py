@@ -115,6 +115,9 @@ def make_settings(tmp_path: Path, **kw) -> Settings:
         api_keys=KEY,
         reload_interval_s=0,
         database_url=f"sqlite:///{tmp_path / 'store.db'}",
+        # most tests here are about other things; the default (a key outside development) is
+        # test_resolve_needs_a_key_outside_development's
+        resolve_requires_key=False,
     )
     base.update(kw)
     return Settings(**base)
@@ -247,6 +250,8 @@ def test_body_over_limit_is_413(tmp_path, source):
     with TestClient(app) as c:
         big = {"record_id": "x", "notes": "y" * 20_000}
         r = c.post("/v1/resolve", json=big)
+        assert r.status_code == 413 and "AUTORESOLVE_MAX_RECORD_BYTES" in r.json()["detail"]
+        r = c.post("/v1/resolve/batch", json={"records": [big]})
         assert r.status_code == 413 and "AUTORESOLVE_MAX_BODY_BYTES" in r.json()["detail"]
 
         def chunks():
@@ -297,11 +302,9 @@ def test_labels_need_a_key_and_are_idempotent(client, tmp_path):
     r = client.post("/v1/labels", json=lab, headers={"X-API-Key": "wrong-key"})
     assert r.status_code == 403 and "wrong-key" not in r.text
     h = {"X-API-Key": KEY}
-    assert client.post("/v1/labels", json=lab, headers=h).json() == {
-        "inserted": 1,
-        "updated": 0,
-        "unchanged": 0,
-    }
+    first = client.post("/v1/labels", json=lab, headers=h).json()
+    assert (first["inserted"], first["updated"], first["unchanged"]) == (1, 0, 0)
+    assert first["unknown_record_ids"] == ["a1"]  # never decided: said so
     assert client.post("/v1/labels", json=lab, headers=h).json()["unchanged"] == 1
     many = {
         "labels": [
@@ -310,11 +313,8 @@ def test_labels_need_a_key_and_are_idempotent(client, tmp_path):
         ],
         "source": "review",
     }
-    assert client.post("/v1/labels", json=many, headers=h).json() == {
-        "inserted": 1,
-        "updated": 1,
-        "unchanged": 0,
-    }
+    got = client.post("/v1/labels", json=many, headers=h).json()
+    assert (got["inserted"], got["updated"], got["unchanged"]) == (1, 1, 0)
     store = DecisionStore.from_url(f"sqlite:///{tmp_path / 'store.db'}")
     hist = store.label_history_of("crm", "a1")
     assert [x["resolution"] for x in hist] == ["merge_duplicate", "nurture_marketing"]
@@ -400,6 +400,27 @@ def test_policy_for_another_schema_is_refused(tmp_path):
         assert c.get("/readyz").json()["problems"] == ["no policy loaded"]
         status = c.post("/v1/admin/reload", headers={"X-API-Key": KEY}).json()
         assert "itsm" in status["result"]
+
+
+@pytest.mark.parametrize("env", ["test", "production"])
+def test_resolve_needs_a_key_outside_development(tmp_path, source, env):
+    settings = make_settings(tmp_path, env=env, resolve_requires_key=None)
+    assert settings.resolve_requires_key is True
+    with TestClient(create_app(settings, policy_source=source)) as c:
+        for path, body in [
+            ("/v1/resolve", {"record_id": "x"}),
+            ("/v1/resolve/batch", {"records": [{"record_id": "x"}]}),
+        ]:
+            assert c.post(path, json=body).status_code == 401, path
+            assert c.post(path, json=body, headers={"X-API-Key": KEY}).status_code == 200
+    dev = make_settings(tmp_path, env="development", api_keys="", resolve_requires_key=None)
+    assert dev.resolve_requires_key is False
+
+
+def test_short_keys_are_refused_outside_development(tmp_path):
+    with pytest.raises(ValueError, match="shorter than 16"):
+        make_settings(tmp_path, env="test", api_keys="abcde")
+    assert make_settings(tmp_path, env="development", api_keys="abcde").keys == ("abcde",)
 
 
 def test_resolve_can_require_a_key(tmp_path, source):

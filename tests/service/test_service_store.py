@@ -15,7 +15,7 @@ from autoresolve.model.domain import load_domain
 from autoresolve.model.queue_priority import label_priority
 from autoresolve.service.decision_codec import decision_json, log_row
 from autoresolve.service.store import DecisionStore, LabelError, StoreUnavailable, key_of, metadata
-from tests.support import CRM_DIR
+from tests.support import CRM_DIR, run_threads
 
 CRM = load_domain(CRM_DIR)
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -120,7 +120,7 @@ def test_upgrade_from_first_revision_keeps_data(store_url):
         )
     assert s.current_revision() == "0001"
     s.migrate()
-    assert s.current_revision() == s.head_revision() == "0003"
+    assert s.current_revision() == s.head_revision() == "0004"
     items = s.deferred("crm")
     assert [i["record_id"] for i in items] == ["old-1"] and items[0]["priority"] == 2.0
     assert s.label_history_of("crm", "old-2")[0]["resolution"] == "merge_duplicate"
@@ -154,14 +154,14 @@ def test_log_labels_queue_and_frames(store):
     assert [i["record_id"] for i in store.deferred(CRM)] == ["b", "a", "d"]
     first = store.deferred(CRM, limit=1)
     assert [i["record_id"] for i in store.deferred(CRM, limit=1, after=key_of(first[0]))] == ["a"]
-    # a later automatic decision for the same record takes it out of the queue
+    # a later automatic decision for the same record leaves it in the queue (issue 14)
     store.log_decisions(CRM, [dec("d", "resolved", probs=(0.99, 0.0))], [rec("d")])
-    assert store.queue_depth(CRM) == 2
+    assert store.queue_depth(CRM) == 3
     r = store.upsert_labels(CRM, [("a", "merge_duplicate"), ("c", "route_smb_queue")], "audit")
-    assert r.to_dict() == {"inserted": 2, "updated": 0, "unchanged": 0}
+    assert (r.inserted, r.updated, r.unchanged, r.unknown) == (2, 0, 0, ())
     assert store.upsert_labels(CRM, [("a", "merge_duplicate")]).unchanged == 1
     assert store.upsert_labels(CRM, [("a", "route_smb_queue")]).updated == 1
-    assert store.queue_depth(CRM) == 1
+    assert store.queue_depth(CRM) == 2
     hist = store.label_history_of(CRM, "a")
     assert [(h["previous"], h["resolution"]) for h in hist] == [
         (None, "merge_duplicate"),
@@ -199,25 +199,17 @@ def test_concurrent_writers_lose_nothing(store_url, group_commit):
     replicas = [DecisionStore.from_url(store_url, group_commit=group_commit) for _ in range(2)]
     store = replicas[0]
     store.migrate()
-    errors: list[BaseException] = []
 
     def writer(w: int) -> None:
-        try:
-            for i in range(25):
-                rid = f"w{w}-{i}"
-                replica = replicas[(w + i) % 2]
-                replica.log_decisions(CRM, [dec(rid)], [rec(rid)])
-                replica.upsert_labels(
-                    CRM, [(f"shared-{i % 5}", "merge_duplicate"), (rid, "route_smb_queue")]
-                )
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(25):
+            rid = f"w{w}-{i}"
+            replica = replicas[(w + i) % 2]
+            replica.log_decisions(CRM, [dec(rid)], [rec(rid)])
+            replica.upsert_labels(
+                CRM, [(f"shared-{i % 5}", "merge_duplicate"), (rid, "route_smb_queue")]
+            )
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_threads(writer, 6)
     assert not errors, errors
     assert store.count_decisions(CRM) == 150
     lab = store.labelled_frame(CRM)

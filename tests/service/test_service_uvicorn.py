@@ -72,7 +72,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.client = httpx.Client(base_url=self.url, timeout=20)
+        self.client = httpx.Client(base_url=self.url, timeout=20, headers=H)
 
     def wait_ready(self, timeout: float = 120) -> None:
         def ready() -> bool:
@@ -188,7 +188,7 @@ def test_metrics_merge_both_workers(server):
     # new connections spread over the workers; the merged count must match what we sent
     before = _decisions_total(server)
     for i in range(30):
-        with httpx.Client(base_url=server.url) as fresh:
+        with httpx.Client(base_url=server.url, headers=H) as fresh:
             assert fresh.post("/v1/resolve", json={"record_id": f"m-{i}"}).status_code == 200
     assert _decisions_total(server) - before == 30
     text = server.client.get("/metrics").text
@@ -295,7 +295,7 @@ def test_hot_reload_swaps_champion_and_refuses_a_tampered_version(server, home):
         what=f"every worker to refuse version {v3}",
     )
     for _ in range(10):
-        with httpx.Client(base_url=server.url) as fresh:
+        with httpx.Client(base_url=server.url, headers=H) as fresh:
             got = fresh.post("/v1/resolve", json={"record_id": "after-tamper"}).json()
         assert got["policy_version"] == f"crm:{v2}"
     assert server.client.get("/readyz").status_code == 200
@@ -306,7 +306,7 @@ def _reload_status(server: Server, asks: int = 6) -> list[dict]:
     """`/v1/policy`'s reload status from several fresh connections (spread over the workers)."""
     out = []
     for _ in range(asks):
-        with httpx.Client(base_url=server.url) as fresh:
+        with httpx.Client(base_url=server.url, headers=H) as fresh:
             out.append(fresh.get("/v1/policy").json()["reload"])
     return out
 
@@ -315,7 +315,7 @@ def _wait_for_version(server: Server, version: str, timeout: float = 30) -> None
     def served() -> set[str]:
         seen = set()
         for _ in range(6):
-            with httpx.Client(base_url=server.url) as fresh:
+            with httpx.Client(base_url=server.url, headers=H) as fresh:
                 answer = fresh.post("/v1/resolve", json={"record_id": "rl"}).json()
                 seen.add(answer["policy_version"])
         return seen
@@ -330,7 +330,7 @@ def test_kill_9_under_load_loses_no_acknowledged_decision(server, home):
 
     def load(worker: int) -> None:
         i = 0
-        with httpx.Client(base_url=server.url, timeout=5) as c:
+        with httpx.Client(base_url=server.url, timeout=5, headers=H) as c:
             while not stop.is_set():
                 rid = f"k-{worker}-{i}"
                 i += 1
