@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from autoresolve.model.domain import load_domain
+from autoresolve.service import console
 from autoresolve.service.domains import complete_domain
 from autoresolve.service.errors import BodyLimitMiddleware, install_handlers
 from autoresolve.service.metrics import Metrics
@@ -71,6 +72,7 @@ def create_app(
     )
     for module in (decisions, labels, admin, ops):  # the scoring routes are matched first
         app.include_router(module.router(svc))
+    console.install(app, svc)
     return app
 
 

@@ -63,7 +63,9 @@ def _rules_version(dom: Any) -> str:
 
 
 def _tags(info: Any) -> dict[str, str]:
-    return {k.removeprefix("autoresolve."): v for k, v in info.tags.items()}
+    from autoresolve.model.promotion import tags_of
+
+    return tags_of(info)
 
 
 def _facts(registry: Any, dom: Any, version: str) -> Any:

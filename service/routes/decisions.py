@@ -13,9 +13,10 @@ and answers a constant. What resolve costs beyond it is the decision and its log
 """
 
 import time
+from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from autoresolve.service.decision_codec import decision_json, log_row
@@ -25,6 +26,27 @@ from autoresolve.service.state import Service
 from autoresolve.service.turns import TurnBatcher
 
 _PONG = b'{"ok":true}'
+
+Explain = Annotated[
+    bool,
+    Query(
+        description="also say why: the rule and its condition, or the fields that moved the "
+        "model (computed only when asked)"
+    ),
+]
+
+
+def explained(policy: Any, records: list[dict], outs: list[dict]) -> list[dict]:
+    """`Policy.explain_records` for decisions just made; a decision by a policy that has been
+    replaced since (hot reload between deciding and explaining) is not explained by the new one."""
+    whys = policy.explain_records(records, outs)
+    stale = {"kind": "none", "unavailable": "the policy that decided was replaced meanwhile"}
+    return [
+        why if out["policy_version"] == policy.version else stale
+        for why, out in zip(whys, outs, strict=True)
+    ]
+
+
 _JSON = "application/json"
 
 
@@ -40,12 +62,20 @@ def router(svc: Service) -> APIRouter:
         tags=["decisions"], responses=ERRORS, dependencies=resolve_needs_key(svc.settings)
     )
 
-    @api.post("/v1/resolve", response_model=DecisionOut, summary="Decide one record")
-    async def resolve(record: Record) -> dict:  # type: ignore[valid-type]
+    @api.post(
+        "/v1/resolve",
+        response_model=DecisionOut,
+        response_model_exclude_unset=True,
+        summary="Decide one record",
+    )
+    async def resolve(record: Record, explain: Explain = False) -> dict:  # type: ignore[valid-type]
         t0 = time.perf_counter()
-        out = await turns.resolve(record.model_dump(mode="json"))  # type: ignore[attr-defined]
+        body = record.model_dump(mode="json")  # type: ignore[attr-defined]
+        out = await turns.resolve(body)
         metrics.count((out,))
         latency.observe(time.perf_counter() - t0)
+        if explain:
+            out["why"] = explained(svc.policy(), [body], [out])[0]
         return out
 
     @api.get("/v1/ping", summary="A constant answer (the benchmark's baseline)", tags=["ops"])
@@ -59,9 +89,10 @@ def router(svc: Service) -> APIRouter:
     @api.post(
         "/v1/resolve/batch",
         response_model=BatchOut,
+        response_model_exclude_unset=True,
         summary="Decide many records (one transaction in the log)",
     )
-    def resolve_batch(batch: Batch) -> dict:  # type: ignore[valid-type]
+    def resolve_batch(batch: Batch, explain: Explain = False) -> dict:  # type: ignore[valid-type]
         t0 = time.perf_counter()
         policy = svc.policy()
         store = svc.the_store()
@@ -71,6 +102,9 @@ def router(svc: Service) -> APIRouter:
         store.log_rows([log_row(name, o, r) for o, r in zip(outs, records, strict=True)])
         metrics.count(outs)
         metrics.latency.labels("resolve_batch").observe(time.perf_counter() - t0)
+        if explain:
+            for out, why in zip(outs, explained(policy, records, outs), strict=True):
+                out["why"] = why
         return {"decisions": outs}
 
     return api

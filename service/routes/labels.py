@@ -15,7 +15,6 @@ from autoresolve.service.state import Service
 def router(svc: Service) -> APIRouter:
     Label = svc.models.label
     Labels = svc.models.labels
-    domain = svc.domain
     api = APIRouter(tags=["labels"], responses=ERRORS, dependencies=needs_key(svc.settings))
 
     @api.post(
@@ -30,25 +29,36 @@ def router(svc: Service) -> APIRouter:
             source = body.source
         else:
             pairs, source = [(body.record_id, body.resolution)], "api"
-        result = svc.the_store().upsert_labels(domain, pairs, source=source)
+        out = write_labels(svc, pairs, source)
         svc.metrics.latency.labels("labels").observe(time.perf_counter() - t0)
-        return LabelsOut(**result.to_dict())
+        return out
 
     @api.get(
         "/v1/deferred",
         response_model=DeferredPage,
+        response_model_exclude_unset=True,
         summary="Deferred, unlabelled records; the most instructive first",
     )
     def deferred(
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ) -> dict:
-        store = svc.the_store()
-        items = store.deferred(domain, limit=limit, offset=offset)
-        total = store.queue_depth(domain)
-        nxt = offset + len(items) if offset + len(items) < total else None
-        return {"items": items, "total": total, "limit": limit, "offset": offset} | {
-            "next_offset": nxt
-        }
+        return deferred_page(svc, limit, offset)
 
     return api
+
+
+def write_labels(svc: Service, pairs: list[tuple[str, str]], source: str) -> LabelsOut:
+    """Store true resolutions: what `POST /v1/labels` and the console's label buttons call."""
+    result = svc.the_store().upsert_labels(svc.domain, pairs, source=source)
+    return LabelsOut(**result.to_dict())
+
+
+def deferred_page(svc: Service, limit: int, offset: int) -> dict:
+    """A page of the deferred queue in the order the API ranks it (`GET /v1/deferred` and the
+    console's queue page)."""
+    store = svc.the_store()
+    items = store.deferred(svc.domain, limit=limit, offset=offset)
+    total = store.queue_depth(svc.domain)
+    nxt = offset + len(items) if offset + len(items) < total else None
+    return {"items": items, "total": total, "limit": limit, "offset": offset} | {"next_offset": nxt}

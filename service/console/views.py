@@ -1,0 +1,124 @@
+"""What each console page shows, assembled from the functions the API and the CLI already use.
+
+The queue is `deferred_page` (GET /v1/deferred's), explained by `Policy.explain_records` (what
+`explain=true` answers); the policy page is `Policy.describe`, the rule layer's health over logged
+traffic (`service.deployment`) and the registry's versions (`autoresolve models list`'s rows);
+the report page is `model.report.build_report` on `service.deployment`'s tables, rendered by
+`model.report_html` (`autoresolve report`'s). No page computes anything of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoresolve.service.routes.labels import deferred_page
+from autoresolve.service.state import Service
+
+DEFER_REASONS = {
+    "rule": "a rule says to defer",
+    "novel": "unlike the records the model was trained on",
+    "low_confidence": "the model's confidence is below its certified threshold",
+    "no_model": "the model resolves nothing (no certified threshold)",
+    "guard": "automatic resolution suspended by the precision guard",
+    "invalid": "the record failed validation",
+}
+
+
+def queue_view(svc: Service, limit: int, offset: int) -> dict[str, Any]:
+    """A page of the deferred queue, each record with its fields and why it was decided so."""
+    page = deferred_page(svc, limit, offset)
+    items = page["items"]
+    whys = _explain(svc, [it["record"] for it in items], items)
+    fields = list(svc.domain.field_types)
+    page["items"] = [
+        it
+        | {
+            "fields": [(f, it["record"].get(f)) for f in fields],
+            "reason_text": DEFER_REASONS.get(it["defer_reason"] or "", it["defer_reason"]),
+            "why": why,
+        }
+        for it, why in zip(items, whys, strict=True)
+    ]
+    page["resolutions"] = list(svc.domain.resolutions)
+    page["previous_offset"] = max(0, offset - limit) if offset > 0 else None
+    return page
+
+
+def _explain(svc: Service, records: list[dict], decisions: list[dict]) -> list[dict]:
+    if not records:
+        return []
+    policy = svc.policy()
+    return policy.explain_records(records, decisions)
+
+
+def policy_view(svc: Service) -> dict[str, Any]:
+    """The serving policy, its certificate per class, its rules with their health, its history."""
+    from autoresolve.service.deployment import ReportUnavailable, rule_health_of
+
+    policy = svc.policy()
+    d = policy.describe()
+    cert = d.get("certificate") or {}
+    view: dict[str, Any] = {
+        "policy": d,
+        "certificate": {k: v for k, v in cert.items() if not isinstance(v, dict | list)},
+        "per_class": d.get("per_class") or {},
+        "never_resolved": d.get("never_resolved") or {},
+        "rules": list(getattr(policy.rules, "rules", ()) or ()),
+        "reload": svc.holder.status.to_dict() if svc.holder else {},
+    }
+    try:
+        view["health"] = _rows(rule_health_of(svc.domain, svc.the_store(), policy, svc.settings))
+    except ReportUnavailable as exc:
+        view["health_error"] = str(exc)
+    view["versions"], view["versions_error"] = _versions(svc, str(policy.rules.version))
+    return view
+
+
+def _versions(svc: Service, rules_version: str) -> tuple[list[dict], str | None]:
+    source = svc.holder.source if svc.holder else None
+    versions = getattr(source, "versions", None)
+    if versions is None:
+        return [], "this service's policy source keeps no version history"
+    try:
+        return versions(rules_version), None
+    except Exception as exc:  # the registry is down: the page still shows the rest
+        return [], f"the registry did not answer: {exc}"
+
+
+def report_view(svc: Service) -> dict[str, Any]:
+    """`autoresolve report` for the serving policy, rendered from the store as it is now."""
+    from autoresolve.model.report import build_report
+    from autoresolve.model.report_html import report_sections
+    from autoresolve.service.deployment import (
+        ReportUnavailable,
+        champion_view,
+        deployment_tables,
+    )
+
+    policy = svc.policy()
+    summary = _data_summary(svc)
+    try:
+        tables = deployment_tables(
+            svc.domain, svc.the_store(), svc.settings, champion=champion_view(policy, summary)
+        )
+    except ReportUnavailable as exc:
+        return {"error": str(exc)}
+    rep = build_report(svc.domain, **tables)
+    return {"sections": report_sections(rep, level=2)}
+
+
+def _data_summary(svc: Service) -> dict[str, Any] | None:
+    source = svc.holder.source if svc.holder else None
+    summary = getattr(source, "data_summary", None)
+    try:
+        return summary() if summary is not None else None
+    except Exception:  # no summary, no drift section: the rest of the report stands
+        return None
+
+
+def _rows(df: Any) -> list[dict[str, Any]]:
+    from autoresolve.model.report_html import cell_text
+
+    if df is None or df.empty:
+        return []
+    return [{str(k): cell_text(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
