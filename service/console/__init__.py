@@ -6,11 +6,11 @@ HttpOnly, SameSite=Strict cookie (`console.session`); every page without it redi
 login, every form post without it answers 401, and form posts carry a CSRF token. The pages are
 Jinja2 templates over `console.views`, which calls the same functions as the API and the CLI.
 
+FastAPI reads the handlers' annotations, so this module does not postpone them.
+
 Lists share one template (`list.html`, an item template per kind), so a further list (audits)
 is a view function, an item template and a route.
 """
-
-from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import quote, urlsplit
