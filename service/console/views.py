@@ -62,7 +62,7 @@ def policy_view(svc: Service) -> dict[str, Any]:
         "policy": d,
         "certificate": {k: v for k, v in cert.items() if not isinstance(v, dict | list)},
         "per_class": d.get("per_class") or {},
-        "never_resolved": d.get("never_resolved") or {},
+        "never_resolved": _by_reason(d.get("never_resolved") or {}),
         "rules": list(getattr(policy.rules, "rules", ()) or ()),
         "reload": svc.holder.status.to_dict() if svc.holder else {},
     }
@@ -72,6 +72,14 @@ def policy_view(svc: Service) -> dict[str, Any]:
         view["health_error"] = str(exc)
     view["versions"], view["versions_error"] = _versions(svc, str(policy.rules.version))
     return view
+
+
+def _by_reason(never: dict[str, str]) -> dict[str, list[str]]:
+    """Resolutions the model never resolves, grouped by the reason (often one for all)."""
+    out: dict[str, list[str]] = {}
+    for resolution, why in never.items():
+        out.setdefault(why, []).append(resolution)
+    return out
 
 
 def _versions(svc: Service, rules_version: str) -> tuple[list[dict], str | None]:
