@@ -32,14 +32,17 @@ def register_policy(home: Path, seed: int = 1, n: int = 2000) -> str:
     """Train a small CRM policy and register it as @champion in `home`'s MLflow store."""
     from autoresolve.model import registry
     from autoresolve.model.domain import load_domain
+    from autoresolve.model.drift import summarize
     from autoresolve.model.generators import crm
     from autoresolve.model.train import train_policy
 
     registry.configure(f"sqlite:///{home / 'mlflow.db'}", home / "mlartifacts")
-    policy, report = train_policy(
-        load_domain(CRM_DIR), crm.generate(n, seed=seed), seed=seed, families=("lightgbm",)
+    domain, df = load_domain(CRM_DIR), crm.generate(n, seed=seed)
+    policy, report = train_policy(domain, df, seed=seed, families=("lightgbm",))
+    summary = summarize(domain.field_types, df)  # what the report's drift compares against
+    return str(
+        registry.log_policy(policy, report, run_name=f"console-{seed}", data_summary=summary)
     )
-    return str(registry.log_policy(policy, report, run_name=f"console-{seed}"))
 
 
 @contextmanager

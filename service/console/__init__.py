@@ -23,9 +23,10 @@ from fastapi.templating import Jinja2Templates
 
 from autoresolve.service.console import session as sessions
 from autoresolve.service.console import views
+from autoresolve.service.errors import NotReady
 from autoresolve.service.routes.labels import write_labels
 from autoresolve.service.state import Service
-from autoresolve.service.store import LabelError
+from autoresolve.service.store import LabelError, StoreUnavailable
 
 PREFIX = "/console"
 PAGE_SIZE = 20
@@ -60,11 +61,10 @@ def _templates() -> Jinja2Templates:
 
 
 def _num(value: object, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    """A cell as the report shows it (`—` for missing), floats to `digits` places."""
+    from autoresolve.model.report_html import cell_text
+
+    return f"{value:.{digits}f}" if isinstance(value, float) else cell_text(value)
 
 
 async def _login_required(request: Request, exc: LoginRequired) -> Response:
@@ -154,7 +154,11 @@ def router(svc: Service) -> APIRouter:
         labelled: str | None = None,
         error: str | None = None,
     ) -> Response:
-        view = views.queue_view(svc, PAGE_SIZE, offset)
+        try:
+            view = views.queue_view(svc, PAGE_SIZE, offset)
+        except StoreUnavailable as exc:
+            return page(request, "unavailable", session, title="Deferred queue",
+                        message=str(exc), status=503)  # fmt: skip
         return page(
             request,
             "list",
@@ -186,10 +190,18 @@ def router(svc: Service) -> APIRouter:
 
     @api.get("/policy")
     def policy(request: Request, session: Session) -> Response:
-        return page(request, "policy", session, **views.policy_view(svc))
+        return shown(request, session, "policy", views.policy_view)
 
     @api.get("/report")
     def report(request: Request, session: Session) -> Response:
-        return page(request, "report", session, **views.report_view(svc))
+        return shown(request, session, "report", views.report_view)
+
+    def shown(request: Request, session: sessions.Session, name: str, view) -> Response:
+        """The page, or (no policy loaded yet, the store down) a page that says so: 503."""
+        try:
+            return page(request, name, session, **view(svc))
+        except (NotReady, StoreUnavailable) as exc:
+            return page(request, "unavailable", session, title=name.title(), message=str(exc),
+                        status=503)  # fmt: skip
 
     return api

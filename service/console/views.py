@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoresolve.service.errors import NotReady
 from autoresolve.service.routes.labels import deferred_page
 from autoresolve.service.state import Service
 
@@ -47,7 +48,10 @@ def queue_view(svc: Service, limit: int, offset: int) -> dict[str, Any]:
 def _explain(svc: Service, records: list[dict], decisions: list[dict]) -> list[dict]:
     if not records:
         return []
-    policy = svc.policy()
+    try:
+        policy = svc.policy()
+    except NotReady as exc:  # the queue is still worth working through without a policy
+        return [{"kind": "none", "unavailable": str(exc)} for _ in records]
     return policy.explain_records(records, decisions)
 
 

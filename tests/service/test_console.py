@@ -198,3 +198,20 @@ def test_explain_only_when_asked(client, policy):
         client.post("/v1/resolve/batch", json={"records": recs[:2]}).json()["decisions"][0].keys()
         == plain.keys()
     )
+
+
+def test_pages_say_when_no_policy_is_loaded_yet(tmp_path):
+    class Nothing:
+        def champion_version(self):
+            return None
+
+        def load_champion(self):
+            raise AssertionError("never asked: no champion")
+
+    settings = Settings(env="test", home=tmp_path, domain=CRM_DIR, api_keys=KEY)
+    with TestClient(create_app(settings, policy_source=Nothing())) as c:
+        c.post("/console/login", data={"api_key": KEY})
+        for path in ("/console/policy", "/console/report"):
+            r = c.get(path)
+            assert r.status_code == 503 and "no policy loaded yet" in r.text, path
+        assert c.get("/console/queue").status_code == 200
