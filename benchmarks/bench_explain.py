@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
     base = percentiles_us(decide, n)
     explained = percentiles_us(decide_explain, n)
     again = percentiles_us(decide, n)  # the baseline twice: the run's own noise
-    ratio = explained["p50"] / base["p50"]
+    ratio = explained["p50_us"] / base["p50_us"]
     print(f"{'path':<22}{'p50 µs':>10}{'p99 µs':>10}")
     for name, m in (("decide", base), ("decide + explain", explained), ("decide (again)", again)):
         print(f"{name:<22}{m['p50_us']:>10.1f}{m['p99_us']:>10.1f}")
