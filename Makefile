@@ -11,7 +11,7 @@ export AUTORESOLVE_HOME ?= $(CURDIR)/var
 export OMP_NUM_THREADS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test lint format bench clean
+.PHONY: help setup browser serve test lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,7 +36,12 @@ format: $(STAMP) ## apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint ## lint, then the whole test suite (unit, integration, notebooks)
+browser: ## Debian's chromium + chromium-driver for the console's browser test (it skips where they cannot be installed)
+	@command -v chromedriver >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+	  && { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	  || echo "chromium not installed: the console's browser test will skip"; }
+
+test: lint browser ## lint, then the whole test suite (unit, integration, notebooks)
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest: no tests collected'; exit 0; fi; exit $$rc
 
 bench: $(STAMP) ## benchmarks; figures are ratios against baselines measured in the same run

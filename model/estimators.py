@@ -166,6 +166,15 @@ class LightGBMModel:
         )
         return np.asarray(p, dtype=np.float64).reshape(len(X), self.n_classes_)
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Per-column contributions to each class's raw score, (n, K, columns): LightGBM's
+        SHAP values (`pred_contrib`), the bias column dropped. For explanations only."""
+        c = self.booster_.predict(
+            X, num_iteration=self.n_iterations_, pred_contrib=True, validate_features=False
+        )
+        c = np.asarray(c, dtype=np.float64).reshape(len(X), self.n_classes_, X.shape[1] + 1)
+        return c[:, :, :-1]
+
     def describe(self) -> dict:
         return {"family": self.name, "trees_per_class": self.n_iterations_}
 
@@ -273,6 +282,21 @@ class LinearModel:
         if len(self.cat_cols_):
             logits = logits + self.w_cat_[self._cat_index(X)].sum(axis=1)
         return softmax(logits)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Per-column contributions to each class's logit, (n, K, columns): coefficient × input
+        (a categorical column's one-hot weight row; a number's standardised value and its
+        missing flag, both credited to the number's column). For explanations only."""
+        n, k = len(X), self.n_classes_
+        out = np.zeros((n, k, X.shape[1]), dtype=np.float64)
+        if len(self.cat_cols_):
+            out[:, :, self.cat_cols_] = self.w_cat_[self._cat_index(X)].transpose(0, 2, 1)
+        block = self._num_block(X)  # (n, 2·n_num): values, then missing flags
+        m = len(self.num_cols_)
+        both = block[:, :m, None] * self.w_num_[None, :m, :]
+        both += block[:, m:, None] * self.w_num_[None, m:, :]
+        out[:, :, self.num_cols_] = both.transpose(0, 2, 1)
+        return out
 
     def describe(self) -> dict:
         return {

@@ -27,6 +27,7 @@ from autoresolve.model.calibration import TemperatureScaler
 from autoresolve.model.certify import GLOBAL, SERVED_POPULATION, certify_scores
 from autoresolve.model.decision import DECISION_COLUMNS, Candidate, Decision
 from autoresolve.model.domain import Domain
+from autoresolve.model.explain import column_fields, field_contributions, model_why, rule_why
 from autoresolve.model.features import FeaturePipeline
 from autoresolve.model.novelty import NoveltyDetector
 from autoresolve.model.records import RecordError, coerce_frame, coerce_record
@@ -415,6 +416,44 @@ class Policy:
             ):
                 out[i] = self._model_decision(rid, row, p, stamp)
         return out  # type: ignore[return-value]
+
+    def explain_records(
+        self, records: Sequence[Mapping[str, Any]], decisions: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Why each decision (JSON shape, as `decide_records` made them) came out as it did
+        (`model.explain`): the rule with its condition, or the fields that moved the model.
+        Never called on the decision path: only when someone asks."""
+        rules = {r.id: r for r in getattr(self.rules, "rules", ()) or ()}
+        out: list[dict[str, Any]] = [{"kind": "none"} for _ in records]
+        rows: list[tuple[int, dict[str, Any], list[float]]] = []
+        for i, (raw, d) in enumerate(zip(records, decisions, strict=True)):
+            rule = rules.get(d.get("rule_id") or "")
+            if rule is not None:
+                out[i] = rule_why(rule)
+                continue
+            try:
+                record = coerce_record(self.domain, raw)
+            except RecordError as exc:
+                out[i] = {"kind": "invalid", "error": str(exc)}
+                continue
+            rows.append((i, record, self.pipeline.record_row(record)))
+        if rows:
+            for (i, _, _), why in zip(rows, self._model_whys(rows), strict=True):
+                out[i] = why
+        return out
+
+    def _model_whys(self, rows: list[tuple[int, dict[str, Any], list[float]]]) -> list[dict]:
+        contributions = getattr(self.estimator, "contributions", None)
+        if contributions is None:
+            why = {"kind": "model", "unavailable": f"{type(self.estimator).__name__} gives none"}
+            return [why] * len(rows)
+        X = np.array([row for _, _, row in rows], dtype=np.float64)
+        P = self._proba(X)
+        names, per_field = field_contributions(contributions(X), column_fields(self.pipeline))
+        return [
+            model_why(record, self.classes, P[k], per_field[k], names)
+            for k, (_, record, _) in enumerate(rows)
+        ]
 
     def _model_decision(self, rid: str, row: list[float], p: list[float], stamp: str) -> Decision:
         order = sorted(range(len(p)), key=lambda k: -p[k])[:TOP_K]  # stable, like argsort

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 PROMOTED_TAG = "promoted"  # why a version became champion (set on every promotion)
 PREVIOUS_TAG = "previous_champion"  # the champion it replaced: where a rollback returns
@@ -76,6 +77,11 @@ def rollback_target(champion: str, tags_by_version: Mapping[str, Mapping[str, st
         v for v, tags in tags_by_version.items() if int(v) < int(champion) and PROMOTED_TAG in tags
     ]
     return max(older, key=int) if older else None
+
+
+def tags_of(info: Any) -> dict[str, str]:
+    """A registry version's tags without our `autoresolve.` prefix."""
+    return {k.removeprefix("autoresolve."): v for k, v in info.tags.items()}
 
 
 def describe_versions(

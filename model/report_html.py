@@ -58,32 +58,44 @@ img{max-width:100%}
 def render_html(rep: DeploymentReport, title: str | None = None) -> str:
     """One self-contained HTML page: inline CSS, PNGs as data URIs, no external links."""
     title = title or f"autoresolve report — {rep.domain}"
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-    ]
+    return "\n".join(
+        [
+            "<!doctype html><html><head><meta charset='utf-8'>",
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+            f"<h1>{html.escape(title)}</h1>",
+            report_sections(rep),
+            "</body></html>",
+        ]
+    )
+
+
+def report_sections(rep: DeploymentReport, level: int = 2) -> str:
+    """The report's sections (headings at `level`): the file's body, and the service console's
+    report page inside its own layout."""
+    h = f"h{level}"
+
+    def head(text: str) -> str:
+        return f"<{h}>{text}</{h}>"
+
+    parts = []
     if rep.policy:
         pol = pd.DataFrame([{"key": k, "value": cell_text(v)} for k, v in rep.policy.items()])
-        parts += ["<h2>Policy</h2>", table_html(pol)]
+        parts += [head("Policy"), table_html(pol)]
     if rep.notes:
-        parts += ["<h2>Attention</h2>"] + [
-            f"<p class='note'>{html.escape(n)}</p>" for n in rep.notes
-        ]
-    parts += ["<h2>Autonomy over time</h2>"]
+        parts += [head("Attention")] + [f"<p class='note'>{html.escape(n)}</p>" for n in rep.notes]
+    parts += [head("Autonomy over time")]
     if "autonomy" in rep.plots:
         parts.append(img_html(rep.plots["autonomy"], "autonomy over time"))
     parts += [table_html(rep.autonomy)]
-    parts += ["<h2>Realised precision (audit labels)</h2>", table_html(rep.precision)]
-    parts += ["<h2>Drift per field</h2>"]
+    parts += [head("Realised precision (audit labels)"), table_html(rep.precision)]
+    parts += [head("Drift per field")]
     if "drift" in rep.plots:
         parts.append(img_html(rep.plots["drift"], "drift per field"))
     parts += [table_html(rep.drift)]
-    parts += ["<h2>Rule health</h2>", table_html(rep.rule_health)]
+    parts += [head("Rule health"), table_html(rep.rule_health)]
     parts += [
-        f"<h2>Deferred queue: {rep.queue_depth} records</h2>",
+        head(f"Deferred queue: {rep.queue_depth} records"),
         "<p>Largest groups of similar deferred records — candidates for a new rule.</p>",
         table_html(rep.clusters),
-        "</body></html>",
     ]
     return "\n".join(parts)

@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from autoresolve.model.domain import load_domain
 from autoresolve.model.train import default_rules
+from autoresolve.service import console
 from autoresolve.service.domains import complete_domain
 from autoresolve.service.errors import BodyLimitMiddleware, install_handlers
 from autoresolve.service.examples import domain_rules, request_examples
@@ -84,6 +85,7 @@ def create_app(
     for module in (decisions, labels, admin, ops):  # the scoring routes are matched first
         app.include_router(module.router(svc))
     app.include_router(problems_router())
+    console.install(app, svc)
     install_openapi(app)
     return app
 

@@ -74,6 +74,12 @@ def resolved_domain(domain: Any, settings: Any = None) -> Any:
         fail(str(exc))
 
 
+def progress_status(message: str) -> Any:
+    """A spinner with `message` on stderr while a step runs (`with progress_status(...):`);
+    nothing when stderr is not a terminal, so logs and pipes stay clean."""
+    return err_console.status(message, spinner="dots")
+
+
 def wide_console(*, stderr: bool = False) -> Console:
     """Wide enough for tables even when the output is a pipe (rich would assume 80 columns)."""
     console = Console(stderr=stderr)

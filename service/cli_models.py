@@ -24,6 +24,7 @@ from autoresolve.service.cli_common import (
     fail,
     load_domain_or_fail,
     offline_settings,
+    progress_status,
     resolved_domain,
     wide_console,
 )
@@ -42,11 +43,13 @@ def _open(domain_dir: Path) -> tuple[Any, Any]:
     dom = load_domain_or_fail(domain_dir)
     settings = offline_settings(domain_dir)
     try:
-        registry.configure(settings.tracking_uri, settings.artifact_root)
+        with progress_status("opening the registry"):
+            registry.configure(settings.tracking_uri, settings.artifact_root)
+            _quiet_libraries()
+            champion = registry.champion_version(dom.name)
     except registry.RegistryError as exc:
         fail(str(exc))
-    _quiet_libraries()
-    if registry.champion_version(dom.name) is None:
+    if champion is None:
         fail(f"no registered policy for '{dom.name}': train one with "
              f"`autoresolve train --domain {domain_dir}`.")  # fmt: skip
     return resolved_domain(dom, settings), registry
@@ -63,7 +66,9 @@ def _rules_version(dom: Any) -> str:
 
 
 def _tags(info: Any) -> dict[str, str]:
-    return {k.removeprefix("autoresolve."): v for k, v in info.tags.items()}
+    from autoresolve.model.promotion import tags_of
+
+    return tags_of(info)
 
 
 def _facts(registry: Any, dom: Any, version: str) -> Any:
@@ -74,7 +79,8 @@ def _facts(registry: Any, dom: Any, version: str) -> Any:
     info = registry.version_info(dom.name, version)
     tags = _tags(info)
     try:
-        policy = registry.load_policy(dom.name, info.version)
+        with progress_status(f"loading and checking version {info.version}"):
+            policy = registry.load_policy(dom.name, info.version)
     except registry.RegistryError as exc:
         fail(f"version {info.version} cannot be promoted: {exc}")
     threshold, why = certified_threshold(policy)

@@ -55,6 +55,21 @@ class RegistrySource:
     def load_champion(self) -> Any:
         return self._registry().load_policy(self.name, "champion")
 
+    def versions(self, rules_version: str) -> list[dict[str, object]]:
+        """Every registered version as `autoresolve models list` shows it."""
+        from autoresolve.model.promotion import describe_versions, tags_of
+
+        registry = self._registry()
+        rows = [(v.version, v.aliases, tags_of(v)) for v in registry.list_versions(self.name)]
+        return describe_versions(rows, rules_version)
+
+    def data_summary(self) -> dict[str, Any] | None:
+        """The champion's training data summary (what drift is measured against)."""
+        import json
+
+        text = self._registry().load_artifact_text(self.name, "champion", "data_summary.json")
+        return json.loads(text) if text else None
+
 
 class PolicyCheckError(RuntimeError):
     """A loaded policy that must not serve; the message says which check failed."""

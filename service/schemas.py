@@ -141,8 +141,33 @@ class Candidate(BaseModel):
     probability: float
 
 
+class FieldWeight(BaseModel):
+    field: str
+    value: Any = None
+    weight: float = Field(description="answer's score minus runner-up's, from this field")
+
+
+class Why(BaseModel):
+    """Why a decision came out as it did (`explain=true`): the rule with its condition, or the
+    fields that pushed the model toward its answer and toward the runner-up."""
+
+    kind: Literal["rule", "model", "invalid", "none"]
+    rule_id: str | None = None
+    condition: str | None = None
+    then: str | None = None
+    note: str | None = None
+    answer: str | None = None
+    runner_up: str | None = None
+    toward_answer: list[FieldWeight] = []
+    toward_runner_up: list[FieldWeight] = []
+    unavailable: str | None = None
+    error: str | None = None
+
+
 class DecisionOut(BaseModel):
-    """The Decision of DESIGN.md: the same fields as the batch output and the decision log."""
+    """The Decision of DESIGN.md: the same fields as the batch output and the decision log.
+
+    `why` is there only when asked (`explain=true`); the routes leave unset fields out."""
 
     record_id: str
     outcome: Literal["resolved", "deferred"]
@@ -163,6 +188,7 @@ class DecisionOut(BaseModel):
         description="why the precision guard deferred a decision the certified policy would "
         "have resolved (defer_reason `guard`)"
     )
+    why: Why | None = Field(None, description="only with explain=true")
 
 
 class BatchOut(BaseModel):

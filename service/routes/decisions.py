@@ -13,10 +13,10 @@ and answers a constant. What resolve costs beyond it is the decision and its log
 """
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from autoresolve.service.decision_codec import decision_json, log_row
@@ -26,6 +26,27 @@ from autoresolve.service.state import Service
 from autoresolve.service.turns import TurnBatcher
 
 _PONG = b'{"ok":true}'
+
+Explain = Annotated[
+    bool,
+    Query(
+        description="also say why: the rule and its condition, or the fields that moved the "
+        "model (computed only when asked)"
+    ),
+]
+
+
+def explained(policy: Any, records: list[dict], outs: list[dict]) -> list[dict]:
+    """`Policy.explain_records` for decisions just made; a decision by a policy that has been
+    replaced since (hot reload between deciding and explaining) is not explained by the new one."""
+    whys = policy.explain_records(records, outs)
+    stale = {"kind": "none", "unavailable": "the policy that decided was replaced meanwhile"}
+    return [
+        why if out["policy_version"] == policy.version else stale
+        for why, out in zip(whys, outs, strict=True)
+    ]
+
+
 _JSON = "application/json"
 
 
@@ -49,15 +70,23 @@ def router(svc: Service) -> APIRouter:
     )
 
     @api.post(
-        "/v1/resolve", response_model=DecisionOut, summary="Decide one record", responses=refusals
+        "/v1/resolve",
+        response_model=DecisionOut,
+        response_model_exclude_unset=True,
+        summary="Decide one record",
+        responses=refusals,
     )
     async def resolve(
         record: Annotated[Record, Body(openapi_examples=examples.record or None)],  # type: ignore[valid-type]
+        explain: Explain = False,
     ) -> dict:
         t0 = time.perf_counter()
-        out = await turns.resolve(record.model_dump(mode="json"))  # type: ignore[attr-defined]
+        body = record.model_dump(mode="json")  # type: ignore[attr-defined]
+        out = await turns.resolve(body)
         metrics.count((out,))
         latency.observe(time.perf_counter() - t0)
+        if explain:
+            out["why"] = explained(svc.policy(), [body], [out])[0]
         return out
 
     @api.get(
@@ -76,11 +105,13 @@ def router(svc: Service) -> APIRouter:
     @api.post(
         "/v1/resolve/batch",
         response_model=BatchOut,
+        response_model_exclude_unset=True,
         summary="Decide many records (one transaction in the log)",
         responses=refusals,
     )
     def resolve_batch(
         batch: Annotated[Batch, Body(openapi_examples=examples.batch or None)],  # type: ignore[valid-type]
+        explain: Explain = False,
     ) -> dict:
         t0 = time.perf_counter()
         policy = svc.served()
@@ -91,6 +122,9 @@ def router(svc: Service) -> APIRouter:
         store.log_rows([log_row(name, o, r) for o, r in zip(outs, records, strict=True)])
         metrics.count(outs)
         metrics.latency.labels("resolve_batch").observe(time.perf_counter() - t0)
+        if explain:
+            for out, why in zip(outs, explained(policy.policy, records, outs), strict=True):
+                out["why"] = why
         return {"decisions": outs}
 
     return api

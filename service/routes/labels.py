@@ -24,7 +24,6 @@ MAX_PAGE = 1000
 def router(svc: Service) -> APIRouter:
     Label = svc.models.label
     Labels = svc.models.labels
-    domain = svc.domain
     api = APIRouter(tags=["labels"], dependencies=needs_key(svc.settings))
 
     @api.post(
@@ -52,19 +51,14 @@ def router(svc: Service) -> APIRouter:
             source = body.source
         else:
             pairs, source = [(body.record_id, body.resolution)], "api"
-        policy = svc.holder.policy if svc.holder else None
-        guard = svc.guard if policy is not None else None
-        changed: list[dict] = []
-        after = guard.after_labels(policy, changed) if guard is not None else None
-        result = svc.the_store().upsert_labels(domain, pairs, source=source, after=after)
-        if guard is not None and changed:
-            guard.accept(policy, changed[0])
+        out = write_labels(svc, pairs, source)
         svc.metrics.latency.labels("labels").observe(time.perf_counter() - t0)
-        return LabelsOut(**result.to_dict())
+        return out
 
     @api.get(
         "/v1/deferred",
         response_model=DeferredPage,
+        response_model_exclude_unset=True,
         summary="Deferred, unlabelled records; the most instructive first, paged by cursor",
         description=(
             "Pass the `next` of a page as `cursor` to read the following one (also in the "
@@ -81,15 +75,14 @@ def router(svc: Service) -> APIRouter:
             str | None, Query(max_length=200, description="the `next` of the previous page")
         ] = None,
     ) -> dict:
-        after = decode_cursor(cursor) if cursor is not None else None
-        store = svc.the_store()
-        items = store.deferred(domain, limit=limit + 1, after=after)
-        total = store.queue_depth(domain)
-        return _page(request, response, items, total, limit)
+        page = queue_page(svc, "deferred", limit, cursor)
+        _link(request, response, page)
+        return page
 
     @api.get(
         "/v1/audits",
         response_model=DeferredPage,
+        response_model_exclude_unset=True,
         summary="Automatic decisions sampled for audit, unlabelled; the oldest first",
         description="Label these like deferrals (POST /v1/labels): their labels are the "
         "precision guard's evidence. Labelling them in this order keeps its test valid. Pass "
@@ -104,19 +97,44 @@ def router(svc: Service) -> APIRouter:
             str | None, Query(max_length=200, description="the `next` of the previous page")
         ] = None,
     ) -> dict:
-        after = decode_cursor(cursor) if cursor is not None else None
-        store = svc.the_store()
-        items = store.audits(domain, limit=limit + 1, after=after)
-        return _page(request, response, items, store.audit_depth(domain), limit)
+        page = queue_page(svc, "audits", limit, cursor)
+        _link(request, response, page)
+        return page
 
     return api
 
 
-def _page(request: Request, response: Response, items: list[dict], total: int, limit: int) -> dict:
-    """One page of `limit` items read as `limit + 1`: the extra one says a next page exists."""
+def write_labels(svc: Service, pairs: list[tuple[str, str]], source: str) -> LabelsOut:
+    """Store true resolutions: what `POST /v1/labels` and the console's label buttons call.
+
+    A record's first label, when its decision was audited, is folded into the served version's
+    guard in the same transaction, and this worker serves the new verdict once it commits."""
+    policy = svc.holder.policy if svc.holder else None
+    guard = svc.guard if policy is not None else None
+    changed: list[dict] = []
+    after = guard.after_labels(policy, changed) if guard is not None else None
+    result = svc.the_store().upsert_labels(svc.domain, pairs, source=source, after=after)
+    if guard is not None and changed:
+        guard.accept(policy, changed[0])
+    return LabelsOut(**result.to_dict())
+
+
+def queue_page(svc: Service, queue: str, limit: int, cursor: str | None) -> dict:
+    """A page of a labelling queue (`deferred` in the order the API ranks it, or `audits` oldest
+    first) after `cursor`: `GET /v1/deferred`, `GET /v1/audits` and the console's pages.
+
+    Read as `limit + 1` items: the extra one says a next page exists."""
+    after = decode_cursor(cursor) if cursor is not None else None
+    store = svc.the_store()
+    if queue == "audits":
+        items, total = store.audits(svc.domain, limit + 1, after), store.audit_depth(svc.domain)
+    else:
+        items, total = store.deferred(svc.domain, limit + 1, after), store.queue_depth(svc.domain)
     nxt = encode_cursor(key_of(items[limit - 1])) if len(items) > limit else None
-    items = items[:limit]
-    if nxt is not None:
-        query = urlencode({"limit": limit, "cursor": nxt})
+    return {"items": items[:limit], "total": total, "limit": limit, "next": nxt}
+
+
+def _link(request: Request, response: Response, page: dict) -> None:
+    if page["next"] is not None:
+        query = urlencode({"limit": page["limit"], "cursor": page["next"]})
         response.headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
-    return {"items": items, "total": total, "limit": limit, "next": nxt}

@@ -119,7 +119,7 @@ def test_rule_health_shows_the_records_a_rule_below_its_bar_gets_wrong() -> None
 
     from autoresolve.model.domain import load_domain
     from autoresolve.rules import parse_rules
-    from autoresolve.service.cli_report import _rule_health
+    from autoresolve.service.deployment import rule_health_frame as _rule_health
 
     dom = load_domain(CRM_DIR)
     rules = parse_rules(
@@ -139,7 +139,7 @@ def test_rule_health_shows_the_records_a_rule_below_its_bar_gets_wrong() -> None
     labels = pd.DataFrame(
         {"record_id": [f"D{i}" for i in range(n)], dom.label: ["merge_duplicate"] * n}
     )
-    table = _rule_health(dom, SimpleNamespace(rules=rules), decisions, labels)
+    table = _rule_health(dom, SimpleNamespace(rules=rules), decisions, labels, None)
     row = table.set_index("rule_id").loc["dupes-are-spam"]
     assert row["status"] == "below_bar"
     assert row["wrong"].startswith("D39 (error_code='DUPLICATE_SUSPECT') was 'merge_duplicate'")
