@@ -22,7 +22,7 @@ import ctypes
 import threading
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import lightgbm as lgb
 import numpy as np
@@ -132,7 +132,8 @@ class _Classifier(ClassifierMixin, BaseEstimator):
         )
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -146,7 +147,7 @@ class _Classifier(ClassifierMixin, BaseEstimator):
             legacy["n_features_in_"] = self._legacy_n_features(state)
         super().__setstate__({**state, **legacy})
 
-    _LEGACY: dict[str, Any] = {}
+    _LEGACY: ClassVar[dict[str, Any]] = {}  # parameters added since: their defaults
 
     @staticmethod
     def _legacy_n_features(state: dict[str, Any]) -> int:  # pragma: no cover - overridden
@@ -186,7 +187,7 @@ class LightGBMModel(_Classifier):
         self.seed = seed
         self.num_threads = num_threads
 
-    _LEGACY = {"validation_fraction": None}
+    _LEGACY: ClassVar[dict[str, Any]] = {"validation_fraction": None}
 
     @staticmethod
     def _legacy_n_features(state: dict[str, Any]) -> int:
@@ -199,21 +200,23 @@ class LightGBMModel(_Classifier):
         *,
         n_classes: int | None = None,
         categorical: Sequence[int] | None = None,
+        category_sizes: dict[int, int] | None = None,
         X_valid: np.ndarray | None = None,
         y_valid: np.ndarray | None = None,
-        **_: object,
     ) -> LightGBMModel:
         """Fit; early stopping on (X_valid, y_valid), else on the last `validation_fraction`
         of the rows (a later slice when rows are in time order), else none.
 
         `n_classes`: y already holds class indices 0..n_classes-1 (training's slices);
-        `categorical`: the native categorical columns (default: X's category-dtype columns).
+        `categorical`: the native categorical columns (default: X's category-dtype columns);
+        `category_sizes` is accepted for the same call as `LinearModel.fit` (trees need none).
         """
         if categorical is None:
             categorical = _categorical_layout(X)[0]
         X, y = self._targets(X, y, n_classes)
+        self.categorical_ = tuple(int(c) for c in categorical)
         if X_valid is None and self.validation_fraction:
-            cut = len(y) - max(int(round(len(y) * self.validation_fraction)), 1)
+            cut = len(y) - max(round(len(y) * self.validation_fraction), 1)
             X, X_valid, y, y_valid = X[:cut], X[cut:], y[:cut], y[cut:]
         params = {
             "objective": "multiclass",
@@ -336,10 +339,13 @@ class LinearModel(_Classifier):
         n_classes: int | None = None,
         categorical: Sequence[int] | None = None,
         category_sizes: dict[int, int] | None = None,
-        **_: object,
+        X_valid: np.ndarray | None = None,
+        y_valid: np.ndarray | None = None,
     ) -> LinearModel:
         """Fit; `n_classes` and `categorical` as `LightGBMModel.fit`, `category_sizes`: each
-        categorical column's number of codes (default: from X's category dtype)."""
+        categorical column's number of codes (default: from X's category dtype). X_valid and
+        y_valid are accepted for the same call as `LightGBMModel.fit` (lbfgs needs no early
+        stopping)."""
         if categorical is None:
             categorical, category_sizes = _categorical_layout(X)
         X, y = self._targets(X, y, n_classes)
@@ -376,6 +382,7 @@ class LinearModel(_Classifier):
         self.bias_ = bias
         self.n_classes_ = n_classes
         self.converged_ = bool(np.all(clf.n_iter_ < self.max_iter))
+        self.n_iter_ = int(np.max(clf.n_iter_))
         return self
 
     def predict_row(self, row: Sequence[float]) -> np.ndarray:

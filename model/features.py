@@ -317,10 +317,9 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dataframe = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
         tags.input_tags.allow_nan = True
-        tags.requires_fit = True
         return tags
 
     # ---------------------------------------------------------------- table path
