@@ -203,3 +203,29 @@ def test_estimators_pickled_before_they_were_scikit_learn_estimators_still_load(
         np.testing.assert_allclose(est.predict_row(old["features"][0]), old[f"{name}_proba"][0])
         assert clone(est).get_params() == est.get_params()
     np.testing.assert_allclose(old["scaler"].apply(old["lightgbm_proba"]), old["calibrated"])
+
+
+def test_train_tunes_on_the_slices_before_certification(crm, monkeypatch) -> None:
+    """--tune-budget: the search sees fit, valid and calib records only, never the certificate's
+    or the test's, and the LightGBM candidate is trained with the best parameters."""
+    import autoresolve.model.tuning as tuning
+    from autoresolve.model.splits import DEFAULT_FRACTIONS, time_splits
+    from autoresolve.model.train import train_policy
+
+    domain, df, _ = crm
+    df = df.iloc[:3000].reset_index(drop=True)
+    seen: list[set] = []
+    real = tuning.tune_lightgbm
+
+    def spy(domain, frame, **kw):
+        seen.append(set(frame[domain.id]))
+        return real(domain, frame, **kw)
+
+    monkeypatch.setattr(tuning, "tune_lightgbm", spy)
+    policy, report = train_policy(domain, df, tune_budget=2, families=("lightgbm",))
+    splits = time_splits(domain, df, DEFAULT_FRACTIONS, seed=0, mode="recent_pool")
+    held = set(df[domain.id].iloc[list(splits["cert"]) + list(splits["test"])])
+    assert seen and seen[0] and not seen[0] & held
+    assert len(report.tuning["candidates"]) == 2 and report.tuning["rows"] == len(seen[0])
+    best = report.tuning["best_params"]
+    assert {k: policy.estimator.get_params()[k] for k in best} == best
