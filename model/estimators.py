@@ -4,7 +4,7 @@ Both take the FeaturePipeline's matrix and return class probabilities (n × K) t
 only, so one record costs a booster call (LightGBM) or a few lookups and a dot product (linear).
 
 Both are scikit-learn classifiers (`classes_`, `predict`, `predict_proba`, `get_params`, `clone`,
-scikit-learn's estimator checks in tests/model/test_sklearn_estimators.py), so `cross_val_predict`
+scikit-learn's estimator checks in tests/model/test_sklearn.py), so `cross_val_predict`
 and `GridSearchCV` work on them. Training passes `n_classes` (y already holds class indices, and a
 class absent from a slice keeps its column) and the pipeline's categorical layout; a plain
 `fit(X, y)` takes the classes from y and the categorical columns from a DataFrame's category
