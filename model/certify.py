@@ -618,3 +618,40 @@ def certify_scores(
         )
     cert["coverage"] = cert["accepted"] / len(scores) if len(scores) else 0.0
     return cert, grid
+
+
+LEARN_SHARE = 0.4  # of time-ordered records: learn the grid and its order; the rest certify
+
+
+def certify_time_ordered(
+    proba: np.ndarray,
+    truth: np.ndarray,
+    classes: tuple[str, ...],
+    *,
+    target_precision: float,
+    confidence: float,
+    mode: str = GLOBAL,
+    learn_share: float = LEARN_SHARE,
+    seed: int = 0,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """`certify_scores` on one labelled sample already in time order: the first `learn_share`
+    learn the candidate thresholds and their test order, the later rest is certified.
+
+    Re-certification for new rules (`Policy.with_rules`) and the certified-coverage scorer
+    (model.scoring) both call this, so a tuned candidate is scored by the step that certifies.
+    """
+    P = np.asarray(proba, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.int64)
+    top, pred = P.max(axis=1), P.argmax(axis=1)
+    cut = int(learn_share * len(top))
+    return certify_scores(
+        mode,
+        top[cut:],
+        pred[cut:],
+        truth[cut:],
+        classes,
+        target_precision=target_precision,
+        confidence=confidence,
+        learn=(top[:cut], pred[:cut], truth[:cut]),
+        seed=seed,
+    )

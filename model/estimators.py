@@ -3,6 +3,13 @@
 Both take the FeaturePipeline's matrix and return class probabilities (n × K) through numpy
 only, so one record costs a booster call (LightGBM) or a few lookups and a dot product (linear).
 
+Both are scikit-learn classifiers (`classes_`, `predict`, `predict_proba`, `get_params`, `clone`,
+scikit-learn's estimator checks in tests/model/test_sklearn.py), so `cross_val_predict`
+and `GridSearchCV` work on them. Training passes `n_classes` (y already holds class indices, and a
+class absent from a slice keeps its column) and the pipeline's categorical layout; a plain
+`fit(X, y)` takes the classes from y and the categorical columns from a DataFrame's category
+dtype (`FeaturePipeline.set_output(transform="pandas")`), none from an array.
+
 One record through `Booster.predict` spends most of its ~50–150 µs in Python-side checks and
 ctypes conversions, not in the trees; `predict_row` uses LightGBM's own single-row fast path
 (`LGBM_BoosterPredictForMatSingleRowFast`, prepared once per thread with fixed buffers), which
@@ -15,13 +22,17 @@ import ctypes
 import threading
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 from lightgbm.basic import _LIB, _safe_call
 from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 _PREDICT_NORMAL = 0
@@ -70,7 +81,80 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-class LightGBMModel:
+def _categorical_layout(X: Any) -> tuple[list[int], dict[int, int]]:
+    """Category-dtype columns of a DataFrame and their sizes (none for an array)."""
+    if not isinstance(X, pd.DataFrame):
+        return [], {}
+    cats = [j for j, t in enumerate(X.dtypes) if isinstance(t, pd.CategoricalDtype)]
+    return cats, {j: len(X.dtypes.iloc[j].categories) for j in cats}
+
+
+def _float_frame(X: Any) -> Any:
+    """A DataFrame's category columns as their codes (NaN when missing); anything else as is."""
+    if not isinstance(X, pd.DataFrame):
+        return X
+    cats = [c for c, t in X.dtypes.items() if isinstance(t, pd.CategoricalDtype)]
+    if not cats:
+        return X
+    X = X.copy()
+    for c in cats:
+        codes = X[c].cat.codes.to_numpy(dtype=np.float64)
+        X[c] = np.where(codes < 0, np.nan, codes)
+    return X
+
+
+class _Classifier(ClassifierMixin, BaseEstimator):
+    """What both families share as scikit-learn classifiers: targets, validation, tags, and
+    loading policies pickled before they were estimators (`__setstate__`)."""
+
+    def _targets(self, X: Any, y: Any, n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """(X as float64, y as class indices); sets classes_ and the input checks' state."""
+        X, y = validate_data(
+            self, _float_frame(X), y, ensure_all_finite="allow-nan", dtype=np.float64
+        )
+        check_classification_targets(y)
+        if n_classes is None:
+            self.classes_, y = np.unique(y, return_inverse=True)
+        else:
+            self.classes_ = np.arange(n_classes)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least two classes; y has only one class "
+                f"({self.classes_[0]!r}). Give it records of another resolution."
+            )
+        self.n_classes_ = len(self.classes_)
+        return X, np.asarray(y, dtype=np.int64)
+
+    def _checked(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(
+            self, _float_frame(X), reset=False, ensure_all_finite="allow-nan", dtype=np.float64
+        )
+
+    def predict(self, X: Any) -> np.ndarray:
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        legacy = {k: v for k, v in self._LEGACY.items() if k not in state}
+        if "classes_" not in state and "n_classes_" in state:  # pickled before issue 17
+            legacy["classes_"] = np.arange(state["n_classes_"])
+            legacy["n_features_in_"] = self._legacy_n_features(state)
+        super().__setstate__({**state, **legacy})
+
+    _LEGACY: ClassVar[dict[str, Any]] = {}  # parameters added since: their defaults
+
+    @staticmethod
+    def _legacy_n_features(state: dict[str, Any]) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class LightGBMModel(_Classifier):
     """Multiclass gradient boosting with early stopping on a later slice of the training period.
 
     Training is reproducible across machines: `deterministic` with row-wise histograms and a
@@ -89,6 +173,7 @@ class LightGBMModel:
         num_leaves: int = 31,
         max_depth: int = 8,
         min_data_in_leaf: int = 40,
+        validation_fraction: float | None = None,
         seed: int = 0,
         num_threads: int = 1,
     ):
@@ -98,23 +183,44 @@ class LightGBMModel:
         self.num_leaves = num_leaves
         self.max_depth = max_depth
         self.min_data_in_leaf = min_data_in_leaf
+        self.validation_fraction = validation_fraction
         self.seed = seed
         self.num_threads = num_threads
 
+    _LEGACY: ClassVar[dict[str, Any]] = {"validation_fraction": None}
+
+    @staticmethod
+    def _legacy_n_features(state: dict[str, Any]) -> int:
+        return int(state["booster_"].num_feature())
+
     def fit(
         self,
-        X: np.ndarray,
-        y: np.ndarray,
+        X: Any,
+        y: Any,
         *,
-        n_classes: int,
-        categorical: Sequence[int] = (),
+        n_classes: int | None = None,
+        categorical: Sequence[int] | None = None,
+        category_sizes: dict[int, int] | None = None,
         X_valid: np.ndarray | None = None,
         y_valid: np.ndarray | None = None,
-        **_: object,
     ) -> LightGBMModel:
+        """Fit; early stopping on (X_valid, y_valid), else on the last `validation_fraction`
+        of the rows (a later slice when rows are in time order), else none.
+
+        `n_classes`: y already holds class indices 0..n_classes-1 (training's slices);
+        `categorical`: the native categorical columns (default: X's category-dtype columns);
+        `category_sizes` is accepted for the same call as `LinearModel.fit` (trees need none).
+        """
+        if categorical is None:
+            categorical = _categorical_layout(X)[0]
+        X, y = self._targets(X, y, n_classes)
+        self.categorical_ = tuple(int(c) for c in categorical)
+        if X_valid is None and self.validation_fraction:
+            cut = len(y) - max(round(len(y) * self.validation_fraction), 1)
+            X, X_valid, y, y_valid = X[:cut], X[cut:], y[:cut], y[cut:]
         params = {
             "objective": "multiclass",
-            "num_class": n_classes,
+            "num_class": self.n_classes_,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             "max_depth": self.max_depth,
@@ -141,11 +247,10 @@ class LightGBMModel:
         )
         best = self.booster_.best_iteration
         self.n_iterations_ = int(best) if best and best > 0 else self.booster_.current_iteration()
-        self.n_classes_ = n_classes
         return self
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state.pop("_local", None)
         return state
 
@@ -160,7 +265,8 @@ class LightGBMModel:
             local.fast = _FastRow(self.booster_, len(row), self.n_classes_, self.n_iterations_)
             return local.fast(row)
 
-    def predict_proba(self, X: np.ndarray, *, num_threads: int = 1) -> np.ndarray:
+    def predict_proba(self, X: Any, *, num_threads: int = 1) -> np.ndarray:
+        X = self._checked(X)
         p = self.booster_.predict(
             X, num_iteration=self.n_iterations_, num_threads=num_threads, validate_features=False
         )
@@ -179,7 +285,7 @@ class LightGBMModel:
         return {"family": self.name, "trees_per_class": self.n_iterations_}
 
 
-class LinearModel:
+class LinearModel(_Classifier):
     """Multinomial logistic regression on one-hot categoricals and standardised numbers.
 
     The encoding is a fixed layout over the pipeline's matrix (a categorical column's code picks a
@@ -196,6 +302,10 @@ class LinearModel:
         self.max_iter = max_iter
         self.max_rows = max_rows  # a baseline: the most recent rows suffice, and lbfgs is slow
         self.seed = seed
+
+    @staticmethod
+    def _legacy_n_features(state: dict[str, Any]) -> int:
+        return len(state["cat_cols_"]) + len(state["num_cols_"])
 
     def _layout(self, X: np.ndarray, categorical: Sequence[int], sizes: dict[int, int]) -> None:
         cat = [int(c) for c in categorical]
@@ -232,14 +342,23 @@ class LinearModel:
 
     def fit(
         self,
-        X: np.ndarray,
-        y: np.ndarray,
+        X: Any,
+        y: Any,
         *,
-        n_classes: int,
-        categorical: Sequence[int] = (),
+        n_classes: int | None = None,
+        categorical: Sequence[int] | None = None,
         category_sizes: dict[int, int] | None = None,
-        **_: object,
+        X_valid: np.ndarray | None = None,
+        y_valid: np.ndarray | None = None,
     ) -> LinearModel:
+        """Fit; `n_classes` and `categorical` as `LightGBMModel.fit`, `category_sizes`: each
+        categorical column's number of codes (default: from X's category dtype). X_valid and
+        y_valid are accepted for the same call as `LightGBMModel.fit` (lbfgs needs no early
+        stopping)."""
+        if categorical is None:
+            categorical, category_sizes = _categorical_layout(X)
+        X, y = self._targets(X, y, n_classes)
+        n_classes = self.n_classes_
         if len(X) > self.max_rows:
             X, y = X[-self.max_rows :], y[-self.max_rows :]
         self._layout(X, categorical, category_sizes or {})
@@ -272,12 +391,16 @@ class LinearModel:
         self.bias_ = bias
         self.n_classes_ = n_classes
         self.converged_ = bool(np.all(clf.n_iter_ < self.max_iter))
+        self.n_iter_ = int(np.max(clf.n_iter_))
         return self
 
     def predict_row(self, row: Sequence[float]) -> np.ndarray:
-        return self.predict_proba(np.asarray(row, dtype=np.float64).reshape(1, -1))[0]
+        return self._proba(np.asarray(row, dtype=np.float64).reshape(1, -1))[0]
 
-    def predict_proba(self, X: np.ndarray, **_: object) -> np.ndarray:
+    def predict_proba(self, X: Any, **_: object) -> np.ndarray:
+        return self._proba(self._checked(X))
+
+    def _proba(self, X: np.ndarray) -> np.ndarray:
         logits = self._num_block(X) @ self.w_num_ + self.bias_
         if len(self.cat_cols_):
             logits = logits + self.w_cat_[self._cat_index(X)].sum(axis=1)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from autoresolve.model.calibration import TemperatureScaler
-from autoresolve.model.certify import GLOBAL, SERVED_POPULATION, certify_scores
+from autoresolve.model.certify import GLOBAL, SERVED_POPULATION, certify_time_ordered
 from autoresolve.model.decision import DECISION_COLUMNS, Candidate, Decision
 from autoresolve.model.domain import Domain
 from autoresolve.model.explain import column_fields, field_contributions, model_why, rule_why
@@ -508,19 +508,15 @@ class Policy:
             served = ~self.novelty.is_novel(X)
             sub, X = sub.iloc[np.flatnonzero(served)], X[served]
         P = self._proba(X, self.batch_threads)
-        top, pred = P.max(axis=1), P.argmax(axis=1)
         index = {c: i for i, c in enumerate(self.classes)}
         truth = np.array([index.get(v, -1) for v in sub[label].astype(str)], dtype=np.int64)
-        cut = int(0.4 * len(top))
-        cert, grid = certify_scores(
-            self.certificate.get("mode") or GLOBAL,
-            top[cut:],
-            pred[cut:],
-            truth[cut:],
+        cert, grid = certify_time_ordered(
+            P,
+            truth,
             self.classes,
             target_precision=self.domain.policy.target_precision,
             confidence=self.domain.policy.confidence,
-            learn=(top[:cut], pred[:cut], truth[:cut]),
+            mode=self.certificate.get("mode") or GLOBAL,
         )
         if "not_in_model" in self.certificate:
             cert["not_in_model"] = self.certificate["not_in_model"]

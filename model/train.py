@@ -67,6 +67,7 @@ class TrainReport:
     novelty: dict[str, Any]
     evaluation: dict[str, Any] = field(default_factory=dict, repr=False)
     rule_health: dict[str, Any] = field(default_factory=dict)
+    tuning: dict[str, Any] = field(default_factory=dict)
 
     def figures(self) -> dict[str, bytes]:
         """PNG bytes: reliability diagram, coverage–precision curve, confusion matrix."""
@@ -85,6 +86,7 @@ class TrainReport:
             "dropped": self.dropped,
             "novelty": self.novelty,
             "rule_health": self.rule_health,
+            "tuning": self.tuning,
         }
 
 
@@ -264,6 +266,7 @@ def train_policy(
     per_class: bool | str = "auto",
     split_mode: str = "recent_pool",
     feature_options: dict[str, Any] | None = None,
+    tune_budget: int = 0,
 ) -> tuple[Policy, TrainReport]:
     """Fit, calibrate, certify and evaluate a policy on labelled history `df`.
 
@@ -279,6 +282,10 @@ def train_policy(
 
     `feature_options`: keyword arguments of `FeaturePipeline` (e.g. the text vocabulary's size
     and ranking); the defaults otherwise.
+
+    `tune_budget`: when > 0, LightGBM's learning rate, leaves and leaf size are first searched
+    over that many candidates (the defaults first) by certified coverage, on the fit, valid and
+    calib slices only (model.tuning), and the best is the LightGBM candidate trained below.
     """
 
     def step(msg: str, frac: float) -> None:
@@ -315,10 +322,17 @@ def train_policy(
         for name in ("calib", "cert"):
             free[name] = free[name] & ~novelty.is_novel(X[name])
 
+    tuning: dict[str, Any] = {}
+    if tune_budget > 0 and "lightgbm" in families:
+        step(f"tuning lightgbm ({tune_budget} candidates)", 0.17)
+        tuning = _tune(
+            domain, df, splits, y_all, ruleset, tune_budget, seed, num_threads, feature_options
+        )
+
     results: dict[str, dict[str, Any]] = {}
     for i, fam in enumerate(families):
         step(f"training {fam}", 0.2 + 0.5 * i / len(families))
-        est = _estimator(fam, seed, num_threads)
+        est = _estimator(fam, seed, num_threads, tuning.get("best_params"))
         results[fam] = _fit_candidate(est, X, y, free, pipe, len(classes), domain)
     chosen, why, mode = _choose(results, domain, len(classes), per_class, seed)
 
@@ -365,15 +379,47 @@ def train_policy(
         },
         evaluation=evaluation,
         rule_health=health.to_dict(),
+        tuning=tuning,
     )
     step("done", 1.0)
     return policy, report
 
 
-def _estimator(family: str, seed: int, num_threads: int) -> Any:
+def _estimator(
+    family: str, seed: int, num_threads: int, params: dict[str, Any] | None = None
+) -> Any:
     if family == "lightgbm":
-        return LightGBMModel(seed=seed, num_threads=num_threads)
+        return LightGBMModel(seed=seed, num_threads=num_threads, **(params or {}))
     return LinearModel(seed=seed)
+
+
+def _tune(
+    domain: Domain,
+    df: pd.DataFrame,
+    splits: Any,
+    y_all: np.ndarray,
+    ruleset: RuleSetLike,
+    budget: int,
+    seed: int,
+    num_threads: int,
+    feature_options: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """`tune_lightgbm` on the rows before certification (fit, valid, calib) of learnable
+    classes: the certification and test slices are never seen by the search."""
+    from autoresolve.model.tuning import tune_lightgbm
+
+    rows = np.concatenate([splits["fit"], splits["valid"], splits["calib"]])
+    rows = np.sort(rows[y_all[rows] >= 0])
+    result = tune_lightgbm(
+        domain,
+        df.iloc[rows],
+        budget=budget,
+        rules=ruleset,
+        seed=seed,
+        num_threads=num_threads,
+        feature_options=feature_options,
+    )
+    return {**result.to_dict(), "rows": len(rows), "slices": ["fit", "valid", "calib"]}
 
 
 def _model_classes(

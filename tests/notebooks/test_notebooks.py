@@ -22,6 +22,7 @@ EXPECTED = {
     "03_calibration_and_certification",
     "04_deferred_queue",
     "05_autonomy_curve",
+    "06_tuning_for_certified_coverage",
 }
 
 
