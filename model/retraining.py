@@ -22,8 +22,9 @@ What the job is given, and what each caller passes:
 - `reference`: the champion's training-data summary (`model.drift.summarize`), drift's baseline.
 
 Need (`assess_need`): at least `min_new_labels` labels since the champion, PSI above `psi_bar` on
-some field of `recent` (when it holds at least `drift_min_records` records), or a rule set other
-than the champion's.
+some field of `recent` (when it holds at least `drift_min_records` records), a rule set other
+than the champion's, or the precision guard asking for recertification (`guard`: it saw audited
+precision fall below the target; model/guard.py).
 
 Mode (`choose_mode`, `challenge`): when a changed rule set is the only reason, the champion's
 model is re-certified for the new rules without refit (`Policy.with_rules`) on the labelled
@@ -44,7 +45,7 @@ Training data and gate window of a refit (`training_and_window`):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -196,9 +197,20 @@ def _rules_version(rules: Any) -> str | None:
 
 
 def assess_need(
-    *, champion: Any, rules: Any, inputs: JobInputs, settings: JobSettings
+    *,
+    champion: Any,
+    rules: Any,
+    inputs: JobInputs,
+    settings: JobSettings,
+    guard: str | None = None,
 ) -> NeedCheck:
-    """`retrain --if-needed`'s decision; `rules` None means the champion's rule set, unchanged."""
+    """`retrain --if-needed`'s decision; `rules` None means the champion's rule set, unchanged.
+
+    `guard`: the precision guard's request for recertification (its verdict's reason, e.g. "the
+    threshold raised by the guard …"), None when it asks nothing. The guard acts on evidence
+    that the champion's certificate no longer holds, so it is a reason on its own, whatever the
+    label count and drift say; the job then refits (a re-certification without refit is only
+    for a changed rule set)."""
     psi: dict[str, float] = {}
     if inputs.reference is not None and inputs.recent is not None:
         psi = drift(inputs.reference, inputs.recent, min_records=settings.drift_min_records)
@@ -211,6 +223,10 @@ def assess_need(
         champion_rules_version=champion_rules,
         rules_version=_rules_version(rules) if rules is not None else champion_rules,
     )
+    if guard:
+        asked = f"the precision guard asks for recertification: {guard}"
+        kept = need.reasons if need.needed else ()
+        need = replace(need, needed=True, reasons=(*kept, asked))
     return NeedCheck(need=need, psi=psi)
 
 

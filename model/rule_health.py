@@ -117,7 +117,8 @@ def recent_labelled(
     return ordered.iloc[max(len(ordered) - size, 0) :].reset_index(drop=True)
 
 
-def _bar(rule: Any, target: float) -> float:
+def rule_bar(rule: Any, target: float) -> float:
+    """A rule's precision bar: the domain's target, or a learned rule's own claim when higher."""
     claimed = ((rule.learned or {}).get("precision") or {}).get("bar")
     try:
         return max(target, float(claimed)) if claimed is not None else target
@@ -151,7 +152,7 @@ def rule_health(
     for j, (rule, stats) in enumerate(zip(rules, linted.rules, strict=True)):
         if rule.defers:
             continue
-        bar = _bar(rule, target)
+        bar = rule_bar(rule, target)
         status = _status(stats, bar)
         wrong_rows = np.flatnonzero((first == j) & known & (truth != rule.then))
         read = [f for f in domain.field_types if f in fields_of(rule.expr)]

@@ -81,6 +81,20 @@ def test_new_labels_count_from_since_and_rules_none_means_unchanged(crm_domain) 
     assert choose_mode(None) == REFIT
 
 
+def test_the_guard_asking_for_recertification_is_a_reason_of_its_own(crm_domain) -> None:
+    labels = _labels(crm_domain, 8, [1, 1, 2, 2, 2, 2, 2, 2])
+    inputs = JobInputs(pd.DataFrame(), labels, since=2, reference=None, recent=None)
+    champion, quiet = Deferring(crm_domain), JobSettings(min_new_labels=7)
+    assert not assess_need(champion=champion, rules=None, inputs=inputs, settings=quiet).need.needed
+    why = "threshold raised by the guard to 0.9100 (certified 0.8200)."
+    asked = assess_need(champion=champion, rules=None, inputs=inputs, settings=quiet, guard=why)
+    assert asked.need.needed and choose_mode(asked.need) == REFIT
+    assert asked.need.reasons == (f"the precision guard asks for recertification: {why}",)
+    loud = JobSettings(min_new_labels=6)  # other reasons are kept beside it
+    both = assess_need(champion=champion, rules=None, inputs=inputs, settings=loud, guard=why)
+    assert len(both.need.reasons) == 2 and "6 new labels" in both.need.reasons[0]
+
+
 def test_window_is_the_newest_labels_and_history_yields_to_labels(crm_domain) -> None:
     history = _records(crm_domain, 300)
     labels = _labels(crm_domain, 400, list(np.repeat([3, 1, 2, 4], 100)))

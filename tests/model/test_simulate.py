@@ -131,7 +131,7 @@ def test_structure_and_sanity_with_a_learning_stub(crm_small) -> None:
             if m["n"]:
                 assert m["low"] <= m["precision"] <= m["high"]
         assert p["retrain"]["reasons"], "every period says why it did or did not retrain"
-    assert set(out["baselines"]) == {"rules_only", "first_model"}
+    assert set(out["baselines"]) == {"rules_only", "first_model", "no_guard"}
     for name in ("rules_only", "first_model"):
         assert len(out["baselines"][name]) == 5
         assert all(0.0 <= b["autonomy"] <= 1.0 for b in out["baselines"][name])

@@ -64,7 +64,7 @@ def test_simulate_json_shape_from_a_data_file(env: Path) -> None:
             "promoted",
         } <= set(p)
         assert 0.0 <= p["autonomy"] <= 1.0
-    assert set(out["baselines"]) == {"rules_only", "first_model", "learned_rules"}
+    assert set(out["baselines"]) == {"rules_only", "first_model", "learned_rules", "no_guard"}
     assert [b["period"] for b in out["baselines"]["learned_rules"]] == [2, 3]
     assert "learned_rules_last_autonomy" in out["summary"]
     assert plot.read_bytes()[:4] == b"\x89PNG"
