@@ -954,6 +954,8 @@ def autonomy_plot_png(result: SimulationResult) -> bytes:
         "first model, never retrained": [b["autonomy"] for b in result.baselines["first_model"]],
         "rules only": [b["autonomy"] for b in result.baselines["rules_only"]],
     }
+    if any(b.get("forked") for b in result.baselines.get("no_guard") or []):
+        series["autonomy, no guard"] = [b["autonomy"] for b in result.baselines["no_guard"]]
     if result.baselines.get("learned_rules"):
         series["with learned rules (retrained)"] = [
             b["autonomy"] for b in result.baselines["learned_rules"]
@@ -982,12 +984,21 @@ def precision_plot_png(result: SimulationResult) -> bytes:
     def col(key: str, part: str) -> list[float]:
         return [np.nan if p[key][part] is None else p[key][part] for p in live]
 
+    series = {
+        "model precision": col("model_precision", "precision"),
+        "rule precision": col("rule_precision", "precision"),
+    }
+    no_guard = result.baselines.get("no_guard") or []
+    if any(b.get("forked") for b in no_guard):  # the line differs from the guarded one
+        series["model precision, no guard"] = [
+            np.nan
+            if b["model_precision"]["precision"] is None
+            else b["model_precision"]["precision"]
+            for b in no_guard
+        ]
     return line_plot_png(
         x,
-        {
-            "model precision": col("model_precision", "precision"),
-            "rule precision": col("rule_precision", "precision"),
-        },
+        series,
         bands={
             "model precision": (col("model_precision", "low"), col("model_precision", "high")),
             "rule precision": (col("rule_precision", "low"), col("rule_precision", "high")),

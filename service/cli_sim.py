@@ -208,7 +208,7 @@ TABLE_COLUMNS = (
     "deferred/1k",
     "promoted",
 )
-BELOW = " ⚠ below target"  # the period's model-precision interval lies wholly below the target
+BELOW = " ⚠ below"  # the period's model-precision interval lies wholly below the target
 
 
 def _flagged(p: dict[str, Any] | None, target: float) -> str:
