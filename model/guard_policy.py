@@ -111,7 +111,11 @@ def fold_streams(
         return streams
     right = np.broadcast_to(correct[:, None] if correct.ndim == 1 else correct, reach.shape)
     arrays = {f.name: np.array([getattr(s, f.name) for s in streams]) for f in fields(Stream)}
+    every = reach.all(axis=1)
     for t in np.flatnonzero(reach.any(axis=1)):
+        if every[t]:  # every stream: no indexing (most labels of a rule, or of a single level)
+            arrays = step_arrays(arrays, right[t], target, alpha)
+            continue
         hit = reach[t]
         out = step_arrays({k: v[hit] for k, v in arrays.items()}, right[t, hit], target, alpha)
         for k, v in out.items():
