@@ -41,7 +41,13 @@ from autoresolve.model.datasets import sort_by_time
 from autoresolve.model.domain import Domain
 from autoresolve.model.drift import summarize
 from autoresolve.model.guard import GuardState, Verdict, apply, decide
-from autoresolve.model.guard_policy import guard_for, guarded, held_by, observe_audits
+from autoresolve.model.guard_policy import (
+    certified_floor,
+    guard_for,
+    guarded,
+    held_by,
+    observe_audits,
+)
 from autoresolve.model.jsonable import jsonable
 from autoresolve.model.plots import line_plot_png
 from autoresolve.model.retrain import DEFAULT_TOLERANCE, WINDOW_FRACTION
@@ -629,11 +635,12 @@ class _Replay:
         last = decide(state)
         self.guard_state = state = _take(state, last, actions, self.guard_looks)
         served = dec if not held else pd.concat(parts).reset_index(drop=True)
+        certified = certified_floor(self.champion) is not None
         info = {
-            "certified_threshold": state.levels[0],
-            "threshold_start": first.threshold,
-            "threshold_end": last.threshold,
-            "state": _guard_word(last),
+            "certified_threshold": state.levels[0] if certified else None,
+            "threshold_start": first.threshold if certified else None,
+            "threshold_end": last.threshold if certified else None,
+            "state": _guard_word(last) if certified else "no_model",
             "quarantined": sorted(last.quarantined),
             "held": held,
             "audit_labels": int(audit.sum()),

@@ -225,6 +225,8 @@ def _guard_cell(g: dict[str, Any] | None) -> str:
     """The threshold in effect (start → end of the period when the guard moved it) and state."""
     if not g:
         return "off"
+    if g["state"] == "no_model":
+        return "no certified model"
     start, end = g["threshold_start"], g["threshold_end"]
     moved = _lam(start) if start == end else f"{_lam(start)} → {_lam(end)}"
     held = f", {g['held']} held" if g["held"] else ""
