@@ -25,7 +25,9 @@ road_fines: fines created before 2012-01-01 only (right-censoring, see bench_qua
 datasets are read where the domain file says (../shared/datasets from the repository); set
 AUTORESOLVE_DATASETS to the datasets folder when the checkout sits elsewhere.
 
-`python -m benchmarks forward [--quick]` (--quick: 3 blocks, seed 0, CRM and vinst only).
+`python -m benchmarks forward [--quick] [--schemes a,b] [--seeds N] [--cuts N]` (--quick: 3
+blocks, seed 0, CRM and vinst only; --schemes: a subset of the schemes; --seeds, --cuts: at most
+that many seeds and blocks per domain, for a shorter run on a busy machine).
 """
 
 from __future__ import annotations
@@ -115,7 +117,9 @@ def summarise(rows: list[dict], target: float) -> dict:
     }
 
 
-def run_domain(name: str, opts: dict, n_cuts: int, n_seeds: int) -> dict | None:
+def run_domain(
+    name: str, opts: dict, n_cuts: int, n_seeds: int, schemes: tuple[str, ...] = SCHEMES
+) -> dict | None:
     domain = load_domain(ROOT / "data" / name)
     path = data_file(domain)
     if path is None:
@@ -134,7 +138,7 @@ def run_domain(name: str, opts: dict, n_cuts: int, n_seeds: int) -> dict | None:
         history = df.iloc[:first].reset_index(drop=True)
         nxt = df.iloc[first:end].reset_index(drop=True)
         cut = f"{nxt[domain.time].iloc[0]:%Y-%m-%d %H:%M} … {nxt[domain.time].iloc[-1]:%Y-%m-%d}"
-        for seed, scheme in itertools.product(range(n_seeds), SCHEMES):
+        for seed, scheme in itertools.product(range(n_seeds), schemes):
             row = next_period(domain, history, nxt, scheme, seed)
             row.update(cut=str(cut), history=len(history), seed=seed)
             per_cut.append(row)
@@ -146,7 +150,7 @@ def run_domain(name: str, opts: dict, n_cuts: int, n_seeds: int) -> dict | None:
                 f"({row['train_seconds']:.1f}s)",
                 flush=True,
             )
-    summary = {s: summarise([r for r in per_cut if r["scheme"] == s], target) for s in SCHEMES}
+    summary = {s: summarise([r for r in per_cut if r["scheme"] == s], target) for s in schemes}
     return {
         "domain": name,
         "target_precision": target,
@@ -162,13 +166,25 @@ def _fmt_ci(ci: list) -> str:
     return "—" if ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def _option(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
+    schemes = tuple((_option(argv, "--schemes") or ",".join(SCHEMES)).split(","))
+    if unknown := set(schemes) - set(SCHEMES):
+        print(f"--schemes: {sorted(unknown)} not among {SCHEMES}.")
+        return 2
+    max_seeds = int(_option(argv, "--seeds") or 99)
+    max_cuts = int(_option(argv, "--cuts") or 99)
     results = []
     for name, opts in DOMAINS.items():
         if quick and name == "road_fines":
             continue
-        r = run_domain(name, opts, 3 if quick else opts["cuts"], 1 if quick else opts["seeds"])
+        cuts = min(3 if quick else opts["cuts"], max_cuts)
+        seeds = min(1 if quick else opts["seeds"], max_seeds)
+        r = run_domain(name, opts, cuts, seeds, schemes)
         if r is None:
             continue
         results.append(r)

@@ -25,7 +25,9 @@ MLflow, no store; champion, challengers and labels live in memory.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,14 @@ from autoresolve.model.binomial import precision_summary
 from autoresolve.model.datasets import sort_by_time
 from autoresolve.model.domain import Domain
 from autoresolve.model.drift import summarize
+from autoresolve.model.guard import GuardState, Verdict, apply, decide
+from autoresolve.model.guard_policy import (
+    certified_floor,
+    guard_for,
+    guarded,
+    held_by,
+    observe_audits,
+)
 from autoresolve.model.jsonable import jsonable
 from autoresolve.model.plots import line_plot_png
 from autoresolve.model.retrain import DEFAULT_TOLERANCE, WINDOW_FRACTION
@@ -54,6 +64,10 @@ from autoresolve.model.retraining import (
 )
 
 Progress = Callable[[str, int, int], None]
+# How often per period the guard takes in the audit labels that have arrived: the period's
+# records are decided in this many blocks, and the labels of one block's audited decisions are
+# known before the next block is decided (with 12 monthly periods, about three days' delay).
+GUARD_LOOKS = 10
 # (domain, labelled frame, seed, rules) -> policy
 Train = Callable[[Domain, pd.DataFrame, int, Any], Any]
 
@@ -107,6 +121,7 @@ class SimulationResult:
     deferred_ids: dict[int, np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0
     retrain_policy: dict[str, Any] = field(default_factory=dict)
+    guard: dict[str, Any] = field(default_factory=dict)  # its settings; {} when off
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -118,6 +133,7 @@ class SimulationResult:
                 "seed": self.seed,
                 "split": self.split,
                 "retrain_policy": self.retrain_policy,
+                "guard": self.guard,
                 "periods": self.periods,
                 "baselines": self.baselines,
                 "new_kinds": self.new_kinds,
@@ -130,24 +146,14 @@ class SimulationResult:
         live = [p for p in self.periods if p.get("role") == "replay"]
         if not live:
             return {}
-        target = self.target_precision
-        below = [
-            p["period"]
-            for p in live
-            if p["model_precision"]["n"] and (p["model_precision"]["high"] or 0) < target
-        ]
-        point_below = [
-            p["period"]
-            for p in live
-            if p["model_precision"]["n"] and (p["model_precision"]["precision"] or 0) < target
-        ]
-        return {
+        held = precision_record(live, self.target_precision)
+        out = {
             "first_autonomy": live[0]["autonomy"],
             "last_autonomy": live[-1]["autonomy"],
+            "mean_autonomy": held.pop("mean_autonomy"),
             "promotions": sum(1 for p in live if p["promoted"]),
             "retrains": sum(1 for p in live if p["retrain"]["trained"]),
-            "model_precision_interval_below_target": below,
-            "model_precision_point_below_target": point_below,
+            **held,
             "rules_only_last_autonomy": self.baselines.get("rules_only", [{}])[-1].get("autonomy"),
             "first_model_last_autonomy": self.baselines.get("first_model", [{}])[-1].get(
                 "autonomy"
@@ -163,9 +169,41 @@ class SimulationResult:
                 else {}
             ),
         }
+        if self.guard:
+            out["guard_actions"] = [
+                {"period": p["period"], **a} for p in live for a in p["guard"]["actions"]
+            ]
+            out["guard_held"] = sum(p["guard"]["held"] for p in live)
+        if self.baselines.get("no_guard"):
+            rows = self.baselines["no_guard"]
+            out["no_guard"] = {
+                "first_autonomy": rows[0]["autonomy"],
+                "last_autonomy": rows[-1]["autonomy"],
+                **precision_record(rows, self.target_precision),
+            }
+        return out
 
     def plot_png(self) -> bytes:
         return autonomy_plot_png(self)
+
+
+def precision_record(rows: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """How replayed periods kept the promise: the periods whose model-precision interval lies
+    wholly below `target` (flagged), those whose point estimate does, and the share at or above
+    it among the periods where the model resolved something; mean autonomy beside it."""
+    active = [p for p in rows if (p.get("model_precision") or {}).get("n")]
+    below = [p["period"] for p in active if (p["model_precision"]["high"] or 0) < target]
+    point = [p["period"] for p in active if (p["model_precision"]["precision"] or 0) < target]
+    autonomy = [p["autonomy"] for p in rows if p.get("autonomy") is not None]
+    return {
+        "mean_autonomy": float(np.mean(autonomy)) if autonomy else None,
+        "periods_with_model_resolutions": len(active),
+        "model_precision_interval_below_target": below,
+        "model_precision_point_below_target": point,
+        "model_precision_point_at_target_share": (
+            1.0 - len(point) / len(active) if active else None
+        ),
+    }
 
 
 # ---------------------------------------------------------------- periods
@@ -307,6 +345,8 @@ def simulate(
     train: Train | None = None,
     confidence: float = 0.95,
     learned_rules: bool = False,
+    guard: bool = True,
+    guard_looks: int = GUARD_LOOKS,
 ) -> SimulationResult:
     """Replay labelled `df` in `periods` periods; see the module docstring for the protocol.
 
@@ -319,10 +359,15 @@ def simulate(
     at each retraining it retires learned rules below their bar and mines new ones from the
     labels it revealed (model.learned_loop), the gates deciding; its figures are the baseline
     `learned_rules`.
+    `guard`: run the precision guard on the audit labels (see `GUARD_LOOKS` for when they
+    arrive); its figures are in each period's `guard`, and the baseline `no_guard` is the same
+    replay without it (same records, same seed and audit draws).
     """
     t_start = time.perf_counter()
     if not 0.0 <= audit_rate <= 1.0:
         raise ValueError(f"audit_rate must be within [0, 1]; got {audit_rate}.")
+    if guard_looks < 1:
+        raise ValueError(f"guard_looks must be at least 1; got {guard_looks}.")
     if domain.label not in df.columns:
         raise ValueError(
             f"the replay needs the true '{domain.label}' of every record; the data has no "
@@ -334,9 +379,12 @@ def simulate(
         train = _shuffled(train)
     timeline = _Timeline.build(domain, df, periods, split, kinds)
     say = progress or (lambda _msg, _done, _total: None)
+    looks = guard_looks if guard else 0
+    kinds_shown = list(new_kinds or [])
     replay = _Replay(
-        domain, timeline, rp, train, rules, seed, audit_rate, confidence, list(new_kinds or []), say
-    )
+        domain, timeline, rp, train, rules, seed, audit_rate, confidence, kinds_shown, say,
+        guard_looks=looks,
+    )  # fmt: skip
     shadow = None
     if learned_rules:
         shadow = _Replay(
@@ -351,6 +399,7 @@ def simulate(
             [],
             lambda msg, done, total: say(f"learned rules: {msg}", done, total),
             learn=True,
+            guard_looks=looks,
         )
     replay.first_period()
     if shadow is not None:
@@ -421,9 +470,11 @@ class _Replay:
         progress: Progress,
         *,
         learn: bool = False,
+        guard_looks: int = 0,
     ) -> None:
         self.domain, self.t, self.rp, self.train, self.rules = domain, timeline, rp, train, rules
         self.learn = learn  # the learned-rules loop (model.learned_loop); its rows in learned_rows
+        self.extras = not learn  # the baselines and new-kind rates (the main loop only)
         self.learned_rows: list[dict[str, Any]] = []
         self.retired_ever: set[str] = set()
         self.seed, self.audit_rate, self.confidence = seed, audit_rate, confidence
@@ -443,6 +494,21 @@ class _Replay:
             new_kinds={str(kind): [] for kind in new_kinds},
             retrain_policy=dataclasses.asdict(rp),
         )
+        # The precision guard (0 looks: off) and, for the main loop, its "no guard" twin: the
+        # same replay without the guard, forked from the state before the first period in which
+        # the guard changed anything (until then the two are the same by construction).
+        self.guard_looks = guard_looks
+        self.guard_state: GuardState | None = None
+        self.no_guard: _Replay | None = None
+        self.forks_no_guard = bool(guard_looks) and not learn
+        if guard_looks:
+            self.result.guard = {
+                "looks_per_period": guard_looks,
+                "alpha": round(1.0 - domain.policy.confidence, 10),
+                "audit_rate": audit_rate,
+            }
+            if self.forks_no_guard:
+                self.result.baselines["no_guard"] = []
         self.champion: Any = None
         self.first_model: Any = None
         self.champion_period = 1  # the period after which the champion was trained
@@ -455,6 +521,7 @@ class _Replay:
         self.champion = self.first_model = self.train(
             self.domain, t.frame[first], self.seed, self.rules
         )
+        self._new_guard()
         self.reference = summarize(self.domain.field_types, t.features[first])
         start, end = _period_span(t.frame[first], self.domain)
         n1 = int(first.sum())
@@ -480,6 +547,7 @@ class _Replay:
         differ only from the first retraining on."""
         self.champion = self.first_model = other.champion
         self.reference, self.champion_period = other.reference, other.champion_period
+        self._new_guard()
         self.revealed_in = other.revealed_in.copy()
         self.result.periods = [dict(p) for p in other.result.periods]
         self.result.revealed = dict(other.result.revealed)
@@ -489,7 +557,9 @@ class _Replay:
             self.rules = starting_rules(self.domain, getattr(self.champion, "rules", self.rules))
 
     def period(self, k: int) -> None:
-        """Decide period k with the champion, reveal what a deployment learns, then retrain."""
+        """Decide period k with the champion (and the guard), reveal what a deployment learns,
+        then retrain."""
+        before = self._fork() if self.forks_no_guard and self.no_guard is None else None
         mask = self.t.period_of == k
         n = int(mask.sum())
         self.progress(f"period {k}/{self.t.periods}: deciding {n} records", k - 1, self.t.periods)
@@ -507,22 +577,134 @@ class _Replay:
                 retrain={"trained": False, "reasons": []},
             )
             self.result.periods.append(row)
+            self._no_guard_line(k, row, row, None)
             return
         part, truth = self.t.features[mask], self.t.truth[mask]
-        dec = _decide(self.champion, part)
-        resolved = dec["outcome"].to_numpy() == "resolved"
-        audit = resolved & (self.rng.random(n) < self.audit_rate)
-        row.update(_figures(dec, truth, audit, self.confidence))
+        dec = _decide(self.champion, part)  # the certified policy's decisions
+        certified = dec["outcome"].to_numpy() == "resolved"
+        audit = certified & (self.rng.random(n) < self.audit_rate)
+        served, row["guard"] = self._guard_period(dec, truth, audit)
+        resolved = served["outcome"].to_numpy() == "resolved"
+        row.update(_figures(served, truth, audit, self.confidence))
+        plain = row if served is dec else _figures(dec, truth, None, self.confidence)
         row["policy_version"] = str(dec["policy_version"].iloc[0])
-        if not self.learn:
-            self._baselines(k, part, truth, dec, row)
+        if self.extras:
+            self._baselines(k, part, truth, dec, plain)
             self._new_kind_rates(k, mask, resolved, row)
         self._reveal(k, mask, resolved, audit, row)
         serving = getattr(self.champion, "rules", None)  # what decided this period
         row["retrain"], row["promoted"] = self._retrain(k)
+        if row["guard"] is None:
+            del row["guard"]
         self.result.periods.append(row)
         if self.learn:
-            self.learned_rows.append(self._learned_row(k, dec, truth, row, serving))
+            self.learned_rows.append(self._learned_row(k, served, truth, row, serving))
+        acted = served is not dec or "guard" in row["retrain"]
+        self._no_guard_line(k, row, plain, before if acted else None)
+
+    # ---------------------------------------------------------------- the guard
+
+    def _new_guard(self) -> None:
+        """A fresh guard for the champion now served (no evidence carried over)."""
+        if self.guard_looks:
+            policy = self.domain.policy
+            self.guard_state = guard_for(self.champion, policy.target_precision, policy.confidence)
+
+    def _guard_period(
+        self, dec: pd.DataFrame, truth: np.ndarray, audit: np.ndarray
+    ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+        """The period decided in `guard_looks` blocks, each with the verdict in effect when it
+        starts; the audit labels of a block reach the guard before the next one. Returns the
+        decisions as served (`dec` itself when the guard changed none) and the period's guard
+        figures."""
+        if self.guard_state is None:
+            return dec, None
+        state = self.guard_state
+        right = dec["resolution"].astype(object).to_numpy() == truth
+        edges = np.linspace(0, len(dec), self.guard_looks + 1).round().astype(int)
+        first = decide(state)
+        parts, actions, held = [], [], 0
+        for block, (a, b) in enumerate(itertools.pairwise(edges)):
+            verdict = decide(state)
+            state = _take(state, verdict, actions, block)
+            chunk = dec.iloc[a:b]
+            held += int(held_by(chunk, verdict).sum())
+            parts.append(guarded(chunk, verdict))
+            sel = audit[a:b]
+            state = observe_audits(state, chunk[sel], right[a:b][sel])
+        last = decide(state)
+        self.guard_state = state = _take(state, last, actions, self.guard_looks)
+        served = dec if not held else pd.concat(parts).reset_index(drop=True)
+        certified = certified_floor(self.champion) is not None
+        info = {
+            "certified_threshold": state.levels[0] if certified else None,
+            "threshold_start": first.threshold if certified else None,
+            "threshold_end": last.threshold if certified else None,
+            "state": _guard_word(last) if certified else "no_model",
+            "quarantined": sorted(last.quarantined),
+            "held": held,
+            "audit_labels": int(audit.sum()),
+            "model_labels": state.model[0].n,
+            "recertify": last.recertify,
+            "actions": actions,
+            "reason": last.reason,
+        }
+        return served, info
+
+    def _guard_request(self) -> str | None:
+        """The guard's request for recertification of the champion (None: it asks nothing)."""
+        if self.guard_state is None:
+            return None
+        verdict = decide(self.guard_state)
+        return verdict.reason if verdict.recertify else None
+
+    def _fork(self) -> _Replay:
+        """This replay's twin without the guard, from the state before the period about to be
+        decided: same champion, labels, random draws; from here on its own loop."""
+        twin = copy.copy(self)
+        twin.rng = copy.deepcopy(self.rng)
+        twin.revealed_in, twin.audited = self.revealed_in.copy(), self.audited.copy()
+        r = self.result
+        twin.result = dataclasses.replace(
+            r,
+            periods=list(r.periods),
+            baselines={},
+            new_kinds={},
+            revealed=dict(r.revealed),
+            audited=dict(r.audited),
+            deferred_ids=dict(r.deferred_ids),
+        )
+        twin.guard_looks, twin.guard_state, twin.forks_no_guard = 0, None, False
+        twin.extras = False
+        twin.progress = lambda msg, done, total: self.progress(f"no guard: {msg}", done, total)
+        return twin
+
+    def _no_guard_line(self, k: int, row: dict, plain: dict, fork: _Replay | None) -> None:
+        """Period k of the "no guard" baseline: the twin's own row once it has forked (`fork`:
+        the guard changed something this period), else this period's unguarded figures, which
+        are the twin's by construction."""
+        if not self.forks_no_guard:
+            return
+        if self.no_guard is None and fork is not None:
+            self.no_guard = fork
+        if self.no_guard is not None:
+            self.no_guard.period(k)
+            src = self.no_guard.result.periods[-1]
+        else:
+            src = {**row, **plain}
+        self.result.baselines["no_guard"].append(
+            {
+                "period": k,
+                "records": src["records"],
+                "autonomy": src["autonomy"],
+                "deferred": src["deferred"],
+                "model_resolved": src.get("model_resolved", 0),
+                "model_precision": src["model_precision"],
+                "rule_precision": src["rule_precision"],
+                "promoted": src["promoted"],
+                "forked": self.no_guard is not None,
+            }
+        )
 
     def _baselines(
         self, k: int, part: pd.DataFrame, truth: np.ndarray, dec: pd.DataFrame, row: dict
@@ -648,14 +830,22 @@ class _Replay:
         rules, learned = self.rules, None
         if self.learn and k < self.t.periods:
             rules, learned = self._learned_candidate(k)
+        asked = self._guard_request()
+        request = f"the precision guard asks for recertification: {asked}" if asked else None
         check = assess_need(
-            champion=self.champion, rules=rules, inputs=inputs, settings=self.settings
+            champion=self.champion,
+            rules=rules,
+            inputs=inputs,
+            settings=self.settings,
+            guard_request=request,
         )
         needed, reasons = check.need.needed, list(check.need.reasons)
         if self.rp.mode == "always":
             needed, reasons = True, ["retrain every period (mode=always)", *reasons]
         info: dict[str, Any] = {"trained": False, "needed": needed, "reasons": reasons}
         info["new_labels"] = check.need.new_labels
+        if asked:
+            info["guard"] = asked
         if learned is not None:
             info["learned"] = learned
         if (top := check.largest_psi()) is not None:
@@ -680,6 +870,7 @@ class _Replay:
         info.update(_challenge_info(run), trained=True)
         if run.passed:
             self.champion, self.reference, self.champion_period = run.challenger, run.reference, k
+            self._new_guard()
             if learned is not None:
                 self.rules = rules
                 self.retired_ever |= set(learned["retired"])
@@ -719,6 +910,20 @@ class _Replay:
         self.progress("done", self.t.periods, self.t.periods)
         self.result.seconds = seconds
         return self.result
+
+
+def _take(state: GuardState, verdict: Verdict, actions: list[dict], block: int) -> GuardState:
+    """`verdict` put in effect before `block` of the period (`looks`: at its end), its actions
+    recorded."""
+    for a in verdict.actions:
+        actions.append({"block": block, "kind": a.kind, "subject": a.subject, "reason": a.reason})
+    return apply(state, verdict) if verdict.actions else state
+
+
+def _guard_word(verdict: Verdict) -> str:
+    if verdict.model_suspended:
+        return "suspended"
+    return "raised" if verdict.level else "certified"
 
 
 def _challenge_info(run: RetrainResult) -> dict[str, Any]:
@@ -761,6 +966,8 @@ def autonomy_plot_png(result: SimulationResult) -> bytes:
         "first model, never retrained": [b["autonomy"] for b in result.baselines["first_model"]],
         "rules only": [b["autonomy"] for b in result.baselines["rules_only"]],
     }
+    if any(b.get("forked") for b in result.baselines.get("no_guard") or []):
+        series["autonomy, no guard"] = [b["autonomy"] for b in result.baselines["no_guard"]]
     if result.baselines.get("learned_rules"):
         series["with learned rules (retrained)"] = [
             b["autonomy"] for b in result.baselines["learned_rules"]
@@ -789,12 +996,21 @@ def precision_plot_png(result: SimulationResult) -> bytes:
     def col(key: str, part: str) -> list[float]:
         return [np.nan if p[key][part] is None else p[key][part] for p in live]
 
+    series = {
+        "model precision": col("model_precision", "precision"),
+        "rule precision": col("rule_precision", "precision"),
+    }
+    no_guard = result.baselines.get("no_guard") or []
+    if any(b.get("forked") for b in no_guard):  # the line differs from the guarded one
+        series["model precision, no guard"] = [
+            np.nan
+            if b["model_precision"]["precision"] is None
+            else b["model_precision"]["precision"]
+            for b in no_guard
+        ]
     return line_plot_png(
         x,
-        {
-            "model precision": col("model_precision", "precision"),
-            "rule precision": col("rule_precision", "precision"),
-        },
+        series,
         bands={
             "model precision": (col("model_precision", "low"), col("model_precision", "high")),
             "rule precision": (col("rule_precision", "low"), col("rule_precision", "high")),

@@ -55,6 +55,22 @@ def simulate(
             "(its own line, baseline `learned_rules`)",
         ),
     ] = False,
+    guard: Annotated[
+        bool,
+        typer.Option(
+            "--guard/--no-guard",
+            help="run the precision guard on the audit labels (and the same replay without it, "
+            "baseline `no_guard`)",
+        ),
+    ] = True,
+    guard_looks: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="times per period the guard takes in the audit labels that arrived (the "
+            "labels of one block's audits arrive before the next block is decided)",
+        ),
+    ] = 10,
     rows: Annotated[int | None, typer.Option(help="use only the first ROWS records")] = None,
     plot: Annotated[Path | None, typer.Option(help="write the autonomy curve (PNG)")] = None,
     json_: JsonOpt = False,
@@ -76,6 +92,8 @@ def simulate(
         new_kinds=new_kinds,
         split=split,
         learned_rules=learned_rules,
+        guard=guard,
+        guard_looks=guard_looks,
     )
     out = result.to_dict()
     if plot is not None:
@@ -184,9 +202,41 @@ TABLE_COLUMNS = (
     "learned rules",
     "model precision [95% CI]",
     "audit view (model)",
+    "threshold (guard)",
+    "quarantined",
+    "no guard: autonomy, model precision",
     "deferred/1k",
     "promoted",
 )
+BELOW = " ⚠ below"  # the period's model-precision interval lies wholly below the target
+
+
+def _flagged(p: dict[str, Any] | None, target: float) -> str:
+    """The precision cell, flagged when the whole interval lies below the target."""
+    cell = _interval(p)
+    return cell + BELOW if p and p.get("n") and (p.get("high") or 0) < target else cell
+
+
+def _lam(v: float | None) -> str:
+    return "suspended" if v is None else f"{v:.3f}"
+
+
+def _guard_cell(g: dict[str, Any] | None) -> str:
+    """The threshold in effect (start → end of the period when the guard moved it) and state."""
+    if not g:
+        return "off"
+    if g["state"] == "no_model":
+        return "no certified model"
+    start, end = g["threshold_start"], g["threshold_end"]
+    moved = _lam(start) if start == end else f"{_lam(start)} → {_lam(end)}"
+    held = f", {g['held']} held" if g["held"] else ""
+    return f"{moved} ({g['state']}{held})"
+
+
+def _no_guard_cell(b: dict[str, Any] | None, target: float) -> str:
+    if b is None:
+        return "—"
+    return f"{_pct(b['autonomy'])}, {_flagged(b['model_precision'], target)}"
 
 
 def _learned_cell(row: dict[str, Any] | None) -> str:
@@ -205,10 +255,14 @@ def simulation_table(result: dict[str, Any]) -> Table:
     rules_only = {b["period"]: b for b in result["baselines"].get("rules_only", [])}
     first = {b["period"]: b for b in result["baselines"].get("first_model", [])}
     learned = {b["period"]: b for b in result["baselines"].get("learned_rules", [])}
+    no_guard = {b["period"]: b for b in result["baselines"].get("no_guard", [])}
+    target = result["target_precision"]
     for p in result["periods"]:
         span = f"{p.get('start')} … {p.get('end')}"
         if p.get("role") == "train":
-            t.add_row(str(p["period"]), span, str(p["records"]), "train", *[""] * 7)
+            t.add_row(
+                str(p["period"]), span, str(p["records"]), "train", *[""] * (len(TABLE_COLUMNS) - 4)
+            )
             continue
         k = p["period"]
         audit = (p.get("audit") or {}).get("model_precision")
@@ -220,8 +274,11 @@ def simulation_table(result: dict[str, Any]) -> Table:
             _pct(rules_only.get(k, {}).get("autonomy")),
             _pct(first.get(k, {}).get("autonomy")),
             _learned_cell(learned.get(k)),
-            _interval(p.get("model_precision")),
+            _flagged(p.get("model_precision"), target),
             _interval(audit),
+            _guard_cell(p.get("guard")),
+            ", ".join((p.get("guard") or {}).get("quarantined", [])) or "—",
+            _no_guard_cell(no_guard.get(k), target),
             "—" if p.get("deferred_per_1000") is None else f"{p['deferred_per_1000']:.0f}",
             "yes"
             if p.get("promoted")
@@ -258,5 +315,28 @@ def _print_simulation(out: dict[str, Any]) -> None:
         + f"{s.get('promotions', 0)} promotions of {s.get('retrains', 0)} retrains; "
         f"{out['seconds']:.0f}s"
     )
+    _print_guard(out)
     if "plots" in out:
         console.print(f"plots: {', '.join(out['plots'])}")
+
+
+def _print_guard(out: dict[str, Any]) -> None:
+    """The guard's actions, and both lines' promise kept or not (flagged periods)."""
+    s, console = out.get("summary", {}), wide_console()
+    for a in s.get("guard_actions", []):
+        console.print(
+            f"guard, period {a['period']} block {a['block']}: {a['kind']} — {a['reason']}"
+        )
+    lines = [("guarded" if out.get("guard") else "replay", s)]
+    if "no_guard" in s:
+        lines.append(("no guard", s["no_guard"]))
+    for name, rec in lines:
+        below = rec.get("model_precision_interval_below_target") or []
+        share = rec.get("model_precision_point_at_target_share")
+        console.print(
+            f"{name}: mean autonomy {_pct(rec.get('mean_autonomy'))}; model precision at or "
+            f"above target in {_pct(share)} of {rec.get('periods_with_model_resolutions', 0)} "
+            "periods with model resolutions; "
+            + (f"[bold red]interval wholly below target in periods {below}[/]" if below else
+               "no period's interval wholly below target")
+        )  # fmt: skip

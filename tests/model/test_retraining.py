@@ -81,6 +81,24 @@ def test_new_labels_count_from_since_and_rules_none_means_unchanged(crm_domain) 
     assert choose_mode(None) == REFIT
 
 
+def test_the_guard_asking_for_recertification_is_a_reason_of_its_own(crm_domain) -> None:
+    labels = _labels(crm_domain, 8, [1, 1, 2, 2, 2, 2, 2, 2])
+    inputs = JobInputs(pd.DataFrame(), labels, since=2, reference=None, recent=None)
+    champion, quiet = Deferring(crm_domain), JobSettings(min_new_labels=7)
+    assert not assess_need(champion=champion, rules=None, inputs=inputs, settings=quiet).need.needed
+    why = "the precision guard asks for recertification: threshold raised to 0.9100 (0.8200)."
+    asked = assess_need(
+        champion=champion, rules=None, inputs=inputs, settings=quiet, guard_request=why
+    )
+    assert asked.need.needed and choose_mode(asked.need) == REFIT
+    assert asked.need.reasons == (why,)
+    loud = JobSettings(min_new_labels=6)  # other reasons are kept beside it
+    both = assess_need(
+        champion=champion, rules=None, inputs=inputs, settings=loud, guard_request=why
+    )
+    assert len(both.need.reasons) == 2 and "6 new labels" in both.need.reasons[0]
+
+
 def test_window_is_the_newest_labels_and_history_yields_to_labels(crm_domain) -> None:
     history = _records(crm_domain, 300)
     labels = _labels(crm_domain, 400, list(np.repeat([3, 1, 2, 4], 100)))
@@ -154,17 +172,3 @@ def test_only_changed_rules_recertify_without_refit(crm_domain) -> None:
 def test_settings_refuse_values_outside_their_range(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
         JobSettings(**{field: value})
-
-
-def test_a_guard_request_alone_makes_retraining_needed(crm_domain) -> None:
-    inputs = JobInputs(pd.DataFrame(), _labels(crm_domain, 3, [1] * 3), 2, None, None)
-    quiet = JobSettings(min_new_labels=50)
-    champion = Deferring(crm_domain)
-    calm = assess_need(champion=champion, rules=None, inputs=inputs, settings=quiet)
-    assert not calm.need.needed
-    why = "the precision guard asks for recertification of crm:3: threshold raised …"
-    asked = assess_need(
-        champion=champion, rules=None, inputs=inputs, settings=quiet, guard_request=why
-    )
-    assert asked.need.needed and asked.need.reasons == (why,)
-    assert choose_mode(asked.need) == REFIT

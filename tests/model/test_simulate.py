@@ -131,7 +131,7 @@ def test_structure_and_sanity_with_a_learning_stub(crm_small) -> None:
             if m["n"]:
                 assert m["low"] <= m["precision"] <= m["high"]
         assert p["retrain"]["reasons"], "every period says why it did or did not retrain"
-    assert set(out["baselines"]) == {"rules_only", "first_model"}
+    assert set(out["baselines"]) == {"rules_only", "first_model", "no_guard"}
     for name in ("rules_only", "first_model"):
         assert len(out["baselines"][name]) == 5
         assert all(0.0 <= b["autonomy"] <= 1.0 for b in out["baselines"][name])
@@ -154,7 +154,11 @@ def test_structure_and_sanity_with_a_learning_stub(crm_small) -> None:
 @given(audit_rate=st.sampled_from([0.0, 0.01, 0.2, 1.0]), seed=st.integers(0, 10_000))
 def test_labels_are_revealed_only_for_deferred_and_audited(crm_small, audit_rate, seed) -> None:
     df, _ = crm_small
-    res = simulate(CRM, df.head(2000), 4, audit_rate=audit_rate, seed=seed, train=stub_train)
+    # The reveal protocol without the guard (fast at audit_rate 1.0); with it, where the guard
+    # holds audited records: tests/model/test_simulate_guard.py.
+    res = simulate(
+        CRM, df.head(2000), 4, audit_rate=audit_rate, seed=seed, train=stub_train, guard=False
+    )
     for k in range(2, 5):
         revealed = set(res.revealed[k])
         deferred = set(res.deferred_ids[k])

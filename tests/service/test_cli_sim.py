@@ -64,11 +64,17 @@ def test_simulate_json_shape_from_a_data_file(env: Path) -> None:
             "promoted",
         } <= set(p)
         assert 0.0 <= p["autonomy"] <= 1.0
-    assert set(out["baselines"]) == {"rules_only", "first_model", "learned_rules"}
+    assert set(out["baselines"]) == {"rules_only", "first_model", "learned_rules", "no_guard"}
     assert [b["period"] for b in out["baselines"]["learned_rules"]] == [2, 3]
     assert "learned_rules_last_autonomy" in out["summary"]
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert out["new_kinds"] == {}  # a plain file carries no case kinds
+    assert out["guard"]["audit_rate"] == 0.02 and out["guard"]["looks_per_period"] == 10
+    for p in out["periods"][1:]:
+        assert {"threshold_start", "threshold_end", "state", "quarantined", "actions"} <= set(
+            p["guard"]
+        )
+    assert "model_precision_interval_below_target" in out["summary"]["no_guard"]
 
 
 @pytest.mark.slow
@@ -81,6 +87,7 @@ def test_simulate_table_on_the_generated_demo(env: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "rules only" in r.stdout and "webinar_smb" in r.stdout
     assert "learned rules" in r.stdout
+    assert "guarded: mean autonomy" in r.stdout and "no guard: mean autonomy" in r.stdout
 
 
 def test_simulate_refuses_bad_usage(env: Path) -> None:
