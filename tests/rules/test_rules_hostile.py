@@ -95,10 +95,12 @@ HOSTILE = {
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_text_is_refused_quickly(name: str) -> None:
     text, fragment = HOSTILE[name]
-    t0 = time.perf_counter()
+    # CPU time of this process, not wall time: a busy machine must not fail it, while an
+    # expansion (billion laughs) or a backtracking blow-up would take minutes of CPU.
+    t0 = time.process_time()
     with pytest.raises(RuleError) as info:
         parse_rules(text, FIELDS, RESOLUTIONS, source="hostile.yaml")
-    assert time.perf_counter() - t0 < 2.0, "refusal must be quick"
+    assert time.process_time() - t0 < 5.0, "refusal must not expand or backtrack"
     assert fragment in str(info.value), str(info.value)
     assert info.value.file == "hostile.yaml"
     assert "Traceback" not in str(info.value)
