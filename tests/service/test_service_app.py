@@ -485,8 +485,13 @@ def test_unknown_path_and_method_are_json(client):
 
 
 def test_policy_whose_rule_examples_fail_is_refused(tmp_path):
-    class Rules:
-        version = "r2"
+    from autoresolve.model.train import default_rules
+
+    served = default_rules(load_domain(CRM))
+
+    class Rules:  # the served file's rules (else that check refuses first), examples failing
+        version = served.version
+        rules = served.rules
 
         def run_examples(self):
             return ["rule 'spam' example 1: expected disqualify_spam, got nothing"]

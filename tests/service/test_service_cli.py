@@ -47,6 +47,10 @@ def test_csv_then_json_import_is_idempotent(env):
         "inserted": 2,
         "updated": 0,
         "unchanged": 0,
+        "unknown": 2,  # labels before any decision: said so (issue 14)
+        "unknown_record_ids": ["r1", "r2"],
+        "repeated": 0,
+        "repeated_record_ids": [],
     }
     js = env / "labels.json"
     js.write_text(
