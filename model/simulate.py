@@ -42,10 +42,10 @@ from autoresolve.model.domain import Domain
 from autoresolve.model.drift import summarize
 from autoresolve.model.guard import GuardState, Verdict, apply, decide
 from autoresolve.model.guard_policy import (
+    GuardView,
+    apply_verdict,
     certified_floor,
     guard_for,
-    guarded,
-    held_by,
     observe_audits,
 )
 from autoresolve.model.jsonable import jsonable
@@ -607,16 +607,16 @@ class _Replay:
     def _new_guard(self) -> None:
         """A fresh guard for the champion now served (no evidence carried over)."""
         if self.guard_looks:
-            policy = self.domain.policy
-            self.guard_state = guard_for(self.champion, policy.target_precision, policy.confidence)
+            self.guard_state = guard_for(self.champion)
 
     def _guard_period(
         self, dec: pd.DataFrame, truth: np.ndarray, audit: np.ndarray
     ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
         """The period decided in `guard_looks` blocks, each with the verdict in effect when it
-        starts; the audit labels of a block reach the guard before the next one. Returns the
-        decisions as served (`dec` itself when the guard changed none) and the period's guard
-        figures."""
+        starts, applied as serving applies it (`apply_verdict`: a held decision keeps its
+        source, `defer_reason` says `guard`); the audit labels of a block reach the guard before
+        the next one. Returns the decisions as served (`dec` itself when the guard changed none)
+        and the period's guard figures."""
         if self.guard_state is None:
             return dec, None
         state = self.guard_state
@@ -625,11 +625,11 @@ class _Replay:
         first = decide(state)
         parts, actions, held = [], [], 0
         for block, (a, b) in enumerate(itertools.pairwise(edges)):
-            verdict = decide(state)
-            state = _take(state, verdict, actions, block)
+            state = _take(state, decide(state), actions, block)
             chunk = dec.iloc[a:b]
-            held += int(held_by(chunk, verdict).sum())
-            parts.append(guarded(chunk, verdict))
+            part = apply_verdict(chunk, GuardView(state))
+            held += int(part["guard_reason"].notna().sum())
+            parts.append(part)
             sel = audit[a:b]
             state = observe_audits(state, chunk[sel], right[a:b][sel])
         last = decide(state)

@@ -27,13 +27,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from autoresolve.model.guard import GuardState, apply, decide
-from autoresolve.model.serving import (
-    GuardView,
-    ServedPolicy,
-    guard_for,
-    observe_labelled,
-    rule_thens,
-)
+from autoresolve.model.guard_policy import GuardView, guard_for, observe_labelled, rule_thens
+from autoresolve.model.serving import ServedPolicy
 from autoresolve.service.metrics import Metrics
 from autoresolve.service.store import DecisionStore, StoreUnavailable
 from autoresolve.service.store.guard_store import audited_decisions, change_guard, ensure_guard

@@ -21,10 +21,11 @@ from autoresolve.model.guard import (
     observe_rule,
 )
 from autoresolve.model.guard_policy import (
+    GuardView,
+    apply_verdict,
     certified_floor,
     fold_streams,
     guard_for,
-    guarded,
     observe_audits,
 )
 from autoresolve.model.train import default_rules
@@ -33,6 +34,7 @@ from tests.support import CRM_DIR
 CRM = load_domain(CRM_DIR)
 TARGET, CONFIDENCE = 0.95, 0.90
 GRID = tuple(np.round(np.linspace(0.52, 0.99, 40), 4))
+SETTINGS = SimpleNamespace(policy=SimpleNamespace(target_precision=TARGET, confidence=CONFIDENCE))
 
 
 def _decisions(conf: np.ndarray, source: np.ndarray, rule_id: np.ndarray) -> pd.DataFrame:
@@ -85,42 +87,73 @@ def test_guard_for_a_policy_watches_its_floor_its_grid_and_its_resolving_rules()
     rules = default_rules(CRM)
     policy = SimpleNamespace(
         version="v7",
+        domain=SETTINGS,
+        threshold=None,
         class_thresholds=np.array([0.81, np.inf, 0.62]),
         candidate_grid=GRID,
         rules=rules,
     )
     assert certified_floor(policy) == 0.62  # per-class: the guard is a floor on every λ
-    g = guard_for(policy, TARGET, CONFIDENCE)
+    g = guard_for(policy)
     assert g.levels[0] == 0.62 and len(g.levels) == 4 and list(g.levels) == sorted(g.levels)
+    assert (g.target, g.confidence, g.policy_version) == (TARGET, CONFIDENCE, "v7")
     resolving = {r.id for r in rules.rules if r.then != "defer"}
     assert set(g.rule_targets) == resolving and set(g.rule_targets.values()) == {TARGET}
-    nothing = SimpleNamespace(version="v0", certificate={"threshold": None})
-    assert certified_floor(nothing) is None and guard_for(nothing, 0.9, 0.9).levels == (1.0,)
+    assert certified_floor(SimpleNamespace(threshold=0.7)) == 0.7
+    assert certified_floor(SimpleNamespace(certificate={"threshold": 0.6})) == 0.6
+    nothing = SimpleNamespace(version="v0", domain=SETTINGS, certificate={"threshold": None})
+    assert certified_floor(nothing) is None and guard_for(nothing).levels == (1.0,)
+
+
+def _raised(state, *, suspend: bool = False):
+    """`state` with its first model level (every level: `suspend`) and rule `a` in alarm."""
+    alarmed = [s.__class__(**{**s.to_dict(), "n": 40, "wrong": 9, "alarmed": True}) for s in
+               state.model]  # fmt: skip
+    model = tuple(alarmed) if suspend else (alarmed[0], *state.model[1:])
+    rules = {**state.rules, "a": state.rules["a"].__class__(n=30, wrong=6, alarmed=True)}
+    return state.__class__(**{**state.__dict__, "model": model, "rules": rules})
 
 
 def test_a_verdict_defers_what_it_holds_and_says_why() -> None:
     conf = np.array([0.6, 0.75, 0.9, np.nan, np.nan, np.nan])
     source = np.array(["model", "model", "model", "rule", "rule", "none"], dtype=object)
     dec = _decisions(conf, source, np.array([None, None, None, "a", "b", None], dtype=object))
-    state = _guard()
-    assert guarded(dec, decide(state)) is dec  # nothing held: the same frame
-    alarmed = [s.__class__(**{**s.to_dict(), "alarmed": True}) for s in state.model]
-    raised = state.__class__(**{**state.__dict__, "model": (alarmed[0], *state.model[1:])})
-    quarantine = {**raised.rules, "a": raised.rules["a"].__class__(alarmed=True)}
-    raised = raised.__class__(**{**raised.__dict__, "rules": quarantine})
-    verdict = decide(raised)
-    assert verdict.threshold == 0.7 and verdict.quarantined == {"a"}
-    out = guarded(dec, verdict)
+    quiet = apply_verdict(dec, GuardView(_guard()))
+    assert quiet["guard_reason"].isna().all()  # nothing held: the same decisions
+    pd.testing.assert_frame_equal(quiet.drop(columns="guard_reason"), dec)
+    view = GuardView(_raised(_guard()))
+    assert view.verdict.threshold == 0.7 and view.verdict.quarantined == {"a"}
+    out = apply_verdict(dec, view)
     assert out["outcome"].tolist() == ["deferred", "resolved", "resolved", "deferred", "resolved",
                                        "deferred"]  # fmt: skip
-    assert out["defer_reason"].tolist()[:4] == ["guard", None, None, "guard"]
-    assert out["rule_id"].iloc[3] == "a" and out["source"].iloc[0] is None
-    assert out["threshold"].tolist()[:3] == [0.7, 0.7, 0.7]
+    assert out["defer_reason"].tolist()[:5] == ["guard", None, None, "guard", None]
+    assert out["resolution"].iloc[0] is None and out["resolution"].iloc[1] == "merge_duplicate"
+    # a held decision keeps its source, rule id and confidence: its label still feeds its stream
+    assert out["source"].tolist()[:5] == ["model", "model", "model", "rule", "rule"]
+    assert out["rule_id"].iloc[3] == "a" and out["confidence"].iloc[0] == 0.6
+    assert out["guard_reason"].iloc[0].startswith("threshold raised by the precision guard")
+    assert out["guard_reason"].iloc[3].startswith("rule 'a' quarantined")
+    assert out["threshold"].tolist()[:3] == [0.7, 0.5, 0.5]  # the raised one where it held
     assert dec["outcome"].iloc[0] == "resolved"  # the certified decisions are untouched
-    suspended = raised.__class__(**{**raised.__dict__, "model": tuple(alarmed)})
-    held = guarded(dec, decide(suspended))
-    assert (held["source"] == "model").sum() == 0 and decide(suspended).model_suspended
+    suspended = _raised(_guard(), suspend=True)
+    held = apply_verdict(dec, GuardView(suspended))
+    assert decide(suspended).model_suspended
+    assert held.loc[held["source"] == "model", "outcome"].eq("deferred").all()
+    assert held["guard_reason"].iloc[2].startswith("model resolutions suspended")
     assert apply(suspended, decide(suspended)).applied_level == 3
+
+
+def test_labels_of_held_decisions_feed_the_stream_that_held_them() -> None:
+    conf = np.array([0.6, np.nan, np.nan])
+    source = np.array(["model", "rule", "none"], dtype=object)
+    dec = _decisions(conf, source, np.array([None, "a", None], dtype=object))
+    view = GuardView(_raised(_guard()))
+    held = apply_verdict(dec, view)
+    assert held["outcome"].tolist() == ["deferred"] * 3
+    right = np.array([True, False, True])
+    assert observe_audits(view.state, held, right) == observe_audits(view.state, dec, right)
+    after = observe_audits(view.state, held, right)
+    assert after.model[0].n == view.state.model[0].n + 1 and after.rules["a"].wrong == 7
 
 
 @pytest.mark.parametrize("alpha", [0.10, 0.05])

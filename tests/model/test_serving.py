@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from autoresolve.model.audit import audit_mask, is_audited
+from autoresolve.model.decision import SERVED_COLUMNS
 from autoresolve.model.guard import apply, decide, observe_model, observe_rule
-from autoresolve.model.serving import GuardView, ServedPolicy, guard_for, observe_labelled
+from autoresolve.model.guard_policy import GuardView, apply_verdict, guard_for, observe_labelled
+from autoresolve.model.serving import ServedPolicy
 from autoresolve.model.train import train_policy
 from tests.model.test_model_policy import NOW, _ruleset, json_record, make_synth
 
@@ -87,6 +89,29 @@ def test_guard_defers_with_a_reason_and_both_paths_agree(served_parts) -> None:
     one = pd.DataFrame([d.to_dict() for d in served.decide_records(records, now=NOW)])
     for col in ("outcome", "defer_reason", "audit", "guard_reason", "rule_id", "source"):
         assert one[col].fillna("-").tolist() == frame[col].fillna("-").tolist(), col
+
+
+@pytest.mark.parametrize("suspended", [False, True])
+def test_the_replay_applies_the_verdict_exactly_as_serving(served_parts, suspended) -> None:
+    # The replay (model/simulate.py) decides with the certified policy and applies the verdict
+    # in blocks with `apply_verdict`; serving, by frame and by record, must hold the same.
+    _, df, policy = served_parts
+    rule = next(r.id for r in policy.rules.rules if r.then != "defer")
+    levels = len(guard_for(policy).levels) if suspended else 1
+    view = GuardView(_alarmed(policy, levels=levels, rule=rule))
+    served = ServedPolicy(policy, view, audit_share=0.0)
+    frame = served.decide_frame(df.head(600), now=NOW)
+    plain = policy.decide_frame(df.head(600), now=NOW)
+    blocks = [apply_verdict(plain.iloc[a:b], view) for a, b in ((0, 250), (250, 251), (251, 600))]
+    replay = pd.concat(blocks).reset_index(drop=True)
+    cols = [c for c in SERVED_COLUMNS if c != "audit"]
+    assert (replay["defer_reason"] == "guard").sum() > 0
+    pd.testing.assert_frame_equal(replay[cols], frame[cols].reset_index(drop=True))
+    records = [json_record(r) for _, r in df.head(600).iterrows()]
+    one = pd.DataFrame([d.to_dict() for d in served.decide_records(records, now=NOW)])
+    for col in ("outcome", "resolution", "source", "rule_id", "defer_reason", "guard_reason"):
+        assert one[col].fillna("-").tolist() == replay[col].fillna("-").tolist(), col
+    assert np.allclose(one["threshold"].astype(float), replay["threshold"], equal_nan=True)
 
 
 def test_suspended_model_defers_every_model_resolution(served_parts) -> None:
