@@ -55,10 +55,11 @@ import pandas as pd
 from autoresolve.model.datasets import load_domain_frame
 from autoresolve.model.domain import load_domain
 from autoresolve.model.learned_loop import RESOLVED_WEIGHT, refresh_learned_rules
+from autoresolve.model.policy import default_rules
 from autoresolve.model.records import coerce_frame
 from autoresolve.model.retraining import LABELLED_AT, JobInputs, JobSettings, challenge
 from autoresolve.model.splits import time_splits
-from autoresolve.model.train import default_rules, train_policy
+from autoresolve.model.train import train_policy
 from benchmarks.common import RESULTS, data_file, peak_rss_mb, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -50,7 +50,7 @@ def starting_rules(domain: Domain, rules: Any) -> Any:
     from autoresolve.rules import parse_rules
 
     if rules is None:
-        from autoresolve.model.train import default_rules
+        from autoresolve.model.policy import default_rules
 
         rules = default_rules(domain)
     if hasattr(rules, "layers"):

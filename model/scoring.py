@@ -43,7 +43,7 @@ class CertifiedCoverage:
         learn_share: float = LEARN_SHARE,
     ):
         if rules is None:
-            from autoresolve.model.train import default_rules
+            from autoresolve.model.policy import default_rules
 
             rules = default_rules(domain)
         self.domain = domain

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from autoresolve.model.domain import load_domain
-from autoresolve.model.train import default_rules
+from autoresolve.model.policy import default_rules
 from autoresolve.service import console
 from autoresolve.service.domains import complete_domain
 from autoresolve.service.errors import BodyLimitMiddleware, install_handlers

@@ -137,9 +137,9 @@ def init_from_export(
 ) -> dict[str, Any]:
     """Write domain.yaml and rules.yaml in `target` for the export `data`; what was found."""
     from autoresolve.model.datasets import read_export
+    from autoresolve.model.policy import default_rules
     from autoresolve.model.profile import profile_export
     from autoresolve.model.scaffold import rules_yaml
-    from autoresolve.model.train import default_rules
 
     _refuse_existing(target)
     started = time.perf_counter()

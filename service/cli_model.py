@@ -252,8 +252,8 @@ def _print_rule_health(health: dict[str, Any]) -> None:
 
 def _unhealthy_rules(dom: Any, df: pd.DataFrame) -> list[str]:
     """The domain's rules below their bar on the newest labels of `df` (as lines)."""
+    from autoresolve.model.policy import default_rules
     from autoresolve.model.rule_health import recent_labelled, rule_health
-    from autoresolve.model.train import default_rules
 
     return rule_health(default_rules(dom), recent_labelled(dom, df), dom).lines()
 
@@ -532,8 +532,8 @@ def _read_deployment(registry: Any, store: Any, dom: Any) -> _Deployment:
 
     import pandas as pd
 
+    from autoresolve.model.policy import default_rules
     from autoresolve.model.retraining import JobInputs
-    from autoresolve.model.train import default_rules
 
     info = registry.version_info(dom.name, "champion")
     since = pd.Timestamp(info.tags.get("autoresolve.registered_at") or info.created_at)
@@ -642,8 +642,8 @@ def _retire_learned(dom: Any, dep: _Deployment, data: Path | None) -> tuple[_Dep
     import dataclasses
     from datetime import UTC, datetime
 
+    from autoresolve.model.policy import default_rules
     from autoresolve.model.retraining import check_rules
-    from autoresolve.model.train import default_rules
     from autoresolve.rules.learned import retire_learned
 
     try:

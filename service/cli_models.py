@@ -56,7 +56,7 @@ def _open(domain_dir: Path) -> tuple[Any, Any]:
 
 
 def _rules_version(dom: Any) -> str:
-    from autoresolve.model.train import default_rules
+    from autoresolve.model.policy import default_rules
     from autoresolve.rules import RuleError
 
     try:

@@ -161,7 +161,7 @@ def _recent_drift(
 def _domain_rules(dom, settings) -> Any:
     """The domain's rule files, checked against its resolutions (the data file's labels when
     domain.yaml lists none: without a champion there is no trained set to take)."""
-    from autoresolve.model.train import default_rules
+    from autoresolve.model.policy import default_rules
     from autoresolve.service.domains import complete_domain
 
     return default_rules(complete_domain(dom, settings))

@@ -33,7 +33,7 @@ class RequestExamples:
 def domain_rules(domain: Domain) -> Any:
     """The domain's rules as `train` reads them; none (logged) when they do not load, so a
     broken rule file never stops the service's documentation from being built."""
-    from autoresolve.model.train import default_rules
+    from autoresolve.model.policy import default_rules
 
     try:
         return default_rules(domain)

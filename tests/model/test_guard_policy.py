@@ -28,7 +28,7 @@ from autoresolve.model.guard_policy import (
     guard_for,
     observe_audits,
 )
-from autoresolve.model.train import default_rules
+from autoresolve.model.policy import default_rules
 from tests.support import CRM_DIR
 
 CRM = load_domain(CRM_DIR)

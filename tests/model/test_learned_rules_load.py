@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autoresolve.model.domain import load_domain
-from autoresolve.model.train import default_rules
+from autoresolve.model.policy import default_rules
 
 DOMAIN = """
 name: tiny

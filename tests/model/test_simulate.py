@@ -224,7 +224,7 @@ class RuledStub(StubPolicy):
 
 def test_the_learned_rules_loop_is_a_line_of_its_own() -> None:
     from autoresolve.model.generators.crm import generate_with_meta
-    from autoresolve.model.train import default_rules
+    from autoresolve.model.policy import default_rules
     from autoresolve.rules.learned import with_learned
 
     df, meta = generate_with_meta(12_000, seed=7)  # enough deferred labels to prove rules on

@@ -40,11 +40,10 @@ from autoresolve.model.domain import load_domain
 from autoresolve.model.estimators import LightGBMModel, LinearModel
 from autoresolve.model.features import FeaturePipeline
 from autoresolve.model.generators.crm import generate
-from autoresolve.model.policy import NoRules
+from autoresolve.model.policy import NoRules, default_rules
 from autoresolve.model.records import coerce_frame
 from autoresolve.model.scoring import CertifiedCoverage
 from autoresolve.model.splits import time_positions
-from autoresolve.model.train import default_rules
 from tests.support import CRM_DIR
 
 FIXTURES = Path(__file__).with_name("fixtures")

@@ -89,7 +89,7 @@ class LookupReport:
 
 def lookup_train(domain: Any, df: pd.DataFrame, seed: int, rules: Any) -> LookupPolicy:
     """The replay's `train`."""
-    from autoresolve.model.train import default_rules
+    from autoresolve.model.policy import default_rules
 
     return LookupPolicy(domain, df, rules if rules is not None else default_rules(domain))
 

@@ -485,7 +485,7 @@ def test_unknown_path_and_method_are_json(client):
 
 
 def test_policy_whose_rule_examples_fail_is_refused(tmp_path):
-    from autoresolve.model.train import default_rules
+    from autoresolve.model.policy import default_rules
 
     served = default_rules(load_domain(CRM))
 

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from autoresolve.model.domain import load_domain
-from autoresolve.model.train import default_rules
+from autoresolve.model.policy import default_rules
 from autoresolve.service.app import create_app
 from autoresolve.service.problems import KINDS, PROBLEM_JSON
 from autoresolve.service.schemas import ProblemDetail

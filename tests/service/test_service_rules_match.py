@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fastapi.testclient import TestClient
 
 from autoresolve.model.domain import load_domain
-from autoresolve.model.train import default_rules
+from autoresolve.model.policy import default_rules
 from autoresolve.service.app import create_app
 from tests.service.test_service_app import KEY, FakePolicy, FakeSource, make_settings
 from tests.support import CRM_DIR
