@@ -63,6 +63,18 @@ class NoRules:
         return None
 
 
+def default_rules(domain: Domain) -> RuleSetLike:
+    """The domain's rules.yaml (then rules.learned.yaml, if present) when present, else none."""
+    path = domain.rules_path
+    if path is None or not path.is_file():
+        return NoRules()
+    from autoresolve.rules import load_domain_rules
+
+    return load_domain_rules(
+        path, domain.learned_rules_path, domain.field_types, domain.resolutions
+    )
+
+
 def _candidate_lists(names: np.ndarray, probs: np.ndarray) -> list[list[dict[str, Any]]]:
     """Per row, the top classes as [{resolution, probability}, …] (columns zipped: fast)."""
     cols = [

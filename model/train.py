@@ -40,7 +40,7 @@ from autoresolve.model.estimators import LightGBMModel, LinearModel
 from autoresolve.model.evaluation import evaluate_policy
 from autoresolve.model.features import FeaturePipeline
 from autoresolve.model.novelty import NoveltyDetector
-from autoresolve.model.policy import NoRules, Policy, RuleSetLike
+from autoresolve.model.policy import Policy, RuleSetLike, default_rules
 from autoresolve.model.records import coerce_frame
 from autoresolve.model.rule_health import recent_labelled, rule_health
 from autoresolve.model.splits import DEFAULT_FRACTIONS, time_range, time_splits
@@ -88,18 +88,6 @@ class TrainReport:
             "rule_health": self.rule_health,
             "tuning": self.tuning,
         }
-
-
-def default_rules(domain: Domain) -> RuleSetLike:
-    """The domain's rules.yaml (then rules.learned.yaml, if present) when present, else none."""
-    path = domain.rules_path
-    if path is None or not path.is_file():
-        return NoRules()
-    from autoresolve.rules import load_domain_rules
-
-    return load_domain_rules(
-        path, domain.learned_rules_path, domain.field_types, domain.resolutions
-    )
 
 
 def fingerprint(domain: Domain, df: pd.DataFrame) -> dict[str, Any]:
