@@ -23,6 +23,7 @@ import pandas as pd
 
 from autoresolve.model.certify import GLOBAL, LEARN_SHARE, certify_time_ordered
 from autoresolve.model.domain import Domain
+from autoresolve.model.policy import default_rules
 from autoresolve.model.splits import time_positions
 
 
@@ -43,8 +44,6 @@ class CertifiedCoverage:
         learn_share: float = LEARN_SHARE,
     ):
         if rules is None:
-            from autoresolve.model.policy import default_rules
-
             rules = default_rules(domain)
         self.domain = domain
         self.rules = rules
