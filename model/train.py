@@ -281,11 +281,7 @@ def train_policy(
             progress(msg, frac)
 
     step("checking data", 0.0)
-    domain.check_table(df, require_label=True, where="the training data")
-    df = coerce_frame(domain, df)
-    domain = domain.with_label_resolutions(df[domain.label])  # when domain.yaml lists none
-    df, dropped = _check_labels(domain, df)
-    df = df.reset_index(drop=True)
+    domain, df, dropped = _checked(domain, df)
     ruleset = rules if rules is not None else default_rules(domain)
 
     splits = time_splits(domain, df, fractions or DEFAULT_FRACTIONS, seed=seed, mode=split_mode)
@@ -302,13 +298,8 @@ def train_policy(
     pipe = FeaturePipeline(domain, **(feature_options or {}))
     X, y, free = _slices(pipe, df, splits, labels, y_all, free_all)
 
-    # Calibration and certification see the population the model serves: no rule, not novel
-    # (model.certify's doc). The detector uses no label and no calib/cert record.
     step("fitting novelty detector", 0.15)
-    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"]) if domain.policy.novelty else None
-    if novelty is not None:
-        for name in ("calib", "cert"):
-            free[name] = free[name] & ~novelty.is_novel(X[name])
+    novelty = _served_population(domain, pipe, X, free)
 
     tuning: dict[str, Any] = {}
     if tune_budget > 0 and "lightgbm" in families:
@@ -316,12 +307,9 @@ def train_policy(
         tuning = _tune(
             domain, df, splits, y_all, ruleset, tune_budget, seed, num_threads, feature_options
         )
-
-    results: dict[str, dict[str, Any]] = {}
-    for i, fam in enumerate(families):
-        step(f"training {fam}", 0.2 + 0.5 * i / len(families))
-        est = _estimator(fam, seed, num_threads, tuning.get("best_params"))
-        results[fam] = _fit_candidate(est, X, y, free, pipe, len(classes), domain)
+    params = tuning.get("best_params")
+    how = (seed, num_threads, params, len(classes))
+    results = _fit_families(domain, families, how, X, y, free, pipe, step)
     chosen, why, mode = _choose(results, domain, len(classes), per_class, seed)
 
     step("certifying", 0.7)
@@ -361,16 +349,56 @@ def train_policy(
         candidates={f: _candidate_summary(r) for f, r in results.items()},
         splits=_split_summary(domain, df, splits),
         dropped=dropped,
-        novelty={
-            **(novelty.describe() if novelty is not None else {"disabled": True}),
-            **evaluation["novelty"],
-        },
+        novelty=_novelty_summary(novelty, evaluation),
         evaluation=evaluation,
         rule_health=health.to_dict(),
         tuning=tuning,
     )
     step("done", 1.0)
     return policy, report
+
+
+def _fit_families(domain, families, how, X, y, free, pipe, step) -> dict[str, dict[str, Any]]:
+    """Each candidate family fitted and calibrated on the same slices (the choice is later);
+    `how` = (seed, num_threads, tuned LightGBM parameters or None, number of classes)."""
+    seed, num_threads, params, n_classes = how
+    results: dict[str, dict[str, Any]] = {}
+    for i, fam in enumerate(families):
+        step(f"training {fam}", 0.2 + 0.5 * i / len(families))
+        est = _estimator(fam, seed, num_threads, params)
+        results[fam] = _fit_candidate(est, X, y, free, pipe, n_classes, domain)
+    return results
+
+
+def _checked(domain: Domain, df: pd.DataFrame) -> tuple[Domain, pd.DataFrame, dict[str, Any]]:
+    """The training table checked and coerced, the domain's resolutions completed from the labels
+    when domain.yaml lists none, and the rows whose label the model cannot learn dropped."""
+    domain.check_table(df, require_label=True, where="the training data")
+    df = coerce_frame(domain, df)
+    domain = domain.with_label_resolutions(df[domain.label])
+    df, dropped = _check_labels(domain, df)
+    return domain, df.reset_index(drop=True), dropped
+
+
+def _served_population(
+    domain: Domain, pipe: FeaturePipeline, X: dict[str, Any], free: dict[str, np.ndarray]
+) -> NoveltyDetector | None:
+    """Calibration and certification see the population the model serves: no rule, not novel
+    (model.certify's doc); `free` is narrowed in place. The detector uses no label and no
+    calib/cert record."""
+    if not domain.policy.novelty:
+        return None
+    novelty = NoveltyDetector().fit(pipe, X["fit"], X["valid"])
+    for name in ("calib", "cert"):
+        free[name] = free[name] & ~novelty.is_novel(X[name])
+    return novelty
+
+
+def _novelty_summary(novelty: NoveltyDetector | None, evaluation: dict[str, Any]) -> dict:
+    return {
+        **(novelty.describe() if novelty is not None else {"disabled": True}),
+        **evaluation["novelty"],
+    }
 
 
 def _estimator(
