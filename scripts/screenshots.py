@@ -20,6 +20,7 @@ from tests.console_demo import chromium, log_in, register_policy, send_traffic, 
 PAGES = {
     "login": "/console/login",
     "queue": "/console/queue",
+    "audits": "/console/audits",
     "policy": "/console/policy",
     "report": "/console/report",
 }
@@ -36,14 +37,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "console")
     parser.add_argument("--width", type=int, default=1366)
-    parser.add_argument("--records", type=int, default=8000, help="training records")
+    parser.add_argument("--records", type=int, default=30000, help="training records")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         register_policy(home, n=args.records)
         with serve(home) as client, chromium(args.width, 900) as browser:
-            send_traffic(client, n=120)
+            send_traffic(client, n=400)
             base = str(client.base_url)
             browser.get(base + PAGES["login"])
             full_page(browser, args.out / "login.png", args.width)
