@@ -68,7 +68,7 @@ def serve(home: Path) -> Iterator[httpx.Client]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=H)
     try:
 
         def ready() -> bool:
