@@ -20,12 +20,14 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from autoresolve.service.decision_codec import decision_json, log_row
+from autoresolve.service.errors import ProblemError
 from autoresolve.service.routes.common import key_kinds, problems, resolve_needs_key
 from autoresolve.service.schemas import BatchOut, DecisionOut
 from autoresolve.service.state import Service
 from autoresolve.service.turns import TurnBatcher
 
 _PONG = b'{"ok":true}'
+MAX_EXPLAINED = 100  # explaining costs ~25 ms a record (LightGBM contributions of every tree)
 
 Explain = Annotated[
     bool,
@@ -114,6 +116,14 @@ def router(svc: Service) -> APIRouter:
         explain: Explain = False,
     ) -> dict:
         t0 = time.perf_counter()
+        if explain and len(batch.records) > MAX_EXPLAINED:  # type: ignore[attr-defined]
+            raise ProblemError(
+                "invalid-request",
+                f"explain=true is answered for at most {MAX_EXPLAINED} records per call "
+                f"(this batch has {len(batch.records):,}); send the records to explain in "  # type: ignore[attr-defined]
+                "smaller batches, or leave explain out.",
+                field="explain",
+            )
         policy = svc.served()
         store = svc.the_store()
         records = [r.model_dump(mode="json") for r in batch.records]  # type: ignore[attr-defined]

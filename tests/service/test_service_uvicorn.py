@@ -204,7 +204,7 @@ def test_every_metric_the_ops_files_name_is_exported(server):
     assert c.post("/v1/resolve", json=spam).status_code == 200
     assert c.post("/v1/resolve", json={"record_id": "o-2", "country": "AQ"}).status_code == 200
     assert c.post("/v1/resolve/batch", json={"records": [{"record_id": "o-3"}]}).status_code == 200
-    assert c.get("/v1/deferred").status_code == 401  # counted as an error
+    assert httpx.get(f"{server.url}/v1/deferred").status_code == 401  # counted as an error
     missing = unexported(c.get("/metrics").text)
     assert not missing, f"named in ops/ but not exported by /metrics: {missing}"
 

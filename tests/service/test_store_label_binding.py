@@ -94,10 +94,10 @@ def test_concurrent_labels_for_one_record_keep_previous_right(store_url):  # noq
 @pytest.mark.parametrize("bound", [True, False])
 def test_migration_binds_existing_labels_to_the_decision_they_were_paired_with(tmp_path, bound):
     s = DecisionStore.from_url(f"sqlite:///{tmp_path / 'm.db'}")
-    s.migrate("0002")
+    s.migrate("0003")  # the revision before labels belonged to decisions
     if bound:
         s.log_decisions(CRM, [dec("m")], [rec("m", country="DE")])
-    with s.engine.begin() as c:  # the 0002 schema has no decision_id: a label as it wrote them
+    with s.engine.begin() as c:  # the 0003 schema has no decision_id: a label as it wrote them
         c.execute(
             sa.text(
                 "INSERT INTO labels (domain, record_id, resolution, source, labelled_at, "
