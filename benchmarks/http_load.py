@@ -34,7 +34,7 @@ local method = os.getenv("BENCH_METHOD")
 local key = os.getenv("BENCH_API_KEY") or ""
 local headers = {["Content-Type"] = "application/json", ["X-API-Key"] = key}
 request = function()
-  if method == "GET" then return wrk.format("GET", path) end
+  if method == "GET" then return wrk.format("GET", path, {["X-API-Key"] = key}) end
   i = i % #bodies + 1
   seq = seq + 1
   local body = string.gsub(bodies[i], '"record_id":"[^"]*"', '"record_id":"b' .. seq .. '"', 1)
@@ -107,8 +107,8 @@ async def _conn(host: str, port: int, reqs: list[bytes], stop_at: float, lat: li
 
 def _python(url: str, method: str, path: str, bodies: list[str] | None, seconds: int) -> dict:
     host, port = url.removeprefix("http://").split(":")
+    key = os.environ.get("BENCH_API_KEY", "")
     if method == "POST" and bodies:
-        key = os.environ.get("BENCH_API_KEY", "")
         reqs = [
             (
                 f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
@@ -118,7 +118,7 @@ def _python(url: str, method: str, path: str, bodies: list[str] | None, seconds:
             for b in bodies
         ]
     else:
-        reqs = [f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()]
+        reqs = [f"GET {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n\r\n".encode()]
     lat: list[float] = []
     codes: list[int] = []
 
