@@ -19,7 +19,14 @@ from tests.support import CRM_DIR
 
 KEY = "console-test-key-0123456789"
 H = {"X-API-Key": KEY}
-PAGES = ["/console", "/console/", "/console/queue", "/console/policy", "/console/report"]
+PAGES = [
+    "/console",
+    "/console/",
+    "/console/queue",
+    "/console/audits",
+    "/console/policy",
+    "/console/report",
+]
 POSTS = ["/console/labels", "/console/logout"]
 
 
@@ -138,6 +145,39 @@ def test_queue_is_the_apis_order_and_labels_go_through_the_api_writer(client):
     again = client.post("/v1/labels", json=label, headers=H).json()
     stored = {k: again[k] for k in ("inserted", "updated", "unchanged")}
     assert stored == {"inserted": 0, "updated": 0, "unchanged": 1}  # stored by the console
+
+
+def test_audit_list_is_the_apis_and_a_confirmation_is_a_label(tmp_path: Path, policy):
+    settings = Settings(
+        env="test",
+        home=tmp_path,
+        domain=CRM_DIR,
+        api_keys=KEY,
+        reload_interval_s=0,
+        audit_share=1.0,  # every automatic decision is sampled
+    )
+    with TestClient(create_app(settings, policy_source=Source(policy))) as client:
+        client.headers["X-API-Key"] = KEY
+        assert client.post("/v1/resolve/batch", json={"records": records(30)}).status_code == 200
+        api = client.get("/v1/audits", params={"limit": 20}).json()
+        assert api["total"] >= 2 and all(it["audit"] for it in api["items"])
+        csrf = log_in(client)
+        page = client.get("/console/audits").text
+        assert re.findall(r'data-record-id="([^"]+)"', page) == [
+            it["record_id"] for it in api["items"]
+        ]
+        assert 'aria-current="page">Audit list' in page and "sampled for audit" in page
+        first = api["items"][0]
+        confirm = {"record_id": first["record_id"], "resolution": first["resolution"]}
+        r = client.post(
+            "/console/labels",
+            data=confirm | {"csrf": csrf, "back": "audits"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/audits?")
+        assert client.get("/v1/audits").json()["total"] == api["total"] - 1
+        history = client.post("/v1/labels", json=confirm).json()
+        assert history["unchanged"] == 1
 
 
 def test_an_unknown_resolution_is_refused_with_the_reason(client):
